@@ -1,0 +1,40 @@
+# Two targets do everything on a fresh machine (see README.md):
+#   make run    set up the environment and run the main job
+#   make test   set up the environment and run the tests
+# The environment is a virtualenv in .venv, (re)built only when pyproject.toml changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= out
+
+.PHONY: setup run test test-tf test-jax bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed: set PYTHON=/path/to/python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[tf,jax,dev]'
+	touch $(STAMP)
+
+# The main job. Until the clarinet pipeline lands, this is the synth demo.
+run: $(STAMP)
+	$(PY) examples/synth_demo.py $(OUT)/synth_demo
+
+# All tests on the TensorFlow backend, then the backend-agnostic DSP tests on JAX.
+test: test-tf test-jax
+
+test-tf: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q tests
+
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m dsp tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_dsp.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

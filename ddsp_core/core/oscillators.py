@@ -1,0 +1,211 @@
+"""Sinusoidal oscillators: phase accumulation, oscillator banks and harmonic synthesis."""
+
+import math
+
+import numpy as np
+from keras import ops
+
+from ddsp_core.core import checks
+from ddsp_core.core.resampling import resample
+from ddsp_core.core.units import float32, safe_divide
+
+TWO_PI = 2.0 * math.pi
+# Steps summed directly in one level of `accumulate_cycles` (16 measured most accurate of 16-256).
+PHASE_CHUNK_SIZE = 16
+
+
+def wrap_phase(phase):
+    """Wraps phases in radians to [0, 2pi). The gradient passes through unchanged."""
+    return phase - TWO_PI * ops.stop_gradient(ops.floor(phase / TWO_PI))
+
+
+def _wrap_cycles(cycles):
+    """Fractional part of a phase counted in cycles: [0, 1). Exact in floating point."""
+    return cycles - ops.stop_gradient(ops.floor(cycles))
+
+
+def accumulate_cycles(cycles_per_step, chunk_size=PHASE_CHUNK_SIZE):
+    """Running sum of a frequency in cycles per step, wrapped to [0, 1), accurate over long signals.
+
+    A plain float32 cumsum over 64000 samples drifts by radians for high harmonics:
+    the running sum grows to ~1e4 cycles, where float32 resolves only ~1e-3. Here
+    the signal is split into chunks: each chunk is summed on its own (partial sums
+    stay below chunk_size cycles), the chunk totals are wrapped and accumulated the
+    same way, recursively, and the two are added and wrapped again. Phase is counted
+    in cycles, not radians, because removing whole cycles is exact in floating point
+    while removing multiples of a rounded 2pi is not (that alone drifts by ~1e-2 rad
+    over 4 s). tests/core/test_oscillators.py measures the error against float64.
+
+    Args:
+        cycles_per_step: Frequency divided by sample rate, [batch, n_samples, n_channels].
+        chunk_size: Steps summed directly per level.
+
+    Returns:
+        Phase after each step in cycles, in [0, 1), [batch, n_samples, n_channels].
+    """
+    increments = _wrap_cycles(float32(cycles_per_step))
+    n_samples, n_channels = increments.shape[1], increments.shape[2]
+    if n_samples <= chunk_size:
+        return _wrap_cycles(ops.cumsum(increments, axis=1))
+    n_chunks = -(-n_samples // chunk_size)
+    padding = n_chunks * chunk_size - n_samples
+    if padding:
+        increments = ops.pad(increments, [[0, 0], [0, padding], [0, 0]])
+    chunks = ops.reshape(increments, (-1, n_chunks, chunk_size, n_channels))  # [batch, n_chunks, chunk, channels]
+    within_chunk = ops.cumsum(chunks, axis=2)
+    chunk_totals = _wrap_cycles(ops.sum(chunks, axis=2))  # [batch, n_chunks, channels]
+    chunk_ends = accumulate_cycles(chunk_totals, chunk_size)
+    chunk_starts = ops.concatenate([ops.zeros_like(chunk_ends[:, :1]), chunk_ends[:, :-1]], axis=1)
+    phase = _wrap_cycles(within_chunk + chunk_starts[:, :, None, :])
+    phase = ops.reshape(phase, (-1, n_chunks * chunk_size, n_channels))
+    return phase[:, :n_samples, :]
+
+
+def angular_cumsum(angular_frequency, chunk_size=PHASE_CHUNK_SIZE):
+    """Running sum of angular frequency (radians per step), wrapped to [0, 2pi).
+
+    The accurate replacement for cumsum that magenta's ddsp calls `angular_cumsum`;
+    see `accumulate_cycles`.
+
+    Args:
+        angular_frequency: Radians per step, [batch, n_samples, n_channels].
+        chunk_size: Steps summed directly per level.
+
+    Returns:
+        Phase in radians, [batch, n_samples, n_channels].
+    """
+    cycles = accumulate_cycles(float32(angular_frequency) / TWO_PI, chunk_size)
+    return TWO_PI * cycles
+
+
+def get_harmonic_frequencies(f0_hz, n_harmonics):
+    """Frequencies of the first `n_harmonics` harmonics: f0 * [1, 2, ..., n_harmonics].
+
+    Args:
+        f0_hz: Fundamental frequency in Hz, [batch, n_frames, 1].
+        n_harmonics: Number of harmonics, including the fundamental.
+
+    Returns:
+        Harmonic frequencies in Hz, [batch, n_frames, n_harmonics].
+    """
+    harmonic_numbers = ops.convert_to_tensor(np.arange(1, n_harmonics + 1, dtype="float32"))
+    return float32(f0_hz) * harmonic_numbers
+
+
+def remove_above_nyquist(frequency_envelopes, amplitude_envelopes, sample_rate=16000):
+    """Silences sinusoids at or above the Nyquist frequency (sample_rate / 2).
+
+    Args:
+        frequency_envelopes: Frequencies in Hz, [batch, time, n_sinusoids].
+        amplitude_envelopes: Amplitudes, same shape.
+        sample_rate: Sample rate in Hz.
+
+    Returns:
+        amplitude_envelopes with zeros where the frequency is >= sample_rate / 2.
+    """
+    checks.check_positive("sample_rate", sample_rate)
+    frequency_envelopes = float32(frequency_envelopes)
+    amplitude_envelopes = float32(amplitude_envelopes)
+    return ops.where(frequency_envelopes >= sample_rate / 2.0, 0.0, amplitude_envelopes)
+
+
+def normalize_harmonics(harmonic_distribution, f0_hz=None, sample_rate=None):
+    """Makes the harmonic amplitudes of each frame sum to one.
+
+    If f0_hz and sample_rate are given, harmonics at or above Nyquist are removed first,
+    so the remaining audible ones share all the energy.
+
+    Args:
+        harmonic_distribution: Relative harmonic amplitudes (>= 0),
+            [batch, n_frames, n_harmonics].
+        f0_hz: Fundamental frequency in Hz, [batch, n_frames, 1], or None.
+        sample_rate: Sample rate in Hz, or None.
+
+    Returns:
+        [batch, n_frames, n_harmonics], summing to 1 over the last axis (0 where all
+        harmonics are above Nyquist).
+    """
+    harmonic_distribution = float32(harmonic_distribution)
+    if f0_hz is not None and sample_rate is not None:
+        n_harmonics = harmonic_distribution.shape[-1]
+        harmonic_frequencies = get_harmonic_frequencies(f0_hz, n_harmonics)
+        harmonic_distribution = remove_above_nyquist(harmonic_frequencies, harmonic_distribution, sample_rate)
+    total = ops.sum(harmonic_distribution, axis=-1, keepdims=True)
+    return safe_divide(harmonic_distribution, total)
+
+
+def oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=16000, sum_sinusoids=True,
+                    use_angular_cumsum=True):
+    """Sums sinusoids with time-varying frequencies and amplitudes, at audio rate.
+
+    Args:
+        frequency_envelopes: Frequencies in Hz at audio rate, [batch, n_samples, n_sinusoids].
+        amplitude_envelopes: Linear amplitudes at audio rate, [batch, n_samples, n_sinusoids].
+        sample_rate: Sample rate in Hz.
+        sum_sinusoids: If True, return the sum [batch, n_samples]; else each sinusoid,
+            [batch, n_samples, n_sinusoids].
+        use_angular_cumsum: Kept for compatibility with magenta's ddsp; the phase is
+            always accumulated with the accurate chunked method (`accumulate_cycles`).
+
+    Returns:
+        Audio, [batch, n_samples] (or [batch, n_samples, n_sinusoids]). Sinusoids at or
+        above Nyquist are silent.
+    """
+    del use_angular_cumsum
+    checks.check_positive("sample_rate", sample_rate)
+    frequency_envelopes = float32(frequency_envelopes)
+    amplitude_envelopes = float32(amplitude_envelopes)
+    checks.check_rank("frequency_envelopes", frequency_envelopes, 3, "[batch, n_samples, n_sinusoids]")
+    checks.check_rank("amplitude_envelopes", amplitude_envelopes, 3, "[batch, n_samples, n_sinusoids]")
+    amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes, sample_rate)
+    phases = TWO_PI * accumulate_cycles(frequency_envelopes / sample_rate)
+    audio = amplitude_envelopes * ops.sin(phases)
+    return ops.sum(audio, axis=-1) if sum_sinusoids else audio
+
+
+def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_distribution=None,
+                       n_samples=64000, sample_rate=16000, amp_resample_method="window",
+                       use_angular_cumsum=True):
+    """Synthesizes a harmonic sound from frame-rate controls.
+
+    Args:
+        frequencies: Fundamental frequency in Hz, [batch, n_frames, 1].
+        amplitudes: Overall amplitude, [batch, n_frames, 1].
+        harmonic_shifts: Optional relative detuning of each harmonic,
+            [batch, n_frames, n_harmonics]; harmonic k sounds at k * f0 * (1 + shift).
+        harmonic_distribution: Optional relative amplitude of each harmonic,
+            [batch, n_frames, n_harmonics] (normalize it first to keep `amplitudes` the
+            overall level).
+        n_samples: Number of output samples.
+        sample_rate: Sample rate in Hz.
+        amp_resample_method: Interpolation of amplitudes to audio rate (see `resample`);
+            frequencies are always interpolated linearly.
+        use_angular_cumsum: Kept for compatibility; see `oscillator_bank`.
+
+    Returns:
+        Audio, [batch, n_samples].
+    """
+    del use_angular_cumsum
+    checks.check_positive_int("n_samples", n_samples)
+    checks.check_positive("sample_rate", sample_rate)
+    frequencies = float32(frequencies)
+    amplitudes = float32(amplitudes)
+    checks.check_rank("frequencies", frequencies, 3, "[batch, n_frames, 1]")
+    checks.check_rank("amplitudes", amplitudes, 3, "[batch, n_frames, 1]")
+    if harmonic_distribution is not None:
+        harmonic_distribution = float32(harmonic_distribution)
+        checks.check_rank("harmonic_distribution", harmonic_distribution, 3, "[batch, n_frames, n_harmonics]")
+        n_harmonics = harmonic_distribution.shape[-1]
+    elif harmonic_shifts is not None:
+        n_harmonics = harmonic_shifts.shape[-1]
+    else:
+        n_harmonics = 1
+
+    harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics)  # [batch, n_frames, n_harmonics]
+    if harmonic_shifts is not None:
+        harmonic_frequencies = harmonic_frequencies * (1.0 + float32(harmonic_shifts))
+    harmonic_amplitudes = amplitudes * harmonic_distribution if harmonic_distribution is not None else amplitudes
+
+    frequency_envelopes = resample(harmonic_frequencies, n_samples)  # [batch, n_samples, n_harmonics]
+    amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
+    return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate)

@@ -1,0 +1,122 @@
+"""Synthesizers: harmonic (additive) oscillators and filtered noise, as processors."""
+
+import gin
+import keras
+from keras import ops
+
+from ddsp_core.core import checks
+from ddsp_core.core.convolution import frequency_filter
+from ddsp_core.core.oscillators import harmonic_synthesis, normalize_harmonics
+from ddsp_core.core.units import exp_sigmoid, float32
+from ddsp_core.processors import Processor
+
+
+def _check_controls(expected_shapes, **controls):
+    """Checks ranks, matching batch/frame sizes and finite values of frame-rate controls."""
+    for name, value in controls.items():
+        checks.check_rank(name, value, 3, expected_shapes[name])
+        checks.check_finite(name, value)
+    checks.check_same_dims(
+        list(controls.items()), axes=(0, 1),
+        expected_shape=", ".join(f"{name} {shape}" for name, shape in expected_shapes.items()),
+    )
+
+
+@gin.register
+class Harmonic(Processor):
+    """Harmonic oscillator bank: a fundamental and its integer multiples.
+
+    Controls, at frame rate: `amplitudes` (overall level), `harmonic_distribution`
+    (relative level of each harmonic, normalized to sum to one over the harmonics below
+    Nyquist) and `f0_hz`. Harmonics at or above Nyquist are silently removed.
+    """
+
+    def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, normalize_below_nyquist=True,
+                 amp_resample_method="window", use_angular_cumsum=True, name="harmonic", **kwargs):
+        super().__init__(name=name, **kwargs)
+        checks.check_positive_int("n_samples", n_samples)
+        checks.check_positive("sample_rate", sample_rate)
+        self.n_samples = int(n_samples)
+        self.sample_rate = sample_rate
+        self.scale_fn = scale_fn
+        self.normalize_below_nyquist = normalize_below_nyquist
+        self.amp_resample_method = amp_resample_method
+        self.use_angular_cumsum = use_angular_cumsum
+
+    def get_controls(self, amplitudes, harmonic_distribution, f0_hz):
+        """Scales raw inputs to controls.
+
+        Args:
+            amplitudes: Overall amplitude, before `scale_fn`, [batch, n_frames, 1].
+            harmonic_distribution: Relative harmonic amplitudes, before `scale_fn`,
+                [batch, n_frames, n_harmonics].
+            f0_hz: Fundamental frequency in Hz (>= 0), [batch, n_frames, 1].
+
+        Returns:
+            {'amplitudes', 'harmonic_distribution', 'f0_hz'}, same shapes.
+        """
+        amplitudes, harmonic_distribution, f0_hz = map(float32, (amplitudes, harmonic_distribution, f0_hz))
+        _check_controls(
+            {"amplitudes": "[batch, n_frames, 1]", "harmonic_distribution": "[batch, n_frames, n_harmonics]",
+             "f0_hz": "[batch, n_frames, 1]"},
+            amplitudes=amplitudes, harmonic_distribution=harmonic_distribution, f0_hz=f0_hz,
+        )
+        checks.check_dim("amplitudes", amplitudes, -1, 1, "[batch, n_frames, 1]")
+        checks.check_dim("f0_hz", f0_hz, -1, 1, "[batch, n_frames, 1]")
+        checks.check_non_negative("f0_hz", f0_hz, " Hz")
+        if self.scale_fn is not None:
+            amplitudes = self.scale_fn(amplitudes)
+            harmonic_distribution = self.scale_fn(harmonic_distribution)
+        nyquist_f0, nyquist_rate = (f0_hz, self.sample_rate) if self.normalize_below_nyquist else (None, None)
+        harmonic_distribution = normalize_harmonics(harmonic_distribution, nyquist_f0, nyquist_rate)
+        return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
+
+    def get_signal(self, amplitudes, harmonic_distribution, f0_hz):
+        """Renders audio, [batch, n_samples], from controls of `get_controls`."""
+        return harmonic_synthesis(
+            frequencies=f0_hz, amplitudes=amplitudes, harmonic_distribution=harmonic_distribution,
+            n_samples=self.n_samples, sample_rate=self.sample_rate,
+            amp_resample_method=self.amp_resample_method,
+        )
+
+
+@gin.register
+class Additive(Harmonic):
+    """The name magenta's ddsp used for `Harmonic`; identical."""
+
+
+@gin.register
+class FilteredNoise(Processor):
+    """White noise through a time-varying linear-phase FIR filter.
+
+    Control: `magnitudes`, the filter's magnitude response per frame in n_bands bands
+    spaced linearly from 0 Hz to Nyquist.
+    """
+
+    def __init__(self, n_samples=64000, window_size=257, scale_fn=exp_sigmoid, initial_bias=-5.0,
+                 name="filtered_noise", seed=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        checks.check_positive_int("n_samples", n_samples)
+        self.n_samples = int(n_samples)
+        self.window_size = window_size
+        self.scale_fn = scale_fn
+        self.initial_bias = initial_bias
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def get_controls(self, magnitudes):
+        """Scales raw inputs: magnitudes [batch, n_frames, n_bands] -> {'magnitudes'}.
+
+        `initial_bias` is added before `scale_fn`, so zero inputs give a quiet filter.
+        """
+        magnitudes = float32(magnitudes)
+        _check_controls({"magnitudes": "[batch, n_frames, n_bands]"}, magnitudes=magnitudes)
+        if self.scale_fn is not None:
+            magnitudes = self.scale_fn(magnitudes + self.initial_bias)
+        return {"magnitudes": magnitudes}
+
+    def get_signal(self, magnitudes):
+        """Filtered noise, [batch, n_samples]; n_samples must be divisible by n_frames."""
+        batch_size = magnitudes.shape[0] if magnitudes.shape[0] is not None else ops.shape(magnitudes)[0]
+        noise = keras.random.uniform((batch_size, self.n_samples), minval=-1.0, maxval=1.0,
+                                     seed=self.seed_generator)
+        return frequency_filter(noise, magnitudes, window_size=self.window_size)
