@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out
+# Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup run test test-tf test-jax bench clean
 

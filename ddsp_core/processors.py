@@ -13,7 +13,7 @@ from keras import ops
 class Processor(keras.layers.Layer):
     """Base class of synths and effects: call = get_signal(**get_controls(*inputs))."""
 
-    def __init__(self, name=None, trainable=False, **kwargs):
+    def __init__(self, name=None, trainable=True, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
 
     def call(self, *args, return_outputs_dict=False, **kwargs):

@@ -43,7 +43,7 @@ def main(argv):
     plt.specgram(a, Fs=sample_rate, NFFT=1024, noverlap=256)
     plt.xlabel("time (s)")
     plt.ylabel("frequency (Hz)")
-    plt.title("synth demo: 440 Hz, 20 harmonics")
+    plt.title("synth demo: 440 Hz, 20 harmonics (18 below Nyquist)")
     plt.savefig(png_path, dpi=100)
     plt.close()
     print(f"wrote {wav_path} ({len(a)} samples, {sample_rate} Hz) and {png_path}")

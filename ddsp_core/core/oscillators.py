@@ -12,6 +12,8 @@ from ddsp_core.core.units import float32, safe_divide
 TWO_PI = 2.0 * math.pi
 # Steps summed directly in one level of `accumulate_cycles` (16 measured most accurate of 16-256).
 PHASE_CHUNK_SIZE = 16
+# Resolution of the exactly-summed coarse part of phase increments (see `accumulate_cycles`).
+COARSE_STEPS = 2.0**12
 
 
 def wrap_phase(phase):
@@ -24,17 +26,50 @@ def _wrap_cycles(cycles):
     return cycles - ops.stop_gradient(ops.floor(cycles))
 
 
+def _chunked_wrapped_cumsum(increments, chunk_size):
+    """Running sum along axis 1, wrapped to [0, 1), summing at most chunk_size terms at a time.
+
+    The signal is split into chunks: each chunk is summed on its own, the chunk totals
+    are wrapped and accumulated the same way, recursively, and the two are added and
+    wrapped again. Every partial sum stays below chunk_size.
+
+    Args:
+        increments: [batch, n_steps, n_channels], each in [0, 1).
+        chunk_size: Terms summed directly per level.
+
+    Returns:
+        [batch, n_steps, n_channels] in [0, 1).
+    """
+    n_steps, n_channels = increments.shape[1], increments.shape[2]
+    if n_steps <= chunk_size:
+        return _wrap_cycles(ops.cumsum(increments, axis=1))
+    n_chunks = -(-n_steps // chunk_size)
+    padding = n_chunks * chunk_size - n_steps
+    if padding:
+        increments = ops.pad(increments, [[0, 0], [0, padding], [0, 0]])
+    chunks = ops.reshape(increments, (-1, n_chunks, chunk_size, n_channels))  # [batch, n_chunks, chunk, channels]
+    within_chunk = ops.cumsum(chunks, axis=2)
+    chunk_totals = _wrap_cycles(ops.sum(chunks, axis=2))  # [batch, n_chunks, channels]
+    chunk_ends = _chunked_wrapped_cumsum(chunk_totals, chunk_size)
+    chunk_starts = ops.concatenate([ops.zeros_like(chunk_ends[:, :1]), chunk_ends[:, :-1]], axis=1)
+    phase = _wrap_cycles(within_chunk + chunk_starts[:, :, None, :])
+    phase = ops.reshape(phase, (-1, n_chunks * chunk_size, n_channels))
+    return phase[:, :n_steps, :]
+
+
 def accumulate_cycles(cycles_per_step, chunk_size=PHASE_CHUNK_SIZE):
     """Running sum of a frequency in cycles per step, wrapped to [0, 1), accurate over long signals.
 
     A plain float32 cumsum over 64000 samples drifts by radians for high harmonics:
-    the running sum grows to ~1e4 cycles, where float32 resolves only ~1e-3. Here
-    the signal is split into chunks: each chunk is summed on its own (partial sums
-    stay below chunk_size cycles), the chunk totals are wrapped and accumulated the
-    same way, recursively, and the two are added and wrapped again. Phase is counted
-    in cycles, not radians, because removing whole cycles is exact in floating point
-    while removing multiples of a rounded 2pi is not (that alone drifts by ~1e-2 rad
-    over 4 s). tests/core/test_oscillators.py measures the error against float64.
+    the running sum grows to ~1e4 cycles, where float32 resolves only ~1e-3. Three
+    measures keep the error near float32 resolution:
+    - phase is counted in cycles, not radians, so wrapping (removing whole cycles) is
+      exact, where removing multiples of a rounded 2pi drifts by ~1e-2 rad over 4 s;
+    - sums run in chunks (`_chunked_wrapped_cumsum`), so partial sums stay small;
+    - each increment is split into a coarse part, a multiple of 2**-12, and a small
+      remainder: every partial sum of coarse parts has few enough bits to be exact in
+      float32, and the remainders are too small to lose much.
+    tests/core/test_oscillators.py measures the error against a float64 cumsum.
 
     Args:
         cycles_per_step: Frequency divided by sample rate, [batch, n_samples, n_channels].
@@ -44,21 +79,11 @@ def accumulate_cycles(cycles_per_step, chunk_size=PHASE_CHUNK_SIZE):
         Phase after each step in cycles, in [0, 1), [batch, n_samples, n_channels].
     """
     increments = _wrap_cycles(float32(cycles_per_step))
-    n_samples, n_channels = increments.shape[1], increments.shape[2]
-    if n_samples <= chunk_size:
-        return _wrap_cycles(ops.cumsum(increments, axis=1))
-    n_chunks = -(-n_samples // chunk_size)
-    padding = n_chunks * chunk_size - n_samples
-    if padding:
-        increments = ops.pad(increments, [[0, 0], [0, padding], [0, 0]])
-    chunks = ops.reshape(increments, (-1, n_chunks, chunk_size, n_channels))  # [batch, n_chunks, chunk, channels]
-    within_chunk = ops.cumsum(chunks, axis=2)
-    chunk_totals = _wrap_cycles(ops.sum(chunks, axis=2))  # [batch, n_chunks, channels]
-    chunk_ends = accumulate_cycles(chunk_totals, chunk_size)
-    chunk_starts = ops.concatenate([ops.zeros_like(chunk_ends[:, :1]), chunk_ends[:, :-1]], axis=1)
-    phase = _wrap_cycles(within_chunk + chunk_starts[:, :, None, :])
-    phase = ops.reshape(phase, (-1, n_chunks * chunk_size, n_channels))
-    return phase[:, :n_samples, :]
+    coarse = ops.stop_gradient(ops.floor(increments * COARSE_STEPS) / COARSE_STEPS)
+    fine = increments - coarse  # carries the gradient
+    coarse_phase = _chunked_wrapped_cumsum(coarse, chunk_size)
+    fine_phase = _chunked_wrapped_cumsum(fine, chunk_size)
+    return _wrap_cycles(coarse_phase + fine_phase)
 
 
 def angular_cumsum(angular_frequency, chunk_size=PHASE_CHUNK_SIZE):
@@ -158,7 +183,7 @@ def oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=16000,
     checks.check_rank("frequency_envelopes", frequency_envelopes, 3, "[batch, n_samples, n_sinusoids]")
     checks.check_rank("amplitude_envelopes", amplitude_envelopes, 3, "[batch, n_samples, n_sinusoids]")
     amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes, sample_rate)
-    phases = TWO_PI * accumulate_cycles(frequency_envelopes / sample_rate)
+    phases = TWO_PI * accumulate_cycles(frequency_envelopes * (1.0 / sample_rate))
     audio = amplitude_envelopes * ops.sin(phases)
     return ops.sum(audio, axis=-1) if sum_sinusoids else audio
 
@@ -201,11 +226,40 @@ def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_d
     else:
         n_harmonics = 1
 
-    harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics)  # [batch, n_frames, n_harmonics]
-    if harmonic_shifts is not None:
-        harmonic_frequencies = harmonic_frequencies * (1.0 + float32(harmonic_shifts))
     harmonic_amplitudes = amplitudes * harmonic_distribution if harmonic_distribution is not None else amplitudes
-
-    frequency_envelopes = resample(harmonic_frequencies, n_samples)  # [batch, n_samples, n_harmonics]
     amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
-    return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate)
+    if harmonic_shifts is not None:
+        harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics) * (1.0 + float32(harmonic_shifts))
+        frequency_envelopes = resample(harmonic_frequencies, n_samples)  # [batch, n_samples, n_harmonics]
+        return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate)
+    f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1]
+    return harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=sample_rate)
+
+
+def harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=16000):
+    """Sums exact harmonics of one fundamental, at audio rate.
+
+    Equivalent to `oscillator_bank` with frequencies k * f0, k = 1..n_harmonics, but
+    the phase is accumulated once, for f0, and multiplied by k: n_harmonics times less
+    accumulation work, and the harmonics stay phase-locked to the fundamental.
+
+    Args:
+        f0_envelope: Fundamental frequency in Hz at audio rate, [batch, n_samples, 1].
+        amplitude_envelopes: Linear amplitude of each harmonic at audio rate,
+            [batch, n_samples, n_harmonics].
+        sample_rate: Sample rate in Hz.
+
+    Returns:
+        Audio, [batch, n_samples]. Harmonics at or above Nyquist are silent.
+    """
+    checks.check_positive("sample_rate", sample_rate)
+    f0_envelope = float32(f0_envelope)
+    amplitude_envelopes = float32(amplitude_envelopes)
+    n_harmonics = amplitude_envelopes.shape[-1]
+    harmonic_numbers = ops.convert_to_tensor(np.arange(1, n_harmonics + 1, dtype="float32"))
+    amplitude_envelopes = remove_above_nyquist(f0_envelope * harmonic_numbers, amplitude_envelopes, sample_rate)
+    # Multiplying by float32(1 / sample_rate) is what XLA makes of a division anyway; doing it
+    # explicitly gives the same increments on every backend.
+    f0_phase = accumulate_cycles(f0_envelope * (1.0 / sample_rate))  # [batch, n_samples, 1], cycles
+    phases = _wrap_cycles(f0_phase * harmonic_numbers)  # [batch, n_samples, n_harmonics]
+    return ops.sum(amplitude_envelopes * ops.sin(TWO_PI * phases), axis=-1)
