@@ -142,3 +142,22 @@ def test_bad_sample_rate_is_named(sample_rate):
 def test_bad_rank_is_named():
     with pytest.raises(ValueError, match=r"frequencies must have shape \[batch, n_frames, 1\]"):
         oscillators.harmonic_synthesis(np.full((10,), 440.0), np.ones((1, 10, 1)), n_samples=640)
+
+
+@pytest.mark.parametrize(
+    "name, fn, shapes",
+    [("oscillator_bank", lambda f, a: oscillators.oscillator_bank(f, a, SAMPLE_RATE) ** 2, [(1, 500, 3), (1, 500, 3)]),
+     ("harmonic_synthesis", lambda f, a: oscillators.harmonic_synthesis(f, a, n_samples=640) ** 2,
+      [(1, 10, 1), (1, 10, 1)]),
+     ("angular_cumsum", lambda w: ops.sin(oscillators.angular_cumsum(w)), [(1, 100, 2)]),
+     ("normalize_harmonics", lambda d: oscillators.normalize_harmonics(d) ** 2, [(1, 10, 4)])],
+    ids=lambda case: case if isinstance(case, str) else "")
+def test_gradients_are_finite_and_nonzero(name, fn, shapes):
+    from tests.gradients import gradient
+
+    rng = np.random.default_rng(0)
+    args = [rng.uniform(100.0, 1000.0, size=shapes[0])] + [rng.uniform(0.1, 1.0, size=s) for s in shapes[1:]]
+    if name in ("angular_cumsum", "normalize_harmonics"):
+        args = [rng.uniform(0.1, 1.0, size=shapes[0])]
+    for grad in gradient(fn, *args):
+        assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0, name
