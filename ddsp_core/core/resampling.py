@@ -122,7 +122,7 @@ def resample(inputs, n_timesteps, method="linear", add_endpoint=True):
 
     positions = _source_positions(n_frames, n_timesteps, add_endpoint)
     if method == "nearest":
-        indices = np.floor(positions) if add_endpoint else np.round(positions)
+        indices = np.floor(positions) if add_endpoint else np.floor(positions + 0.5)  # ties round up
         return _restore_rank(_gather_frames(frames, indices), rank)
 
     left = np.floor(positions)
