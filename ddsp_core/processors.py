@@ -93,6 +93,10 @@ class ProcessorGroup(Processor):
         # Track the processors (and their weights) as sublayers.
         self.processors = [processor for processor, _ in self.dag]
 
+    def build(self, input_shape=None):
+        """Nothing to build: each processor builds itself when first called."""
+        self.built = True
+
     def call(self, inputs, return_outputs_dict=False):
         """Runs the DAG.
 
