@@ -87,6 +87,7 @@ def test_processor_group_from_gin():
         (@effects.Reverb(), ['add/signal']),
     ]
     Harmonic.n_samples = {N_SAMPLES}
+    Harmonic.scale_fn = @core.exp_sigmoid
     FilteredNoise.n_samples = {N_SAMPLES}
     Reverb.trainable = True
     Reverb.reverb_length = 500
@@ -99,5 +100,7 @@ def test_processor_group_from_gin():
         finally:
             gin.clear_config()
     assert [processor.name for processor, _ in group.dag] == ["harmonic", "filtered_noise", "add", "reverb"]
+    # gin hands over a wrapper of the registered function: it computes the same.
+    assert float(group.dag[0][0].scale_fn(0.0)) == pytest.approx(float(ddsp.core.exp_sigmoid(0.0)))
     audio = ops.convert_to_numpy(group(_inputs()))
     assert audio.shape == (2, N_SAMPLES) and np.all(np.isfinite(audio)) and np.abs(audio).max() > 0

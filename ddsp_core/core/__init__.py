@@ -6,6 +6,8 @@ audio rate), `oscillators` (phase, sinusoids, harmonic synthesis), `framing` and
 written with keras.ops, so it runs on Keras' TensorFlow and JAX backends.
 """
 
+import gin
+
 from ddsp_core.core.convolution import (crop_and_compensate_delay, fft_convolve, frequency_filter,
                                         frequency_impulse_response, get_fft_size)
 from ddsp_core.core.framing import frame, overlap_and_add
@@ -19,3 +21,8 @@ from ddsp_core.core.units import (DB_RANGE, amplitude_to_db, db_to_amplitude, db
 
 # magenta's name for float32 conversion.
 tf_float32 = float32
+
+# Functions gin files refer to, e.g. `Harmonic.scale_fn = @core.exp_sigmoid`.
+for _function in (exp_sigmoid, amplitude_to_db, db_to_amplitude, hz_to_midi, midi_to_hz):
+    gin.register(_function, module="ddsp_core.core")
+del _function
