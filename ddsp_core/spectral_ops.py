@@ -26,6 +26,12 @@ def _as_batch(audio):
     return audio, False
 
 
+def _windowed_rfft(frames):
+    """(real, imag) of the periodic-Hann-windowed frames [..., frame_size]: [..., frame_size // 2 + 1]."""
+    frame_size = frames.shape[-1]
+    return ops.rfft(frames * ops.convert_to_tensor(_periodic_hann(frame_size)), frame_size)
+
+
 def stft(audio, frame_size=2048, overlap=0.75, pad_end=True):
     """Short-time Fourier transform with a periodic Hann window.
 
@@ -45,8 +51,7 @@ def stft(audio, frame_size=2048, overlap=0.75, pad_end=True):
     audio, added_batch = _as_batch(audio)
     hop_size = int(frame_size * (1.0 - overlap))
     frames = frame(audio, frame_size, hop_size, pad_end=pad_end)  # [batch, n_frames, frame_size]
-    frames = frames * ops.convert_to_tensor(_periodic_hann(frame_size))
-    real, imag = ops.rfft(frames, frame_size)
+    real, imag = _windowed_rfft(frames)
     if added_batch:
         return real[0], imag[0]
     return real, imag
@@ -155,8 +160,7 @@ def compute_loudness(audio, sample_rate=16000, frame_rate=250, n_fft=512, range_
     audio, added_batch = _as_batch(audio)
     audio = pad(audio, n_fft, hop_size, padding=padding)
     frames = frame(audio, n_fft, hop_size, pad_end=False)  # [batch, n_frames, n_fft]
-    frames = frames * ops.convert_to_tensor(_periodic_hann(n_fft))
-    real, imag = ops.rfft(frames, n_fft)
+    real, imag = _windowed_rfft(frames)
     power = real * real + imag * imag  # [batch, n_frames, n_fft // 2 + 1]
     frequencies = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
     weighting = 10.0 ** (a_weighting_db(frequencies) / 10.0)

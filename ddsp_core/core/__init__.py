@@ -12,8 +12,8 @@ from ddsp_core.core.convolution import (crop_and_compensate_delay, fft_convolve,
                                         frequency_impulse_response, get_fft_size)
 from ddsp_core.core.framing import frame, overlap_and_add
 from ddsp_core.core.oscillators import (accumulate_cycles, angular_cumsum, get_harmonic_frequencies,
-                                        harmonic_synthesis, normalize_harmonics, oscillator_bank,
-                                        remove_above_nyquist, wrap_phase)
+                                        harmonic_oscillator_bank, harmonic_synthesis, normalize_harmonics, oscillator_bank,
+                                        remove_above_nyquist)
 from ddsp_core.core.resampling import resample, upsample_with_windows
 from ddsp_core.core.units import (DB_RANGE, amplitude_to_db, db_to_amplitude, db_to_power, exp_sigmoid,
                                   float32, hz_to_midi, hz_to_unit, log10, midi_to_hz, midi_to_unit,

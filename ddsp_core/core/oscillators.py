@@ -16,11 +16,6 @@ PHASE_CHUNK_SIZE = 16
 COARSE_STEPS = 2.0**12
 
 
-def wrap_phase(phase):
-    """Wraps phases in radians to [0, 2pi). The gradient passes through unchanged."""
-    return phase - TWO_PI * ops.stop_gradient(ops.floor(phase / TWO_PI))
-
-
 def _wrap_cycles(cycles):
     """Fractional part of a phase counted in cycles: [0, 1). Exact in floating point."""
     return cycles - ops.stop_gradient(ops.floor(cycles))
