@@ -10,7 +10,8 @@ from ddsp_core.core.resampling import resample
 from ddsp_core.core.units import float32, safe_divide
 
 TWO_PI = 2.0 * math.pi
-# Steps summed directly in one level of `accumulate_cycles` (16 measured most accurate of 16-256).
+# Steps summed directly in one level of `accumulate_cycles`. Measured max phase error over 4 s, 60
+# harmonics: 5e-6 rad (8), 1.1e-5 (16), 9e-6 (32); 16 keeps the recursion shallow at that accuracy.
 PHASE_CHUNK_SIZE = 16
 # Resolution of the exactly-summed coarse part of phase increments (see `accumulate_cycles`).
 COARSE_STEPS = 2.0**12
