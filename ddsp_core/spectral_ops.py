@@ -169,3 +169,37 @@ def compute_loudness(audio, sample_rate=16000, frame_rate=250, n_fft=512, range_
     if added_batch:
         loudness = loudness[0]
     return loudness if use_tf else ops.convert_to_numpy(loudness)
+
+
+def compute_f0(audio, frame_rate, viterbi=True, padding="center", capacity="full", pitch_tracker=None):
+    """Fundamental frequency and its confidence per frame, from CREPE.
+
+    Frames line up with `compute_loudness` at the same frame rate and padding: with
+    'center', frame i is centred on time i / frame_rate and there are
+    1 + n_samples // hop frames.
+
+    Args:
+        audio: [n_samples] at 16 kHz (CREPE's rate; resample other rates first, e.g.
+            with `ddsp_core.training.data_preparation.audio_io.resample`).
+        frame_rate: Frames per second (any positive value).
+        viterbi: Decode along a Viterbi path (smoother, no octave jumps) rather than
+            each frame's argmax.
+        padding: 'center' or 'same' (see `crepe.frame_audio`).
+        capacity: CREPE model size: 'tiny', 'small', 'medium', 'large' or 'full'.
+        pitch_tracker: A `crepe.PitchTracker` to reuse; loading one takes 0.1-1 s,
+            so pass one when calling this for many files. Overrides `capacity`.
+
+    Returns:
+        (f0_hz, f0_confidence): NumPy float32 arrays [n_frames]; f0 in Hz,
+        confidence in [0, 1].
+    """
+    from ddsp_core import crepe
+
+    checks.check_positive("frame_rate", frame_rate)
+    audio = np.asarray(ops.convert_to_numpy(audio), dtype=np.float32)
+    if audio.ndim == 2 and audio.shape[0] == 1:
+        audio = audio[0]
+    if audio.ndim != 1:
+        raise ValueError(f"compute_f0 takes mono audio [n_samples] at 16 kHz, got shape {audio.shape}.")
+    tracker = pitch_tracker or crepe.PitchTracker(capacity)
+    return tracker(audio, frame_rate, viterbi=viterbi, padding=padding)
