@@ -1,0 +1,1 @@
+"""Training-side library: datasets, data preparation, and (later) the training loop."""

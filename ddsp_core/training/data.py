@@ -1,0 +1,284 @@
+"""Training data: batches of examples read from the TFRecords written by the prepare job.
+
+Each record is a serialized `tf.train.Example` holding one window of `example_secs`
+seconds, with float features:
+
+    audio          [n_samples]   waveform at sample_rate, n_samples = example_secs * sample_rate
+    f0_hz          [n_frames]    fundamental frequency in Hz, n_frames = example_secs * frame_rate
+    f0_confidence  [n_frames]    f0 tracker confidence in [0, 1]
+    loudness_db    [n_frames]    A-weighted loudness in dB
+    audio_16k      [example_secs * 16000]  only when sample_rate != 16000 (the f0 tracker's input)
+
+With `centered=True` the frames are centred on their hop (frame i at i / frame_rate
+seconds, both ends included), which adds one frame. This is I/O code: it uses tf.data
+directly and needs TensorFlow whatever the Keras backend.
+"""
+
+import gin
+import tensorflow as tf
+
+from ddsp_core.core import checks
+
+# Sample rate of the `audio_16k` feature (the f0 tracker's input rate), in Hz.
+F0_TRACKER_SAMPLE_RATE = 16000
+# Examples held by the shuffle buffer; about 4 GiB of 4 s examples at 16 kHz.
+DEFAULT_SHUFFLE_BUFFER_SIZE = 10000
+# Shards read at once when shuffling.
+DEFAULT_CYCLE_LENGTH = 40
+# Tolerance when checking that seconds * rate is a whole number.
+_INTEGER_TOLERANCE = 1e-6
+_PREPARE_HINT = (
+    "Check the path, or write the TFRecords first with the prepare job (ddsp_prepare_tfrecord)."
+)
+
+
+def _whole_number(name, seconds, rate):
+    """Returns seconds * rate as an int; ValueError naming `name` if it is not whole."""
+    value = seconds * rate
+    count = round(value)
+    if abs(value - count) > _INTEGER_TOLERANCE:
+        raise ValueError(
+            f"{name} = example_secs * rate must be a whole number, got "
+            f"{seconds!r} s * {rate!r} Hz = {value!r}."
+        )
+    return int(count)
+
+
+def _split_patterns(file_pattern):
+    """A pattern, comma-separated patterns or a list of them -> list of non-empty patterns."""
+    if isinstance(file_pattern, (str, bytes)):
+        parts = [file_pattern]
+    elif isinstance(file_pattern, (list, tuple)) and all(isinstance(p, (str, bytes)) for p in file_pattern):
+        parts = list(file_pattern)
+    else:
+        raise ValueError(
+            f"file_pattern must be a string or a list of strings, got {file_pattern!r}."
+        )
+    parts = [p.decode() if isinstance(p, bytes) else p for p in parts]
+    patterns = [p.strip() for part in parts for p in part.split(",") if p.strip()]
+    if not patterns:
+        raise ValueError(f"file_pattern names no file, got {file_pattern!r}.")
+    return patterns
+
+
+class DataProvider:
+    """Base class: a tf.data.Dataset of examples (dicts of tensors), batched for training.
+
+    Subclasses implement `get_dataset`; `get_batch` adds shuffling, repetition,
+    batching and prefetching.
+
+    Args:
+        sample_rate: Audio sample rate in Hz.
+        frame_rate: Feature frame rate (f0, loudness) in frames per second.
+        shuffle_buffer_size: Examples held in the shuffle buffer when shuffling.
+        seed: Integer seed for the file and example shuffles, or None (different order
+            every run). With a seed, the order is the same every run.
+    """
+
+    def __init__(self, sample_rate, frame_rate, shuffle_buffer_size=DEFAULT_SHUFFLE_BUFFER_SIZE, seed=None):
+        checks.check_positive_int("sample_rate", sample_rate)
+        checks.check_positive("frame_rate", frame_rate)
+        checks.check_positive_int("shuffle_buffer_size", shuffle_buffer_size)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}.")
+        self.sample_rate = int(sample_rate)
+        self.frame_rate = frame_rate
+        self.shuffle_buffer_size = int(shuffle_buffer_size)
+        self.seed = seed
+
+    def get_dataset(self, shuffle=True):
+        """A tf.data.Dataset of single (unbatched) examples.
+
+        Args:
+            shuffle: Whether to shuffle the order of the sources (e.g. files).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement get_dataset().")
+
+    def get_batch(self, batch_size, shuffle=True, repeats=-1, drop_remainder=True):
+        """A tf.data.Dataset of batches: each feature gets a leading [batch_size] axis.
+
+        Args:
+            batch_size: Examples per batch.
+            shuffle: Shuffle the examples (through a buffer of `shuffle_buffer_size`),
+                reshuffled every pass.
+            repeats: Passes over the data; -1 repeats forever.
+            drop_remainder: Drop the last, smaller batch, so that every batch has a
+                static batch size.
+
+        Returns:
+            Dataset of dicts, e.g. {'audio': [batch_size, n_samples], ...}.
+        """
+        checks.check_positive_int("batch_size", batch_size)
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or (repeats < 1 and repeats != -1):
+            raise ValueError(f"repeats must be a positive integer, or -1 to repeat forever, got {repeats!r}.")
+        dataset = self.get_dataset(shuffle=shuffle)
+        if shuffle:
+            dataset = dataset.shuffle(self.shuffle_buffer_size, seed=self.seed, reshuffle_each_iteration=True)
+        dataset = dataset.repeat(None if repeats == -1 else repeats)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+@gin.register
+class TFRecordProvider(DataProvider):
+    """Examples from TFRecord files of serialized `tf.train.Example` (see module docstring).
+
+    In gin:
+
+        TFRecordProvider.file_pattern = 'gs://bucket/data/train.tfrecord*'
+        train_data = @TFRecordProvider()
+
+    Args:
+        file_pattern: A glob pattern, several separated by commas, or a list of them;
+            local paths or gs://. Every pattern must match at least one file.
+        example_secs: Length of an example in seconds.
+        sample_rate: Audio sample rate in Hz.
+        frame_rate: Feature frame rate in frames per second.
+        centered: Whether the features have one extra frame (frames centred on hops).
+        shuffle_buffer_size: See `DataProvider`.
+        seed: See `DataProvider`.
+        cycle_length: Shards read in parallel when shuffling.
+    """
+
+    def __init__(self, file_pattern=None, example_secs=4, sample_rate=16000, frame_rate=250, centered=False,
+                 shuffle_buffer_size=DEFAULT_SHUFFLE_BUFFER_SIZE, seed=None, cycle_length=DEFAULT_CYCLE_LENGTH):
+        super().__init__(sample_rate, frame_rate, shuffle_buffer_size=shuffle_buffer_size, seed=seed)
+        if file_pattern is None:
+            raise ValueError(
+                "TFRecordProvider needs file_pattern, e.g. 'data/train.tfrecord*' "
+                "(in gin: TFRecordProvider.file_pattern = ...)."
+            )
+        checks.check_positive("example_secs", example_secs)
+        checks.check_positive_int("cycle_length", cycle_length)
+        self.file_patterns = _split_patterns(file_pattern)
+        self.example_secs = example_secs
+        self.centered = bool(centered)
+        self.cycle_length = int(cycle_length)
+        self._n_samples = _whole_number("n_samples", example_secs, sample_rate)
+        self._n_frames = _whole_number("n_frames", example_secs, frame_rate) + int(self.centered)
+        self._n_samples_16k = None
+        if self.sample_rate != F0_TRACKER_SAMPLE_RATE:
+            self._n_samples_16k = _whole_number("n_samples_16k", example_secs, F0_TRACKER_SAMPLE_RATE)
+        self._checked = False
+
+    @property
+    def n_samples(self):
+        """Audio samples per example: example_secs * sample_rate."""
+        return self._n_samples
+
+    @property
+    def n_frames(self):
+        """Feature frames per example: example_secs * frame_rate, + 1 when centered."""
+        return self._n_frames
+
+    @property
+    def lengths(self):
+        """{feature name: expected number of float values per record}."""
+        lengths = {"audio": self._n_samples, "f0_hz": self._n_frames,
+                   "f0_confidence": self._n_frames, "loudness_db": self._n_frames}
+        if self._n_samples_16k is not None:
+            lengths["audio_16k"] = self._n_samples_16k
+        return lengths
+
+    @property
+    def features_dict(self):
+        """The record format, {name: tf.io.FixedLenFeature}, for tf.io.parse_single_example."""
+        return {name: tf.io.FixedLenFeature([length], dtype=tf.float32) for name, length in self.lengths.items()}
+
+    def _settings(self):
+        """The settings that fix the lengths, for error messages."""
+        return (f"example_secs={self.example_secs}, sample_rate={self.sample_rate}, "
+                f"frame_rate={self.frame_rate}, centered={self.centered}")
+
+    def _expected(self):
+        return ", ".join(f"{name} [{length}]" for name, length in self.lengths.items())
+
+    def list_files(self):
+        """The files matched by the patterns: sorted, without duplicates.
+
+        Raises:
+            ValueError: If a pattern matches no file.
+        """
+        files = set()
+        for pattern in self.file_patterns:
+            matches = tf.io.gfile.glob(pattern)
+            if not matches:
+                raise ValueError(f"No TFRecord file matches file_pattern {pattern!r}. {_PREPARE_HINT}")
+            files.update(matches)
+        return sorted(files)
+
+    def check_first_record(self):
+        """Reads the first record of the first file and checks its features' lengths.
+
+        Raises:
+            ValueError: If no file matches, the first file is empty, or a feature is
+                missing, not float, or of the wrong length for these settings.
+        """
+        first_file = self.list_files()[0]
+        record = next(iter(tf.data.TFRecordDataset(first_file).take(1)), None)
+        if record is None:
+            raise ValueError(f"TFRecord file {first_file!r} holds no record. {_PREPARE_HINT}")
+        example = tf.train.Example.FromString(record.numpy())
+        problems = []
+        for name, length in self.lengths.items():
+            if name not in example.features.feature:
+                problems.append(f"'{name}' is missing")
+                continue
+            feature = example.features.feature[name]
+            if feature.WhichOneof("kind") != "float_list":
+                problems.append(f"'{name}' is {feature.WhichOneof('kind')}, not float_list")
+            elif len(feature.float_list.value) != length:
+                problems.append(f"'{name}' has {len(feature.float_list.value)} values, expected {length}")
+        if problems:
+            raise ValueError(
+                f"The first record of {first_file!r} does not match the expected features "
+                f"{self._expected()} (from {self._settings()}): {'; '.join(problems)}. "
+                "Set example_secs, sample_rate, frame_rate and centered to the values the "
+                "TFRecords were prepared with."
+            )
+        self._checked = True
+
+    def _parse(self, record):
+        """Serialized tf.train.Example -> {name: float32 [length]}.
+
+        Every length is checked, so a record of other settings fails with a message
+        naming them, not with the parser's.
+        """
+        spec = {name: tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True) for name in self.lengths}
+        parsed = tf.io.parse_single_example(record, spec)
+        features = {}
+        for name, length in self.lengths.items():
+            value = parsed[name]
+            check = tf.debugging.Assert(
+                tf.equal(tf.size(value), length),
+                [f"TFRecord feature {name} must have {length} values ({self._settings()}); got", tf.size(value)],
+            )
+            with tf.control_dependencies([check]):
+                features[name] = tf.ensure_shape(tf.identity(value), [length])
+        return features
+
+    def get_dataset(self, shuffle=True):
+        """A tf.data.Dataset of single examples, {name: float32 [length]}.
+
+        The first call checks the first record (`check_first_record`).
+
+        Args:
+            shuffle: True: shards in random order, `cycle_length` of them read in
+                parallel and interleaved (for training). False: shards in sorted order,
+                one after another, records in file order (for evaluation).
+        """
+        files = self.list_files()
+        if not self._checked:
+            self.check_first_record()
+        # Without a seed the order is random anyway: let parallel reads finish out of order.
+        deterministic = not shuffle or self.seed is not None
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        if shuffle:
+            dataset = dataset.shuffle(len(files), seed=self.seed, reshuffle_each_iteration=True)
+            dataset = dataset.interleave(
+                tf.data.TFRecordDataset, cycle_length=min(self.cycle_length, len(files)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
+            )
+        else:
+            dataset = dataset.flat_map(tf.data.TFRecordDataset)
+        return dataset.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
