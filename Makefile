@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed: set PYTHON=/path/to/python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[tf,jax,dev]'
+	$(PY) -m pip install --quiet -e '.[tf,jax,prepare,dev]'
 	touch $(STAMP)
 
 # The main job. Until the clarinet pipeline lands, this is the synth demo.

@@ -1,0 +1,167 @@
+"""From one file's audio to training examples: features once per file, then windows.
+
+Features (f0, its confidence, loudness) are computed once over the whole file at the
+frame rate, frame i centred on time i / frame_rate, and then cut into windows of
+`example_secs` at most `hop_secs` apart, spread so that the first window starts at the
+start of the file and the last ends at its end: nothing is padded and nothing but a
+fraction of a frame at the end is left out. Only a file shorter than one window is padded, with zeros, up to one window.
+Windows whose peak is below a silence threshold are dropped.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ddsp_core import spectral_ops
+from ddsp_core.crepe import SAMPLE_RATE as CREPE_SAMPLE_RATE
+from ddsp_core.training.data_preparation.audio_io import peak_dbfs
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleShape:
+    """Sizes of one example.
+
+    Attributes:
+        sample_rate: Rate of the `audio` feature, in Hz.
+        frame_rate: Feature frames per second.
+        example_secs: Length of an example, in seconds.
+        hop_secs: Time between the starts of consecutive examples of a file, in seconds.
+    """
+
+    sample_rate: int = 16000
+    frame_rate: int = 250
+    example_secs: float = 4.0
+    hop_secs: float = 1.0
+
+    def __post_init__(self):
+        for name in ("sample_rate", "frame_rate", "example_secs", "hop_secs"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if CREPE_SAMPLE_RATE % self.frame_rate:
+            raise ValueError(f"frame_rate {self.frame_rate} must divide {CREPE_SAMPLE_RATE} (features are "
+                             "computed at 16 kHz with a whole-sample hop): use e.g. 250, 200, 100 or 50.")
+        for name in ("example_secs", "hop_secs"):
+            frames = getattr(self, name) * self.frame_rate
+            if not float(frames).is_integer():
+                raise ValueError(f"{name} * frame_rate = {frames} must be a whole number of frames.")
+        if not float(self.example_secs * self.sample_rate).is_integer():
+            raise ValueError(f"example_secs * sample_rate = {self.example_secs * self.sample_rate} "
+                             "must be a whole number of samples.")
+
+    @property
+    def n_samples(self):
+        """Samples of `audio` per example."""
+        return int(self.example_secs * self.sample_rate)
+
+    @property
+    def n_samples_16k(self):
+        return int(self.example_secs * CREPE_SAMPLE_RATE)
+
+    @property
+    def n_frames(self):
+        """Feature frames per example."""
+        return int(self.example_secs * self.frame_rate)
+
+    @property
+    def hop_frames(self):
+        return int(self.hop_secs * self.frame_rate)
+
+    @property
+    def frame_hop_16k(self):
+        """Samples at 16 kHz between frames."""
+        return CREPE_SAMPLE_RATE // self.frame_rate
+
+
+def compute_features(audio_16k, frame_rate, pitch_tracker, viterbi=True):
+    """f0, confidence and loudness of a whole file, frame-aligned.
+
+    Args:
+        audio_16k: [n_samples] at 16 kHz.
+        frame_rate: Frames per second (must divide 16000).
+        pitch_tracker: A `ddsp_core.crepe.PitchTracker`.
+        viterbi: Viterbi decoding of f0.
+
+    Returns:
+        {'f0_hz', 'f0_confidence', 'loudness_db'}: float32 [1 + n_samples // hop] each.
+    """
+    f0_hz, f0_confidence = spectral_ops.compute_f0(audio_16k, frame_rate, viterbi=viterbi,
+                                                   pitch_tracker=pitch_tracker)
+    loudness_db = spectral_ops.compute_loudness(audio_16k, CREPE_SAMPLE_RATE, frame_rate, use_tf=False)
+    if not len(f0_hz) == len(loudness_db):
+        raise AssertionError(f"f0 has {len(f0_hz)} frames, loudness {len(loudness_db)}: they must align.")
+    return {"f0_hz": f0_hz, "f0_confidence": f0_confidence, "loudness_db": np.asarray(loudness_db, np.float32)}
+
+
+def window_start_frames(n_samples_16k, shape):
+    """First frame of each example window of a file.
+
+    The windows cover the whole file without running past its end: the first starts at
+    the start, the last ends at the end (rounded down to a frame, so under one frame of
+    audio may be left out), and the others are spread evenly between, at most
+    `hop_frames` apart. When the file is a whole number of hops longer than a window,
+    the starts are exactly 0, hop, 2 hop, ...; otherwise the spacing shrinks a little
+    rather than adding a near-duplicate last window or padding with silence.
+
+    Args:
+        n_samples_16k: The file's length at 16 kHz (at least one window long).
+        shape: An `ExampleShape`.
+
+    Returns:
+        A list of frame indices, increasing.
+    """
+    last_start = (n_samples_16k - shape.n_samples_16k) // shape.frame_hop_16k
+    if last_start < 0:
+        raise ValueError(f"{n_samples_16k} samples is shorter than one example ({shape.n_samples_16k}); pad first.")
+    n_windows = 1 + -(-last_start // shape.hop_frames)  # 1 + ceil(last_start / hop)
+    if n_windows == 1:
+        return [0]
+    return [int(round(index * last_start / (n_windows - 1))) for index in range(n_windows)]
+
+
+def pad_to_one_window(audio, sample_rate, example_secs):
+    """Zero-pads `audio` [n_samples] at the end up to one example, if it is shorter."""
+    n_needed = int(math.ceil(example_secs * sample_rate))
+    return np.pad(audio, (0, max(0, n_needed - audio.shape[0])))
+
+
+def cut_examples(audio, audio_16k, features, shape, silence_db=-60.0):
+    """Cuts a file's audio and features into examples.
+
+    Args:
+        audio: [n_samples] at shape.sample_rate, at least one example long.
+        audio_16k: The same at 16 kHz.
+        features: `compute_features` of audio_16k.
+        shape: An `ExampleShape`.
+        silence_db: Windows whose 16 kHz peak is below this (dBFS) are dropped.
+
+    Returns:
+        A list of dicts with float32 arrays: 'audio' [n_samples], 'f0_hz',
+        'f0_confidence', 'loudness_db' [n_frames], and 'audio_16k' [n_samples_16k] when
+        sample_rate is not 16000.
+    """
+    examples = []
+    for start in window_start_frames(audio_16k.shape[0], shape):
+        start_16k = start * shape.frame_hop_16k
+        window_16k = audio_16k[start_16k:start_16k + shape.n_samples_16k]
+        if peak_dbfs(window_16k) < silence_db:
+            continue
+        example = {name: values[start:start + shape.n_frames] for name, values in features.items()}
+        if shape.sample_rate == CREPE_SAMPLE_RATE:
+            example["audio"] = window_16k
+        else:
+            start_sample = int(round(start * shape.sample_rate / shape.frame_rate))
+            window = audio[start_sample:start_sample + shape.n_samples]
+            example["audio"] = np.pad(window, (0, shape.n_samples - window.shape[0]))  # < 1 sample of rounding
+            example["audio_16k"] = window_16k
+        examples.append({name: np.asarray(values, np.float32) for name, values in example.items()})
+    return examples
+
+
+def to_tf_example(example):
+    """A dict of 1-D float arrays -> serialized tf.train.Example bytes."""
+    import tensorflow as tf
+
+    feature = {name: tf.train.Feature(float_list=tf.train.FloatList(value=values))
+               for name, values in example.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

@@ -1,0 +1,375 @@
+"""The prepare job as Apache Beam transforms: audio files -> sharded TFRecords + manifest.
+
+    (path, split) --ProcessAudioFiles--> serialized examples per split --WriteExamples--> shards
+                                     \\--> one report per file ----------WriteManifest--> manifest JSON
+
+Each file is read once (local path or gs://), decoded, mixed to mono, resampled with
+libsoxr, checked (empty, unreadable, too short, silent files are skipped with a reason),
+its features computed once, and cut into windows (`examples.cut_examples`). The split
+(train or eval) is chosen per file before the job, so no recording is in both.
+
+`run` builds and runs the pipeline. With the default runner it uses Beam's in-process
+FnApiRunner with one worker process per core: Beam 2.77's DirectRunner would first try
+to download its 'prism' runner, which fails (slowly) offline, and its multi-threading
+mode is not used because it lost a record in a trial. Any other runner (Dataflow, Flink,
+Spark) is taken from the pipeline options as given.
+"""
+
+import dataclasses
+import datetime
+import hashlib
+import logging
+import os
+import posixpath
+import traceback
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+import ddsp_core
+from ddsp_core.training import storage
+from ddsp_core.training.data_preparation import audio_io
+from ddsp_core.training.data_preparation.examples import (ExampleShape, compute_features, cut_examples,
+                                                          pad_to_one_window, to_tf_example)
+
+TRAIN, EVAL = "train", "eval"
+REPORTS = "reports"
+LOCAL_RUNNERS = ("directrunner", "direct", "fnapirunner")
+
+
+@dataclasses.dataclass
+class PrepareSettings:
+    """Everything the prepare job needs; recorded in the manifest.
+
+    Attributes:
+        input_audio_filepatterns: Globs of audio files (local or gs://).
+        output_tfrecord_path: Train shards are written as `<path>-SSSSS-of-NNNNN`.
+        eval_tfrecord_path: Eval shards, when eval_split_fraction > 0 (default: the
+            train path with 'train' replaced by 'eval', or '-eval' added to its stem).
+        num_shards: Shards per split; 0 lets the runner decide.
+        sample_rate, frame_rate, example_secs, hop_secs: See `ExampleShape`.
+        eval_split_fraction: Fraction of the files (not windows) held out for eval.
+        viterbi: Viterbi decoding of CREPE's f0.
+        crepe_capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
+        crepe_batch_size: CREPE frames per forward pass.
+        min_audio_secs: Files shorter than this are skipped; longer ones shorter than
+            one example are zero-padded to one example.
+        silence_db: Files, and windows, whose peak is below this (dBFS) are skipped.
+        allow_memory_growth: Let GPU memory grow as needed instead of taking it all.
+    """
+
+    input_audio_filepatterns: list
+    output_tfrecord_path: str
+    eval_tfrecord_path: str = ""
+    num_shards: int = 0
+    sample_rate: int = 16000
+    frame_rate: int = 250
+    example_secs: float = 4.0
+    hop_secs: float = 1.0
+    eval_split_fraction: float = 0.0
+    viterbi: bool = True
+    crepe_capacity: str = "full"
+    crepe_batch_size: int = 512
+    min_audio_secs: float = 0.5
+    silence_db: float = -60.0
+    allow_memory_growth: bool = False
+
+    def __post_init__(self):
+        from ddsp_core import crepe
+
+        if isinstance(self.input_audio_filepatterns, str):
+            self.input_audio_filepatterns = [self.input_audio_filepatterns]
+        if not self.input_audio_filepatterns:
+            raise ValueError("input_audio_filepatterns is empty: give at least one glob of audio files.")
+        if not self.output_tfrecord_path:
+            raise ValueError("output_tfrecord_path is empty: give where to write the TFRecords.")
+        self.shape  # Validates the example sizes.
+        crepe.check_capacity(self.crepe_capacity)
+        if not 0.0 <= self.eval_split_fraction < 1.0:
+            raise ValueError(f"eval_split_fraction must be in [0, 1), got {self.eval_split_fraction}.")
+        if self.num_shards < 0:
+            raise ValueError(f"num_shards must be >= 0 (0: the runner decides), got {self.num_shards}.")
+        if self.min_audio_secs < 0:
+            raise ValueError(f"min_audio_secs must be >= 0, got {self.min_audio_secs}.")
+        if self.eval_split_fraction and not self.eval_tfrecord_path:
+            self.eval_tfrecord_path = default_eval_path(self.output_tfrecord_path)
+
+    @property
+    def shape(self):
+        return ExampleShape(self.sample_rate, self.frame_rate, self.example_secs, self.hop_secs)
+
+    @property
+    def manifest_path(self):
+        return manifest_path_for(self.output_tfrecord_path)
+
+    def output_paths(self):
+        """{split: TFRecord path prefix} of the splits this job writes."""
+        paths = {TRAIN: self.output_tfrecord_path}
+        if self.eval_split_fraction:
+            paths[EVAL] = self.eval_tfrecord_path
+        return paths
+
+
+def default_eval_path(train_path):
+    """'.../train.tfrecord' -> '.../eval.tfrecord'; '.../notes.tfrecord' -> '.../notes-eval.tfrecord'."""
+    folder, name = posixpath.split(train_path)
+    if "train" in name:
+        head, _, tail = name.rpartition("train")
+        name = f"{head}eval{tail}"
+    else:
+        stem, extension = posixpath.splitext(name)
+        name = f"{stem}-eval{extension}"
+    return posixpath.join(folder, name) if folder else name
+
+
+def manifest_path_for(output_tfrecord_path):
+    """'.../train.tfrecord' -> '.../train_manifest.json' (not matched by the glob 'train.tfrecord*')."""
+    folder, name = posixpath.split(output_tfrecord_path)
+    stem = name[:-len(".tfrecord")] if name.endswith(".tfrecord") else name
+    return posixpath.join(folder, f"{stem}_manifest.json") if folder else f"{stem}_manifest.json"
+
+
+def assign_splits(paths, eval_split_fraction):
+    """{path: 'train' | 'eval'}: round(fraction * n) files (at least 1 when fraction > 0 and
+    there are 2 or more files) go to eval, chosen by a hash of the file name, so the same
+    files are held out on every run."""
+    n_eval = 0
+    if eval_split_fraction > 0 and len(paths) >= 2:
+        n_eval = min(len(paths) - 1, max(1, int(round(eval_split_fraction * len(paths)))))
+    by_hash = sorted(paths, key=lambda path: hashlib.sha1(posixpath.basename(path).encode()).hexdigest())
+    held_out = set(by_hash[:n_eval])
+    return {path: EVAL if path in held_out else TRAIN for path in paths}
+
+
+def load_file(path, settings):
+    """Reads and checks one file. Returns (audio at sample_rate, audio at 16 kHz, facts).
+
+    Raises:
+        audio_io.AudioFileError: with the reason the file cannot be used.
+    """
+    try:
+        data = storage.read_bytes(path)
+    except Exception as error:  # Local OSError, or a storage client error for gs://.
+        raise audio_io.AudioFileError(f"cannot read the file ({audio_io._first_line(error)})") from None
+    samples, file_rate = audio_io.decode(data, path)
+    facts = {"duration_secs": round(samples.shape[0] / file_rate, 4), "file_sample_rate": file_rate,
+             "channels": int(samples.shape[1])}
+    if samples.shape[0] / file_rate < settings.min_audio_secs:
+        raise audio_io.AudioFileError(f"too short ({samples.shape[0] / file_rate:.3f} s; min_audio_secs is "
+                                      f"{settings.min_audio_secs} s)")
+    mono = audio_io.to_mono(samples)
+    peak = audio_io.peak_dbfs(mono)
+    if peak < settings.silence_db:
+        raise audio_io.AudioFileError(f"silent (peak {peak:.1f} dBFS is below silence_db {settings.silence_db} dBFS)")
+    audio_16k = audio_io.resample(mono, file_rate, 16000)
+    audio = audio_16k if settings.sample_rate == 16000 else audio_io.resample(mono, file_rate, settings.sample_rate)
+    return audio, audio_16k, facts
+
+
+def examples_from_file(audio, audio_16k, settings, pitch_tracker):
+    """One file's audio (at sample_rate and at 16 kHz) -> list of example dicts."""
+    audio = pad_to_one_window(audio, settings.sample_rate, settings.example_secs)
+    audio_16k = pad_to_one_window(audio_16k, 16000, settings.example_secs)
+    features = compute_features(audio_16k, settings.frame_rate, pitch_tracker, settings.viterbi)
+    return cut_examples(audio, audio_16k, features, settings.shape, settings.silence_db)
+
+
+class ProcessAudioFile(beam.DoFn):
+    """(path, split) -> (split, serialized tf.train.Example) per window, and one report.
+
+    The report (tagged REPORTS) says whether the file was used, how long it is, how many
+    examples it gave, or why it was skipped. Any error in one file is caught and
+    reported, so one bad file never loses the others' examples.
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.files_read = Metrics.counter("prepare", "files_read")
+        self.files_skipped = Metrics.counter("prepare", "files_skipped")
+        self.examples = Metrics.counter("prepare", "examples")
+
+    def setup(self):
+        from ddsp_core import crepe
+        from ddsp_core.training import accelerators
+
+        if self.settings.allow_memory_growth:
+            accelerators.allow_memory_growth()
+        self.pitch_tracker = crepe.PitchTracker(self.settings.crepe_capacity, self.settings.crepe_batch_size)
+
+    def process(self, element):
+        path, split = element
+        report = {"path": path, "split": split}
+        try:
+            audio, audio_16k, facts = load_file(path, self.settings)
+            report.update(facts)
+            examples = examples_from_file(audio, audio_16k, self.settings, self.pitch_tracker)
+            if not examples:
+                raise audio_io.AudioFileError(f"no window louder than silence_db {self.settings.silence_db} dBFS")
+        except Exception as error:
+            if isinstance(error, audio_io.AudioFileError):
+                reason = str(error)
+                logging.warning("Skipping %s: %s", path, reason)
+            else:  # A bug: say so, with the traceback in the log.
+                reason = f"unexpected error: {type(error).__name__}: {error}"
+                logging.error("Skipping %s after an unexpected error:\n%s", path, traceback.format_exc())
+            self.files_skipped.inc()
+            report.update(status="skipped", reason=reason, examples=0)
+            yield beam.pvalue.TaggedOutput(REPORTS, report)
+            return
+        self.files_read.inc()
+        self.examples.inc(len(examples))
+        report.update(status="ok", examples=len(examples))
+        for example in examples:
+            yield split, to_tf_example(example)
+        yield beam.pvalue.TaggedOutput(REPORTS, report)
+
+
+def build_pipeline(pipeline, settings, files):
+    """Adds the prepare job to `pipeline`.
+
+    Args:
+        pipeline: A beam.Pipeline.
+        settings: PrepareSettings.
+        files: [(path, size_in_bytes)] to read.
+    """
+    splits = assign_splits([path for path, _ in files], settings.eval_split_fraction)
+    sizes = dict(files)
+    outputs = (pipeline
+               | "ListFiles" >> beam.Create(sorted(splits.items()))
+               | "SpreadFilesOverWorkers" >> beam.Reshuffle()
+               | "ProcessAudioFiles" >> beam.ParDo(ProcessAudioFile(settings)).with_outputs(REPORTS, main="examples"))
+    shard_lists = {}
+    for split, path in settings.output_paths().items():
+        shard_lists[split] = (outputs.examples
+                              | f"Select_{split}" >> beam.Filter(lambda item, s=split: item[0] == s)
+                              | f"Serialized_{split}" >> beam.Map(lambda item: item[1])
+                              | f"Write_{split}" >> beam.io.WriteToTFRecord(path, num_shards=settings.num_shards))
+    side_inputs = {f"{split}_shards": beam.pvalue.AsList(shards) for split, shards in shard_lists.items()}
+    _ = (outputs[REPORTS]
+         | "CollectReports" >> beam.combiners.ToList()
+         | "WriteManifest" >> beam.Map(_write_manifest, settings, sizes, **side_inputs))
+
+
+def _write_manifest(reports, settings, sizes, **shards):
+    manifest = make_manifest(reports, settings, sizes,
+                             {name[:-len("_shards")]: sorted(paths) for name, paths in shards.items()})
+    storage.write_json(settings.manifest_path, manifest)
+
+
+def make_manifest(reports, settings, sizes, shards):
+    """The manifest: what was read, written and skipped, and the settings used."""
+    reports = sorted(reports, key=lambda report: report["path"])
+    used = [r for r in reports if r["status"] == "ok"]
+    skipped = [{"path": r["path"], "reason": r["reason"]} for r in reports if r["status"] != "ok"]
+    examples = {split: sum(r["examples"] for r in used if r["split"] == split) for split in settings.output_paths()}
+    shape = settings.shape
+    features = {"audio": shape.n_samples, "f0_hz": shape.n_frames, "f0_confidence": shape.n_frames,
+                "loudness_db": shape.n_frames}
+    if settings.sample_rate != 16000:
+        features["audio_16k"] = shape.n_samples_16k
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "ddsp_core_version": ddsp_core.__version__,
+        "files_matched": len(reports),
+        "files_read": len(used),
+        "files_skipped": len(skipped),
+        "examples_written": {**examples, "total": sum(examples.values())},
+        "audio_seconds": round(sum(r["duration_secs"] for r in used), 3),
+        "skipped": skipped,
+        "outputs": {split: {"path": path, "shards": shards.get(split, [])}
+                    for split, path in settings.output_paths().items()},
+        "features": features,
+        "settings": dataclasses.asdict(settings),
+        "files": [{key: r.get(key) for key in ("path", "split", "examples", "duration_secs", "file_sample_rate",
+                                              "channels")} | {"bytes": sizes.get(r["path"])} for r in used],
+    }
+
+
+def existing_outputs(settings):
+    """Files an earlier run left at this job's output paths (shards and manifest)."""
+    patterns = [f"{path}-*-of-*" for path in settings.output_paths().values()]
+    found = []
+    for pattern in patterns:
+        try:
+            found += [path for path, _ in storage.match([pattern])]
+        except FileNotFoundError:
+            pass
+    if storage.exists(settings.manifest_path):
+        found.append(settings.manifest_path)
+    return found
+
+
+def pipeline_for(pipeline_args, num_workers=0):
+    """A beam.Pipeline for `pipeline_args` (a list like ['--runner=DataflowRunner', ...]).
+
+    Without a runner, or with DirectRunner, the job runs in-process with Beam's
+    FnApiRunner and `num_workers` worker processes (0: one per core).
+    """
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+    options = PipelineOptions(list(pipeline_args))
+    runner = options.view_as(StandardOptions).runner
+    if runner is not None and runner.lower() not in LOCAL_RUNNERS:
+        return beam.Pipeline(options=options)
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    direct = options.view_as(DirectOptions)
+    workers_given = any(arg.startswith("--direct_num_workers") for arg in pipeline_args)
+    workers = num_workers or (direct.direct_num_workers if workers_given else 0) or os.cpu_count() or 1
+    if direct.direct_running_mode == "multi_threading":
+        logging.warning("direct_running_mode=multi_threading is not used (it lost records in a trial here); "
+                        "running with multi_processing instead.")
+    direct.direct_running_mode = "multi_processing" if workers > 1 else "in_memory"
+    direct.direct_num_workers = workers
+    options.view_as(StandardOptions).runner = None
+    return beam.Pipeline(runner=FnApiRunner(), options=options)
+
+
+def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
+    """Runs the prepare job to completion and returns its manifest (a dict).
+
+    Raises:
+        FileNotFoundError: a pattern matches no file.
+        FileExistsError: outputs of an earlier run are there and overwrite is False.
+    """
+    files = storage.match(settings.input_audio_filepatterns)
+    leftovers = existing_outputs(settings)
+    if leftovers:
+        if not overwrite:
+            raise FileExistsError(
+                f"{len(leftovers)} files from an earlier run are at the output path, e.g. {leftovers[0]}. "
+                "New shards would mix with them. Pass --overwrite to delete them first, or choose another "
+                "--output_tfrecord_path.")
+        logging.info("Deleting %d files of an earlier run (--overwrite).", len(leftovers))
+        storage.delete(leftovers)
+    logging.info("Preparing %d files from %s", len(files), ", ".join(settings.input_audio_filepatterns))
+    pipeline = pipeline_for(pipeline_args, num_workers)
+    build_pipeline(pipeline, settings, files)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return storage.read_json(settings.manifest_path)
+
+
+def summary_lines(manifest):
+    """A few human-readable lines about a manifest, for the log."""
+    examples = manifest["examples_written"]
+    lines = [f"Read {manifest['files_read']} of {manifest['files_matched']} files "
+             f"({manifest['audio_seconds']:.1f} s of audio); wrote "
+             + ", ".join(f"{count} {split}" for split, count in examples.items() if split != "total")
+             + " examples."]
+    for split, output in manifest["outputs"].items():
+        lines.append(f"  {split}: {len(output['shards'])} shards at {output['path']}-*")
+    if manifest["skipped"]:
+        lines.append(f"Skipped {manifest['files_skipped']} files:")
+        lines += [f"  {item['path']}: {item['reason']}" for item in manifest["skipped"]]
+    return lines
+
+
+def assert_aligned(example, shape):
+    """Checks one example dict's lengths against `shape` (used by tests and tools)."""
+    expected = {"audio": shape.n_samples, "f0_hz": shape.n_frames, "f0_confidence": shape.n_frames,
+                "loudness_db": shape.n_frames}
+    for name, length in expected.items():
+        if np.shape(example[name])[-1] != length:
+            raise AssertionError(f"{name} has {np.shape(example[name])[-1]} values, expected {length}.")
