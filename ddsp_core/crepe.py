@@ -173,8 +173,9 @@ def n_frames_for(n_samples, frame_rate, padding="center"):
     time i / frame_rate. With an integer hop these match `spectral_ops.compute_loudness`.
     """
     if padding == "center":
-        return 1 + (n_samples * frame_rate) // SAMPLE_RATE if float(frame_rate).is_integer() else \
-            1 + int(np.floor(n_samples * frame_rate / SAMPLE_RATE))
+        if float(frame_rate).is_integer():
+            return 1 + (n_samples * int(frame_rate)) // SAMPLE_RATE  # exact integer arithmetic
+        return 1 + int(np.floor(n_samples * frame_rate / SAMPLE_RATE))
     if padding == "same":
         return int(np.ceil(n_samples * frame_rate / SAMPLE_RATE))
     raise ValueError(f"padding must be 'center' or 'same' for f0, got {padding!r}.")
@@ -197,9 +198,11 @@ def frame_audio(audio, frame_rate, padding="center"):
     if audio.ndim != 1:
         raise ValueError(f"frame_audio takes 1-D audio [n_samples], got shape {audio.shape}.")
     n_frames = n_frames_for(audio.shape[0], frame_rate, padding)
+    if n_frames == 0:
+        return np.zeros([0, FRAME_SIZE], dtype=np.float32)
     starts = np.round(np.arange(n_frames) * (SAMPLE_RATE / frame_rate)).astype(np.int64)
     before = FRAME_SIZE // 2 if padding == "center" else 0
-    after = max(0, int(starts[-1]) + FRAME_SIZE - before - audio.shape[0]) if n_frames else 0
+    after = max(0, int(starts[-1]) + FRAME_SIZE - before - audio.shape[0])
     padded = np.pad(audio, (before, after))
     windows = np.lib.stride_tricks.sliding_window_view(padded, FRAME_SIZE)  # [n_positions, 1024], no copy
     return np.ascontiguousarray(windows[starts])
