@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test test-tf test-jax bench clean
+.PHONY: setup run prepare test test-tf test-jax bench clean
 
 setup: $(STAMP)
 
@@ -22,9 +22,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[tf,jax,prepare,dev]'
 	touch $(STAMP)
 
-# The main job. Until the clarinet pipeline lands, this is the synth demo.
+# The main job. Until the clarinet pipeline lands: the synth demo, then the prepare step on
+# the bundled clarinet notes (full-size CREPE, a few minutes on 2 cores).
 run: $(STAMP)
 	$(PY) examples/synth_demo.py $(OUT)/synth_demo
+	$(MAKE) prepare
+
+CREPE ?= full
+prepare: $(STAMP)
+	$(VENV)/bin/ddsp_prepare_tfrecord \
+	  --input_audio_filepatterns='data/clarinet/notes/*.flac' \
+	  --output_tfrecord_path=$(OUT)/tfrecords/train.tfrecord \
+	  --num_shards=4 --crepe_capacity=$(CREPE) --overwrite --alsologtostderr
 
 # All tests on the TensorFlow backend, then the backend-agnostic DSP tests on JAX.
 test: test-tf test-jax
