@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from keras import ops
 
 import ddsp_core as ddsp
 from tests.gradients import gradient

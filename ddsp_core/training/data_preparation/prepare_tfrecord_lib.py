@@ -24,7 +24,6 @@ import posixpath
 import traceback
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.metrics import Metrics
 
 import ddsp_core
@@ -365,11 +364,3 @@ def summary_lines(manifest):
         lines += [f"  {item['path']}: {item['reason']}" for item in manifest["skipped"]]
     return lines
 
-
-def assert_aligned(example, shape):
-    """Checks one example dict's lengths against `shape` (used by tests and tools)."""
-    expected = {"audio": shape.n_samples, "f0_hz": shape.n_frames, "f0_confidence": shape.n_frames,
-                "loudness_db": shape.n_frames}
-    for name, length in expected.items():
-        if np.shape(example[name])[-1] != length:
-            raise AssertionError(f"{name} has {np.shape(example[name])[-1]} values, expected {length}.")
