@@ -46,6 +46,8 @@ test-jax: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dsp.py
+	$(PY) benchmarks/bench_crepe.py
+	$(PY) benchmarks/bench_prepare.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -159,9 +159,34 @@ def cut_examples(audio, audio_16k, features, shape, silence_db=-60.0):
 
 
 def to_tf_example(example):
-    """A dict of 1-D float arrays -> serialized tf.train.Example bytes."""
-    import tensorflow as tf
+    """A dict of 1-D float arrays -> serialized tf.train.Example bytes.
 
-    feature = {name: tf.train.Feature(float_list=tf.train.FloatList(value=values))
-               for name, values in example.items()}
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    Encoded directly in the protocol buffer wire format (Example > Features > map of
+    Feature > FloatList, packed little-endian float32), so the prepare job needs no
+    TensorFlow: it also runs where only JAX is installed. `tf.train.Example.FromString`
+    and `tf.io.parse_single_example` read the result (see the tests).
+    """
+    entries = []
+    for name in sorted(example):
+        values = np.ascontiguousarray(example[name], dtype="<f4").reshape(-1).tobytes()
+        float_list = _field(1, values)  # FloatList.value, packed
+        feature = _field(2, float_list)  # Feature.float_list
+        entries.append(_field(1, _field(1, name.encode("utf-8")) + _field(2, feature)))  # map entry
+    return _field(1, b"".join(entries))  # Example.features
+
+
+def _field(number, payload):
+    """A length-delimited protobuf field: tag, varint length, bytes."""
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
