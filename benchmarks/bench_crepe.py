@@ -303,12 +303,7 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny and full only (unless --capacities), 0.5 s of audio, batch 128, "
                              "2 runs, no idle waits")
-    parser.add_argument("--idle-threshold", type=float, default=0.3,
-                        help="wait until other processes use at most this many cores before timing "
-                             "(default 0.3; negative: never wait)")
-    parser.add_argument("--max-wait", type=float, default=20.0, help="longest wait for an idle machine, s (default 20)")
-    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
-    parser.add_argument("--json", metavar="PATH", help="also write all results, with every timing, to PATH")
+    common.add_common_flags(parser, max_wait=20.0)
     parser.add_argument("--_worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -411,6 +411,17 @@ def format_table(rows, markdown=False):
     return "\n".join(out)
 
 
+def add_common_flags(parser, max_wait):
+    """--idle-threshold, --max-wait, --markdown and --json, shared by every benchmark here."""
+    parser.add_argument("--idle-threshold", type=float, default=0.3,
+                        help="before timing, wait until other processes use at most this many cores "
+                             "(default 0.3; negative: never wait)")
+    parser.add_argument("--max-wait", type=float, default=max_wait,
+                        help=f"longest wait for an idle machine, in s (default {max_wait:g})")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
+    parser.add_argument("--json", metavar="PATH", help="also write all results, with every timing, to PATH")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -424,17 +435,11 @@ def parse_args(argv):
                         help="tiny smoke configuration: batch 2, 0.2 s, 2 repeats, no idle waits or retries (overrides those)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     parser.add_argument("--no-xla", action="store_true", help="TensorFlow: skip the jit_compile=True rows")
-    parser.add_argument("--idle-threshold", type=float, default=0.3,
-                        help="before timing a row, wait until other processes use at most this many cores, and "
-                             "re-time a row they disturbed more (default 0.3; negative: never wait or re-time)")
-    parser.add_argument("--max-wait", type=float, default=20.0,
-                        help="longest wait for an idle machine per timing attempt, in s (default 20)")
+    add_common_flags(parser, max_wait=20.0)
     parser.add_argument("--retries", type=int, default=1,
                         help="extra timing attempts for a row that other processes disturbed (default 1)")
     parser.add_argument("--isolate", action="store_true",
                         help="run every row in its own worker process (per-row peak RSS; more start-up time)")
-    parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
-    parser.add_argument("--json", metavar="PATH", help="also write all results, with every timing, to PATH")
     parser.add_argument("--_worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     parser.add_argument("--_cases", help=argparse.SUPPRESS)

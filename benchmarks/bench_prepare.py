@@ -224,12 +224,7 @@ def parse_args(argv):
                         help="KERAS_BACKEND of the job (default tensorflow)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny, 1 worker, 4 files, 1 run, no idle waits (unless given)")
-    parser.add_argument("--idle-threshold", type=float, default=0.3,
-                        help="before each run, wait until other processes use at most this many cores "
-                             "(default 0.3; negative: never wait)")
-    parser.add_argument("--max-wait", type=float, default=30.0, help="longest wait for an idle machine, s (default 30)")
-    parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
-    parser.add_argument("--json", metavar="PATH", help="also write all results, with every run, to PATH")
+    common.add_common_flags(parser, max_wait=30.0)
     parser.add_argument("--_job", help=argparse.SUPPRESS)
     parser.add_argument("--_job_argv", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -1,11 +1,11 @@
 """Tests for ddsp_core.processors: Processor, Add, and the ProcessorGroup DAG (also built from gin)."""
 
-import gin
 import numpy as np
 import pytest
 from keras import ops
 
 import ddsp_core as ddsp
+from tests.gin_helpers import build_from_gin
 
 pytestmark = pytest.mark.dsp
 
@@ -92,13 +92,7 @@ def test_processor_group_from_gin():
     Reverb.trainable = True
     Reverb.reverb_length = 500
     """
-    with gin.unlock_config():
-        gin.clear_config()
-        gin.parse_config(config)
-        try:
-            group = gin.get_configurable("ProcessorGroup")()
-        finally:
-            gin.clear_config()
+    group = build_from_gin("ProcessorGroup", config)
     assert [processor.name for processor, _ in group.dag] == ["harmonic", "filtered_noise", "add", "reverb"]
     # gin hands over a wrapper of the registered function: it computes the same.
     assert float(group.dag[0][0].scale_fn(0.0)) == pytest.approx(float(ddsp.core.exp_sigmoid(0.0)))

@@ -1,11 +1,11 @@
 """Tests for ddsp_core.training.data: TFRecords written here with tf.train.Example, read back."""
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from ddsp_core.training import data
+from tests.gin_helpers import build_from_gin
 
 # Short examples keep the files small: 0.1 s -> 1600 samples at 16 kHz, 25 frames at 250 Hz.
 SHORT_SECS = 0.1
@@ -260,12 +260,6 @@ def test_provider_from_gin(tmp_path):
     TFRecordProvider.example_secs = {SHORT_SECS}
     TFRecordProvider.seed = 1
     """
-    with gin.unlock_config():
-        gin.clear_config()
-        gin.parse_config(config)
-        try:
-            provider = gin.get_configurable("TFRecordProvider")()
-        finally:
-            gin.clear_config()
+    provider = build_from_gin("TFRecordProvider", config)
     assert (provider.n_samples, provider.n_frames, provider.seed) == (SHORT_SAMPLES, SHORT_FRAMES, 1)
     assert sorted(_indices(provider.get_batch(2, repeats=1))) == [0, 1, 2, 3]
