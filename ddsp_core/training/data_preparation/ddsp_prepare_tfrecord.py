@@ -86,9 +86,9 @@ def main(argv=None):
     except SystemExit as exit_:
         return exit_.code if exit_.code else EXIT_OK
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(asctime)s %(message)s", force=True)
-    # Beam's own INFO lines (and its workers' start/stop chatter) drown the job's; keep its warnings.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
+
+    lib.tidy_beam_logging()
 
     try:
         settings = lib.PrepareSettings(

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import re
 import traceback
 
 import apache_beam as beam
@@ -33,6 +34,7 @@ from ddsp_core.training.data_preparation.examples import (ExampleShape, compute_
                                                           pad_to_one_window, to_tf_example)
 
 TRAIN, EVAL = "train", "eval"
+PROGRESS = "Prepared"  # Starts the one log line per file that the log filter lets through.
 REPORTS = "reports"
 LOCAL_RUNNERS = ("directrunner", "direct", "fnapirunner")
 
@@ -218,6 +220,8 @@ class ProcessAudioFile(beam.DoFn):
             return
         self.files_read.inc()
         self.examples.inc(len(examples))
+        logging.info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, path, len(examples), split,
+                     facts["duration_secs"])
         report.update(status="ok", examples=len(examples))
         for example in examples:
             yield split, to_tf_example(example)
@@ -348,6 +352,40 @@ def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
     result = pipeline.run()
     result.wait_until_finish()
     return storage.read_json(settings.manifest_path)
+
+
+class _WorkerLogFilter(logging.Filter):
+    """Beam's local runner logs each worker message as 'Worker: <whole LogEntry proto>'.
+
+    This keeps only the message text, and of the INFO lines only our per-file progress
+    lines, dropping the workers' start/stop chatter and a harmless warning every worker
+    prints at start.
+    """
+
+    _MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+    _NOISE = ("semi_persistent_directory",)
+
+    def filter(self, record):
+        if record.msg != "Worker: %s" or not record.args:
+            return True
+        match = self._MESSAGE.search(str(record.args[0]))
+        message = match.group(1).encode("latin-1", "backslashreplace").decode("unicode_escape") if match \
+            else str(record.args[0])
+        if record.levelno < logging.WARNING and not message.startswith(PROGRESS):
+            return False
+        if any(noise in message for noise in self._NOISE):
+            return False
+        record.msg, record.args = "worker: %s", (message,)
+        return True
+
+
+def tidy_beam_logging():
+    """Beam's own INFO lines off, worker messages shortened to their text (for the CLI and steps)."""
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    worker_logger = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    worker_logger.setLevel(logging.INFO)  # The filter passes only the progress lines of INFO.
+    if not any(isinstance(f, _WorkerLogFilter) for f in worker_logger.filters):
+        worker_logger.addFilter(_WorkerLogFilter())
 
 
 def summary_lines(manifest):

@@ -139,3 +139,23 @@ def test_make_manifest_counts(tmp_path):
     assert manifest["settings"]["crepe_capacity"] == "tiny"
     assert manifest["outputs"]["eval"]["shards"] == ["e-0"]
     assert np.sum([f["bytes"] for f in manifest["files"]]) == 30
+
+
+@pytest.mark.parametrize("level, entry, kept", [
+    (30, 'severity: WARN message: "Skipping /a/b.wav: empty file (0 bytes)" log_location: "x.py:1"',
+     "Skipping /a/b.wav: empty file (0 bytes)"),
+    (20, 'severity: INFO message: "Prepared /a/c.wav: 2 train examples" thread: "MainThread"',
+     "Prepared /a/c.wav: 2 train examples"),
+    (20, 'severity: INFO message: "SDK Harness waiting for in-flight requests to complete"', None),
+    (30, 'severity: WARN message: "No semi_persistent_directory found:  User registered objects"', None),
+    (30, 'severity: WARN message: "quote \\"inside\\" it"', 'quote "inside" it'),
+], ids=["warning", "progress", "chatter", "noise", "escaped"])
+def test_worker_log_lines_are_shortened_to_their_message(level, entry, kept):
+    import logging
+
+    record = logging.LogRecord("apache_beam.runners.portability.local_job_service", level, "f", 1, "Worker: %s",
+                               (entry,), None)
+    passed = lib._WorkerLogFilter().filter(record)
+    assert passed == (kept is not None)
+    if kept is not None:
+        assert record.getMessage() == f"worker: {kept}"
