@@ -33,7 +33,7 @@ prepare: $(STAMP)
 	$(VENV)/bin/ddsp_prepare_tfrecord \
 	  --input_audio_filepatterns='data/clarinet/notes/*.flac' \
 	  --output_tfrecord_path=$(OUT)/tfrecords/train.tfrecord \
-	  --num_shards=4 --crepe_capacity=$(CREPE) --overwrite --alsologtostderr
+	  --num_shards=4 --crepe_capacity=$(CREPE) --crepe_precision=auto --overwrite --alsologtostderr
 
 # All tests on the TensorFlow backend, then the backend-agnostic DSP tests on JAX.
 test: test-tf test-jax

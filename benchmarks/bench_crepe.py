@@ -121,12 +121,12 @@ def _timed_runs(run, args):
     return {"times_s": times, "other_load": statistics.mean(loads) if loads else None, "waited_s": waited}
 
 
-def _salience_row(crepe, capacity, audio, f0_hz, args):
+def _salience_row(crepe, capacity, precision, audio, f0_hz, args):
     import numpy as np
 
-    row = {"capacity": capacity, "batch_size": args.batch_size}
+    row = {"capacity": capacity, "precision": precision, "batch_size": args.batch_size}
     start = time.perf_counter()
-    tracker = crepe.PitchTracker(capacity, args.batch_size)
+    tracker = crepe.PitchTracker(capacity, args.batch_size, precision=precision)
     row["load_s"] = time.perf_counter() - start
     start = time.perf_counter()
     salience = tracker.salience(audio, FRAME_RATE)  # Warm-up: trace + compile + one run.
@@ -186,17 +186,17 @@ def worker(backend, capacities, args):
 
     audio, f0_hz = test_tone(args.seconds)
     decode_salience = None
-    for capacity in capacities:
+    for capacity, precision in [(c, p) for c in capacities for p in args.precisions.split(",")]:
         try:
-            row, salience = _salience_row(crepe, capacity, audio, f0_hz, args)
+            row, salience = _salience_row(crepe, capacity, precision, audio, f0_hz, args)
             if decode_salience is None:
                 decode_salience = salience
         except Exception as error:  # noqa: BLE001  (report the failure as a row and go on)
-            row = {"capacity": capacity, "batch_size": args.batch_size,
+            row = {"capacity": capacity, "precision": precision, "batch_size": args.batch_size,
                    "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"}
         row.update(backend=backend, device=device, peak_rss_mb=common._peak_rss_mb())
         result["rows"].append(row)
-        print(f"[{backend}] {capacity}: "
+        print(f"[{backend}] {capacity} {precision}: "
               + (f"median {row['median_s']:.3f} s over {len(row['times_s'])} runs, {row['frames_per_s']:.0f} frames/s, "
                  f"first call {row['first_s']:.1f} s, waited {row['waited_s']:.0f} s"
                  if "median_s" in row else row["error"])
@@ -218,6 +218,7 @@ def _run_worker(backend, capacities, args, workdir):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     command = [sys.executable, os.path.abspath(__file__), "--_worker", backend, "--_out", out_path,
                "--capacities", ",".join(capacities), "--batch_size", str(args.batch_size),
+               "--precisions", args.precisions,
                "--seconds", str(args.seconds), "--runs", str(args.runs), "--min-runs", str(args.min_runs),
                "--row-budget", str(args.row_budget), "--idle-threshold", str(args.idle_threshold),
                "--max-wait", str(args.max_wait)]
@@ -251,12 +252,12 @@ def _render(headers, lines, numeric_from, markdown):
 
 def format_table(rows, markdown=False):
     """The salience table: one row per (backend, capacity)."""
-    headers = ["capacity", "backend", "device", "frames", "batch", "load s", "first call s", "median s", "min s",
+    headers = ["capacity", "precision", "backend", "device", "frames", "batch", "load s", "first call s", "median s", "min s",
                "max s", "runs", "frames/s", "s compute / s audio", "f0 err cents", "peak RSS MB", "other load"]
     fmt = common._format
     lines = []
     for row in rows:
-        head = [row["capacity"], row["backend"], row.get("device", "-")]
+        head = [row["capacity"], row.get("precision", "float32"), row["backend"], row.get("device", "-")]
         if "error" in row:
             lines.append(head + ["-", str(row["batch_size"]), f"ERROR {row['error']}"] + [""] * 10)
             continue
@@ -265,7 +266,7 @@ def format_table(rows, markdown=False):
                              str(len(row["times_s"])), fmt(row["frames_per_s"], 0),
                              fmt(row["compute_s_per_audio_s"]), fmt(row["f0_error_cents"], 1),
                              fmt(row["peak_rss_mb"], 0), fmt(row.get("other_load"), 2)])
-    return _render(headers, lines, 3, markdown)
+    return _render(headers, lines, 4, markdown)
 
 
 def format_decode_table(rows, markdown=False):
@@ -291,6 +292,8 @@ def parse_args(argv):
                         help=f"comma-separated CREPE capacities (default {','.join(CAPACITIES)}; --quick: tiny,full)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="comma-separated Keras backends (default tensorflow,jax)")
+    parser.add_argument("--precisions", default="float32",
+                        help="comma-separated CREPE precisions: float32, bfloat16 (default float32)")
     parser.add_argument("--batch_size", type=int, default=None,
                         help="PitchTracker batch size, frames per forward pass (default 512; --quick: 128)")
     parser.add_argument("--seconds", type=float, default=None,

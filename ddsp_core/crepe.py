@@ -31,6 +31,8 @@ REFERENCE_HZ = 10.0
 # Width multiplier of each capacity: the filters of the six conv layers are these
 # multiples of it. 'full' is what the paper (and magenta's ddsp) use.
 CAPACITIES = {"tiny": 4, "small": 8, "medium": 16, "large": 24, "full": 32}
+# Compute precision of the conv blocks -> Keras dtype policy.
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 _FILTER_MULTIPLES = (32, 4, 4, 4, 8, 16)
 _KERNEL_WIDTHS = (512, 64, 64, 64, 64, 64)
 _STRIDES = (4, 1, 1, 1, 1, 1)
@@ -78,28 +80,39 @@ class NormalizeFrames(layers.Layer):
         return centred / ops.maximum(std, 1e-8)
 
 
-def build_model(capacity="full"):
+def check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown CREPE precision {precision!r}; choose one of {sorted(PRECISIONS)}.")
+    return precision
+
+
+def build_model(capacity="full", precision="float32"):
     """The CREPE network, with freshly initialised weights.
 
     Args:
         capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
+        precision: 'float32', or 'bfloat16' to compute the conv blocks in bfloat16
+            (weights stay float32; the input normalisation and the classifier run in
+            float32). About 3x faster on CPUs with bfloat16 units (AMX, AVX512-BF16) and
+            on GPUs, much slower on CPUs without them.
 
     Returns:
         A keras.Model mapping frames [batch, 1024] (16 kHz audio) to salience
-        [batch, 360] in [0, 1]. Layer names match the original HDF5 files.
+        [batch, 360] in [0, 1], float32. Layer names match the original HDF5 files.
     """
     multiplier = CAPACITIES[check_capacity(capacity)]
+    conv_dtype = PRECISIONS[check_precision(precision)]
     frames = keras.Input(shape=(FRAME_SIZE,), name="frames")
-    x = NormalizeFrames(name="normalize")(frames)
+    x = NormalizeFrames(name="normalize", dtype="float32")(frames)
     x = layers.Reshape((FRAME_SIZE, 1), name="input-reshape")(x)  # [batch, 1024, 1]
     for index, (multiple, width, stride) in enumerate(zip(_FILTER_MULTIPLES, _KERNEL_WIDTHS, _STRIDES), 1):
         x = layers.Conv1D(multiple * multiplier, width, strides=stride, padding="same", activation="relu",
-                          name=f"conv{index}")(x)
-        x = layers.BatchNormalization(epsilon=_BATCH_NORM_EPSILON, name=f"conv{index}-BN")(x)
-        x = layers.MaxPooling1D(2, name=f"conv{index}-maxpool")(x)
+                          name=f"conv{index}", dtype=conv_dtype)(x)
+        x = layers.BatchNormalization(epsilon=_BATCH_NORM_EPSILON, name=f"conv{index}-BN", dtype=conv_dtype)(x)
+        x = layers.MaxPooling1D(2, name=f"conv{index}-maxpool", dtype=conv_dtype)(x)
     # [batch, 4, 16 * multiplier]: flattened time-major, as the original's transpose + flatten.
     x = layers.Flatten(name="flatten")(x)
-    salience = layers.Dense(N_BINS, activation="sigmoid", name="classifier")(x)
+    salience = layers.Dense(N_BINS, activation="sigmoid", name="classifier", dtype="float32")(x)
     return keras.Model(frames, salience, name=f"crepe_{capacity}")
 
 
@@ -159,9 +172,9 @@ def _datasets_by_short_name(group):
     return found
 
 
-def load_model(capacity="full", path=None):
+def load_model(capacity="full", path=None, precision="float32"):
     """The CREPE network of `capacity` with the original weights (from `path` if given)."""
-    model = build_model(capacity)
+    model = build_model(capacity, precision)
     return load_weights(model, path or weights_path(capacity))
 
 
@@ -307,14 +320,16 @@ class PitchTracker:
         capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
         batch_size: Frames per forward pass (GPU memory scales with it).
         weights_path: A CREPE HDF5 weights file; default: the installed package's.
+        precision: 'float32' or 'bfloat16' (see `build_model`).
     """
 
-    def __init__(self, capacity="full", batch_size=512, weights_path=None):
+    def __init__(self, capacity="full", batch_size=512, weights_path=None, precision="float32"):
         self.capacity = check_capacity(capacity)
+        self.precision = check_precision(precision)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.batch_size = int(batch_size)
-        self.model = load_model(capacity, weights_path)
+        self.model = load_model(capacity, weights_path, precision)
 
     def salience(self, audio, frame_rate, padding="center"):
         """[n_samples] audio at 16 kHz -> salience [n_frames, 360]."""

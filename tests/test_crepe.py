@@ -438,3 +438,19 @@ def test_compute_f0_empty_signal_with_same_padding(tiny_tracker):
 def test_compute_f0_rejects_bad_frame_rate(tiny_tracker):
     with pytest.raises(ValueError, match="frame_rate must be a positive number"):
         spectral_ops.compute_f0(np.zeros(1600, np.float32), 0, pitch_tracker=tiny_tracker)
+
+
+@dsp
+def test_bfloat16_precision_gives_the_same_pitch(tiny_tracker):
+    bf16_tracker = crepe.PitchTracker("tiny", batch_size=128, precision="bfloat16")
+    t = np.arange(16000) / 16000.0
+    tone = sum(np.sin(2 * np.pi * 330.0 * k * t) / k for k in range(1, 6)).astype(np.float32) * 0.3
+    salience32 = tiny_tracker.salience(tone, 100)
+    salience16 = bf16_tracker.salience(tone, 100)
+    assert salience16.dtype == np.float32
+    assert np.max(np.abs(salience16 - salience32)) < 0.05
+    f0_32, _ = crepe.decode(salience32, viterbi=True)
+    f0_16, _ = crepe.decode(salience16, viterbi=True)
+    assert np.median(np.abs(1200 * np.log2(f0_16[10:-10] / f0_32[10:-10]))) < 1.0
+    with pytest.raises(ValueError, match="Unknown CREPE precision"):
+        crepe.PitchTracker("tiny", precision="float16")

@@ -16,3 +16,18 @@ def test_allow_memory_growth_is_safe_without_a_gpu_and_disables_jax_preallocatio
                                 env={**os.environ, "KERAS_BACKEND": backend})
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.strip().splitlines()[-1] == "false"
+
+
+def test_cpu_bfloat16_detection_reads_the_flags(tmp_path):
+    from ddsp_core.training import accelerators
+
+    with_amx = tmp_path / "amx"
+    with_amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16 amx_tile\n")
+    without = tmp_path / "plain"
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert accelerators.cpu_has_bfloat16_units(str(with_amx))
+    assert not accelerators.cpu_has_bfloat16_units(str(without))
+    assert not accelerators.cpu_has_bfloat16_units(str(tmp_path / "missing"))
+    # This machine: no GPU; the answer follows its own CPU flags.
+    expected = "bfloat16" if accelerators.cpu_has_bfloat16_units() else "float32"
+    assert accelerators.fast_precision() == expected

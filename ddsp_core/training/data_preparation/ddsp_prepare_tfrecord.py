@@ -63,6 +63,10 @@ def make_parser():
     parser.add_argument("--crepe_capacity", default="full", choices=["tiny", "small", "medium", "large", "full"],
                         help="CREPE model size ('tiny' is ~20x faster, less accurate).")
     parser.add_argument("--crepe_batch_size", type=int, default=512, help="CREPE frames per forward pass.")
+    parser.add_argument("--crepe_precision", default="float32", choices=["float32", "bfloat16", "auto"],
+                        help="CREPE compute precision: bfloat16 is ~3x faster on CPUs with AMX/AVX512-BF16 "
+                             "and on GPUs (same f0 within 0.1 cent on the bundled notes), slower elsewhere; "
+                             "auto picks bfloat16 where it is fast.")
     parser.add_argument("--min_audio_secs", type=float, default=0.5, help="Skip files shorter than this.")
     parser.add_argument("--silence_db", type=float, default=-60.0,
                         help="Skip files and windows whose peak is below this, dBFS.")
@@ -97,6 +101,7 @@ def main(argv=None):
             num_shards=args.num_shards, sample_rate=args.sample_rate, frame_rate=args.frame_rate,
             example_secs=args.example_secs, hop_secs=args.hop_secs, eval_split_fraction=args.eval_split_fraction,
             viterbi=args.viterbi, crepe_capacity=args.crepe_capacity, crepe_batch_size=args.crepe_batch_size,
+            crepe_precision=args.crepe_precision,
             min_audio_secs=args.min_audio_secs, silence_db=args.silence_db,
             allow_memory_growth=args.allow_memory_growth)
     except ValueError as error:

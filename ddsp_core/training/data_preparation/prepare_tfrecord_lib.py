@@ -54,6 +54,9 @@ class PrepareSettings:
         viterbi: Viterbi decoding of CREPE's f0.
         crepe_capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
         crepe_batch_size: CREPE frames per forward pass.
+        crepe_precision: 'float32', 'bfloat16' (~3x faster on CPUs with AMX or
+            AVX512-BF16 and on GPUs; slower elsewhere), or 'auto' (bfloat16 where it
+            is fast, decided on each worker).
         min_audio_secs: Files shorter than this are skipped; longer ones shorter than
             one example are zero-padded to one example.
         silence_db: Files, and windows, whose peak is below this (dBFS) are skipped.
@@ -72,6 +75,7 @@ class PrepareSettings:
     viterbi: bool = True
     crepe_capacity: str = "full"
     crepe_batch_size: int = 512
+    crepe_precision: str = "float32"
     min_audio_secs: float = 0.5
     silence_db: float = -60.0
     allow_memory_growth: bool = False
@@ -87,6 +91,8 @@ class PrepareSettings:
             raise ValueError("output_tfrecord_path is empty: give where to write the TFRecords.")
         self.shape  # Validates the example sizes.
         crepe.check_capacity(self.crepe_capacity)
+        if self.crepe_precision != "auto":
+            crepe.check_precision(self.crepe_precision)
         if not 0.0 <= self.eval_split_fraction < 1.0:
             raise ValueError(f"eval_split_fraction must be in [0, 1), got {self.eval_split_fraction}.")
         if self.num_shards < 0:
@@ -196,7 +202,11 @@ class ProcessAudioFile(beam.DoFn):
 
         if self.settings.allow_memory_growth:
             accelerators.allow_memory_growth()
-        self.pitch_tracker = crepe.PitchTracker(self.settings.crepe_capacity, self.settings.crepe_batch_size)
+        precision = self.settings.crepe_precision
+        if precision == "auto":
+            precision = accelerators.fast_precision()
+        self.pitch_tracker = crepe.PitchTracker(self.settings.crepe_capacity, self.settings.crepe_batch_size,
+                                                precision=precision)
 
     def process(self, element):
         path, split = element

@@ -94,6 +94,7 @@ def test_manifest_is_not_matched_by_the_shard_glob():
     (dict(eval_split_fraction=1.0), "eval_split_fraction"),
     (dict(num_shards=-1), "num_shards"),
     (dict(crepe_capacity="huge"), "Unknown CREPE capacity"),
+    (dict(crepe_precision="float16"), "Unknown CREPE precision"),
     (dict(frame_rate=300), "must divide 16000"),
 ])
 def test_settings_reject_bad_values(tmp_path, overrides, message):
