@@ -59,6 +59,8 @@ def make_parser():
                         help="Fraction of the files held out for eval.")
     parser.add_argument("--chunk_secs", type=float, default=None,
                         help="Accepted for compatibility and ignored: files are not padded or chunked.")
+    _add_bool(parser, "center", False, "Add the frame at each example's end time (example_secs * frame_rate + 1 "
+              "frames; read with TFRecordProvider.centered = True)")
     _add_bool(parser, "viterbi", True, "Viterbi decoding of CREPE's f0")
     parser.add_argument("--crepe_capacity", default="full", choices=["tiny", "small", "medium", "large", "full"],
                         help="CREPE model size ('tiny' is ~20x faster, less accurate).")
@@ -99,7 +101,8 @@ def main(argv=None):
             input_audio_filepatterns=[p for group in args.input_audio_filepatterns for p in group],
             output_tfrecord_path=args.output_tfrecord_path, eval_tfrecord_path=args.eval_tfrecord_path,
             num_shards=args.num_shards, sample_rate=args.sample_rate, frame_rate=args.frame_rate,
-            example_secs=args.example_secs, hop_secs=args.hop_secs, eval_split_fraction=args.eval_split_fraction,
+            example_secs=args.example_secs, hop_secs=args.hop_secs, center=args.center,
+            eval_split_fraction=args.eval_split_fraction,
             viterbi=args.viterbi, crepe_capacity=args.crepe_capacity, crepe_batch_size=args.crepe_batch_size,
             crepe_precision=args.crepe_precision,
             min_audio_secs=args.min_audio_secs, silence_db=args.silence_db,

@@ -27,12 +27,16 @@ class ExampleShape:
         frame_rate: Feature frames per second.
         example_secs: Length of an example, in seconds.
         hop_secs: Time between the starts of consecutive examples of a file, in seconds.
+        centered: Also keep the frame at the example's end time, so an example has
+            example_secs * frame_rate + 1 frames (as magenta's `--center`; read them with
+            `TFRecordProvider(centered=True)`).
     """
 
     sample_rate: int = 16000
     frame_rate: int = 250
     example_secs: float = 4.0
     hop_secs: float = 1.0
+    centered: bool = False
 
     def __post_init__(self):
         for name in ("sample_rate", "frame_rate", "example_secs", "hop_secs"):
@@ -61,7 +65,7 @@ class ExampleShape:
     @property
     def n_frames(self):
         """Feature frames per example."""
-        return int(self.example_secs * self.frame_rate)
+        return int(self.example_secs * self.frame_rate) + int(self.centered)
 
     @property
     def hop_frames(self):

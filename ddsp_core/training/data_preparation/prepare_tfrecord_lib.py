@@ -49,7 +49,8 @@ class PrepareSettings:
         eval_tfrecord_path: Eval shards, when eval_split_fraction > 0 (default: the
             train path with 'train' replaced by 'eval', or '-eval' added to its stem).
         num_shards: Shards per split; 0 lets the runner decide.
-        sample_rate, frame_rate, example_secs, hop_secs: See `ExampleShape`.
+        sample_rate, frame_rate, example_secs, hop_secs, center: See `ExampleShape`
+            (`center` is its `centered`).
         eval_split_fraction: Fraction of the files (not windows) held out for eval.
         viterbi: Viterbi decoding of CREPE's f0.
         crepe_capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
@@ -71,6 +72,7 @@ class PrepareSettings:
     frame_rate: int = 250
     example_secs: float = 4.0
     hop_secs: float = 1.0
+    center: bool = False
     eval_split_fraction: float = 0.0
     viterbi: bool = True
     crepe_capacity: str = "full"
@@ -104,7 +106,7 @@ class PrepareSettings:
 
     @property
     def shape(self):
-        return ExampleShape(self.sample_rate, self.frame_rate, self.example_secs, self.hop_secs)
+        return ExampleShape(self.sample_rate, self.frame_rate, self.example_secs, self.hop_secs, self.center)
 
     @property
     def manifest_path(self):

@@ -212,3 +212,15 @@ def test_the_magenta_command_on_the_bundled_notes(tmp_path):
     within = [_median_cents_off(r, pitches) for r in records]
     assert all(c is not None and c < 30.0 for c in within), within
     assert "Read %d of %d files" % (len(NOTES), len(NOTES)) in result.stderr
+
+
+def test_absl_style_boolean_flags_parse():
+    from ddsp_core.training.data_preparation.ddsp_prepare_tfrecord import make_parser
+
+    required = ["--input_audio_filepatterns=a/*.wav,b/*.flac", "--output_tfrecord_path=o/t"]
+    args = make_parser().parse_args(required + ["--center", "--noviterbi", "--alsologtostderr",
+                                                "--input_audio_filepatterns=c/*.ogg"])
+    assert (args.center, args.viterbi, args.overwrite) == (True, False, False)
+    assert [p for group in args.input_audio_filepatterns for p in group] == ["a/*.wav", "b/*.flac", "c/*.ogg"]
+    args = make_parser().parse_args(required + ["--viterbi=false", "--center=true", "--window_secs=2"])
+    assert (args.viterbi, args.center, args.example_secs) == (False, True, 2.0)

@@ -146,3 +146,16 @@ def test_to_tf_example_needs_no_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**__import__("os").environ, "KERAS_BACKEND": "jax"})
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_centered_examples_keep_the_frame_at_their_end_time():
+    shape = ExampleShape(centered=True)
+    assert shape.n_frames == 1001
+    n_samples = int(5.5 * 16000)
+    audio = np.full(n_samples, 0.1, np.float32)
+    features = _indexed_features(1 + n_samples // 64)
+    cut = examples_lib.cut_examples(audio, audio, features, shape)
+    # The last window ends exactly at the last frame of the file; its end frame exists.
+    assert [example["f0_hz"].shape for example in cut] == [(1001,)] * 3
+    assert cut[-1]["f0_hz"][-1] == features["f0_hz"][-1] == n_samples // 64
+    assert cut[0]["audio"].shape == (64000,)

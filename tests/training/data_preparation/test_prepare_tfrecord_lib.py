@@ -160,3 +160,25 @@ def test_worker_log_lines_are_shortened_to_their_message(level, entry, kept):
     assert passed == (kept is not None)
     if kept is not None:
         assert record.getMessage() == f"worker: {kept}"
+
+
+def test_48khz_centered_examples_carry_audio_16k(tmp_path):
+    settings = _settings(tmp_path, sample_rate=48000, center=True)
+    note = NOTES[0]  # ~3 s: one 4 s example, padded
+    with BeamTestPipeline(runner=FnApiRunner()) as pipeline:
+        outputs = (pipeline
+                   | beam.Create([(note, "train")])
+                   | beam.ParDo(lib.ProcessAudioFile(settings)).with_outputs(lib.REPORTS, main="examples"))
+        assert_that(outputs.examples | beam.Map(_all_lengths),
+                    equal_to([{"audio": 192000, "audio_16k": 64000, "f0_hz": 1001, "f0_confidence": 1001,
+                               "loudness_db": 1001}]))
+    manifest = lib.make_manifest([], settings, {}, {})
+    assert manifest["features"] == {"audio": 192000, "f0_hz": 1001, "f0_confidence": 1001, "loudness_db": 1001,
+                                    "audio_16k": 64000}
+
+
+def _all_lengths(item):
+    import tensorflow as tf
+
+    feature = tf.train.Example.FromString(item[1]).features.feature
+    return {name: len(feature[name].float_list.value) for name in feature}
