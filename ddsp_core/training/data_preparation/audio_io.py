@@ -35,7 +35,7 @@ def decode(data, name="<bytes>"):
     try:
         samples, sample_rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioFileError(f"not a readable audio file ({_first_line(error)}); "
+        raise AudioFileError(f"not a readable audio file ({first_line(error)}); "
                              "convert it to WAV or FLAC, or remove it from the input pattern") from None
     if samples.shape[0] == 0:
         raise AudioFileError("no audio samples (zero-length file)")
@@ -74,7 +74,7 @@ def peak_dbfs(audio):
         return 20.0 * np.log10(peak) if peak > 0 else -np.inf
 
 
-def _first_line(error):
+def first_line(error):
     """The first line of an error's message, without libsndfile's 'Error opening <object>: '."""
     text = str(error).strip()
     if not text:

@@ -160,7 +160,7 @@ def load_file(path, settings):
     try:
         data = storage.read_bytes(path)
     except Exception as error:  # Local OSError, or a storage client error for gs://.
-        raise audio_io.AudioFileError(f"cannot read the file ({audio_io._first_line(error)})") from None
+        raise audio_io.AudioFileError(f"cannot read the file ({audio_io.first_line(error)})") from None
     samples, file_rate = audio_io.decode(data, path)
     facts = {"duration_secs": round(samples.shape[0] / file_rate, 4), "file_sample_rate": file_rate,
              "channels": int(samples.shape[1])}
