@@ -18,9 +18,10 @@ import gin
 import tensorflow as tf
 
 from ddsp_core.core import checks
+from ddsp_core.crepe import SAMPLE_RATE as CREPE_SAMPLE_RATE
 
 # Sample rate of the `audio_16k` feature (the f0 tracker's input rate), in Hz.
-F0_TRACKER_SAMPLE_RATE = 16000
+F0_TRACKER_SAMPLE_RATE = CREPE_SAMPLE_RATE
 # Examples held by the shuffle buffer; about 4 GiB of 4 s examples at 16 kHz.
 DEFAULT_SHUFFLE_BUFFER_SIZE = 10000
 # Shards read at once when shuffling.

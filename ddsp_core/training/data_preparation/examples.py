@@ -67,6 +67,14 @@ class ExampleShape:
         """Feature frames per example."""
         return int(self.example_secs * self.frame_rate) + int(self.centered)
 
+    def feature_lengths(self):
+        """{feature name: values per example} of the examples written with this shape."""
+        lengths = {"audio": self.n_samples, "f0_hz": self.n_frames, "f0_confidence": self.n_frames,
+                   "loudness_db": self.n_frames}
+        if self.sample_rate != CREPE_SAMPLE_RATE:
+            lengths["audio_16k"] = self.n_samples_16k
+        return lengths
+
     @property
     def hop_frames(self):
         return int(self.hop_secs * self.frame_rate)

@@ -278,11 +278,7 @@ def make_manifest(reports, settings, sizes, shards):
     used = [r for r in reports if r["status"] == "ok"]
     skipped = [{"path": r["path"], "reason": r["reason"]} for r in reports if r["status"] != "ok"]
     examples = {split: sum(r["examples"] for r in used if r["split"] == split) for split in settings.output_paths()}
-    shape = settings.shape
-    features = {"audio": shape.n_samples, "f0_hz": shape.n_frames, "f0_confidence": shape.n_frames,
-                "loudness_db": shape.n_frames}
-    if settings.sample_rate != 16000:
-        features["audio_16k"] = shape.n_samples_16k
+    features = settings.shape.feature_lengths()
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "ddsp_core_version": ddsp_core.__version__,
