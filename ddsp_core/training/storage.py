@@ -5,6 +5,7 @@ STORAGE_EMULATOR_HOST, so the same code runs against a local emulator in tests.
 """
 
 import json
+import os
 
 
 def _filesystems():
@@ -44,23 +45,62 @@ def match(patterns):
     return sorted(found.items())
 
 
+def is_url(path):
+    """Whether `path` names object storage (gs://...) rather than a local file."""
+    return "://" in str(path)
+
+
 def exists(path):
+    if not is_url(path):
+        return os.path.exists(path)
     return _filesystems().exists(path)
 
 
 def read_bytes(path):
+    if not is_url(path):
+        with open(path, "rb") as handle:
+            return handle.read()
     with _filesystems().open(path) as handle:
         return handle.read()
 
 
 def write_bytes(path, data):
-    """Writes `data` to `path`, creating parent folders of local paths."""
-    filesystems = _filesystems()
-    parent = filesystems.split(path)[0]
-    if parent and "://" not in path and not filesystems.exists(parent):
-        filesystems.mkdirs(parent)
-    with filesystems.create(path) as handle:
+    """Writes `data` to `path`, creating parent folders of local paths.
+
+    A local file is written under a temporary name and renamed, so a reader (or a
+    crash) never sees it half-written. Object stores make a new object visible only
+    once it is complete.
+    """
+    if not is_url(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        temporary = f"{path}.tmp-{os.getpid()}"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+        return
+    with _filesystems().create(path) as handle:
         handle.write(data)
+
+
+def join(base, *parts):
+    """Joins path parts with '/', for local paths and URLs alike."""
+    path = str(base)
+    for part in parts:
+        path = path.rstrip("/") + "/" + str(part).lstrip("/")
+    return path
+
+
+def list_glob(pattern):
+    """Paths matching a glob (local or URL), sorted; [] when nothing matches."""
+    if not is_url(pattern):
+        import glob
+
+        return sorted(glob.glob(pattern))
+    try:
+        return sorted(m.path for m in _filesystems().match([pattern])[0].metadata_list)
+    except Exception:  # Beam raises when nothing matches.
+        return []
 
 
 def read_json(path):
@@ -72,5 +112,10 @@ def write_json(path, value):
 
 
 def delete(paths):
-    if paths:
-        _filesystems().delete(list(paths))
+    paths = list(paths or ())
+    local = [p for p in paths if not is_url(p)]
+    for path in local:
+        os.remove(path)
+    remote = [p for p in paths if is_url(p)]
+    if remote:
+        _filesystems().delete(remote)

@@ -1,0 +1,102 @@
+"""Checkpoints: the model's weights and the optimizer's state, in Keras' backend-neutral HDF5.
+
+A checkpoint is one file, `<dir>/ckpt-<step>.weights.h5`, written with
+`model.save_weights`: it holds every variable of the model and of its optimizer
+(Adam's moments and its iteration count, which is the training step). The format does
+not depend on the Keras backend, so a checkpoint written under TensorFlow loads under
+JAX and back. Files are written to a local temporary file first and then copied, so
+`<dir>` may be a local folder or gs://.
+"""
+
+import logging
+import os
+import re
+import tempfile
+
+from ddsp_core.training import storage
+
+PREFIX = "ckpt-"
+SUFFIX = ".weights.h5"
+_STEP = re.compile(re.escape(PREFIX) + r"(\d+)" + re.escape(SUFFIX) + "$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored into this model."""
+
+
+def path_for(directory, step):
+    """The checkpoint file of `step` in `directory`."""
+    return storage.join(directory, f"{PREFIX}{int(step)}{SUFFIX}")
+
+
+def step_of(path):
+    """The training step in a checkpoint's file name, or None if it is not one."""
+    match = _STEP.search(str(path))
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(directory):
+    """[(step, path)] of the checkpoints in `directory`, oldest first."""
+    found = []
+    for path in storage.list_glob(storage.join(directory, f"{PREFIX}*{SUFFIX}")):
+        step = step_of(path)
+        if step is not None:
+            found.append((step, path))
+    return sorted(found)
+
+
+def latest(directory_or_file):
+    """(step, path) of the newest checkpoint, or None.
+
+    Accepts a folder (the newest `ckpt-N.weights.h5` in it) or a checkpoint file.
+    """
+    if step_of(directory_or_file) is not None:
+        if not storage.exists(directory_or_file):
+            raise FileNotFoundError(f"Checkpoint {directory_or_file} does not exist.")
+        return step_of(directory_or_file), directory_or_file
+    found = list_checkpoints(directory_or_file)
+    return found[-1] if found else None
+
+
+def save(model, directory, step, keep=5):
+    """Writes the model's (and its optimizer's) variables; keeps the newest `keep` checkpoints.
+
+    Returns the checkpoint's path.
+    """
+    path = path_for(directory, step)
+    with tempfile.TemporaryDirectory() as scratch:
+        local = os.path.join(scratch, os.path.basename(path))
+        model.save_weights(local)
+        with open(local, "rb") as handle:
+            storage.write_bytes(path, handle.read())
+    if keep:
+        old = [p for _, p in list_checkpoints(directory)[:-int(keep)]]
+        storage.delete(old)
+    return path
+
+
+def restore(model, path):
+    """Loads a checkpoint file into a built model (and its built optimizer).
+
+    Raises:
+        CheckpointError: the checkpoint was written by a model of another shape.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        local = os.path.join(scratch, os.path.basename(str(path)))
+        with open(local, "wb") as handle:
+            handle.write(storage.read_bytes(path))
+        try:
+            model.load_weights(local)
+        except (ValueError, KeyError) as error:
+            raise CheckpointError(
+                f"Checkpoint {path} does not fit this model: {_first_line(error)} It was probably written "
+                "by a model with another configuration. Restore it with the gin config it was trained with "
+                "(its save_dir's operative_config-0.gin), or train from scratch in a new --save_dir."
+            ) from None
+    logging.info("Restored %s", path)
+    return step_of(path)
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__).rstrip(".") + "."

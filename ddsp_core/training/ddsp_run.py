@@ -1,0 +1,200 @@
+r"""Train, evaluate or sample a DDSP model: `ddsp_run --mode=train|eval|sample`.
+
+The flags are magenta ddsp's, so its commands work with `ddsp` replaced by
+`ddsp_core`:
+
+    ddsp_run --mode=train --save_dir=/runs/clarinet \
+      --gin_file=models/solo_instrument.gin --gin_file=datasets/tfrecord.gin \
+      --gin_param="TFRecordProvider.file_pattern='/data/train.tfrecord*'" \
+      --gin_param="batch_size=16" --gin_param="train_util.train.num_steps=100000"
+    ddsp_run --mode=eval --save_dir=/runs/clarinet \
+      --gin_file=datasets/tfrecord.gin --gin_file=eval/basic_f0_ld.gin \
+      --gin_param="TFRecordProvider.file_pattern='/data/train.tfrecord*'" --run_once
+    ddsp_run --mode=sample ... (as eval; writes WAV/PNG files and samples/index.html)
+
+Gin files are found as given, or on the search path: the package's gin folder
+(ddsp_core/training/gin), then each --gin_search_path. In eval and sample mode (and
+when resuming training) the save_dir's newest operative_config-N.gin is parsed first,
+so the model needs no gin file there; later files and params override it.
+
+Exit status: 0 done, 1 failed (the message says why), 2 bad command line.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+MODES = ("train", "eval", "sample")
+GIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin")
+
+
+class UsageError(ValueError):
+    """A bad flag or gin setting (exit status 2)."""
+
+
+def _bool_flag(parser, name, default, help_text):
+    parser.add_argument(f"--{name}", dest=name, action="store_true", default=default, help=help_text)
+    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="ddsp_run", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=MODES, default="train", help="train, eval or sample.")
+    parser.add_argument("--save_dir", default="/tmp/ddsp",
+                        help="Folder (or gs://) for checkpoints, summaries, metrics and samples.")
+    parser.add_argument("--restore_dir", default="",
+                        help="Checkpoint folder to start from (train: when save_dir has none; eval/sample: "
+                             "where to read checkpoints). Default: save_dir.")
+    parser.add_argument("--gin_file", action="append", default=[],
+                        help="Gin file (path, or name on the search path such as models/solo_instrument.gin). "
+                             "Repeatable; later files override earlier ones.")
+    parser.add_argument("--gin_param", action="append", default=[],
+                        help="Gin binding, e.g. \"batch_size=16\". Repeatable; applied after the files.")
+    parser.add_argument("--gin_search_path", action="append", default=[],
+                        help="Extra folder to find gin files in. Repeatable.")
+    parser.add_argument("--early_stop_loss_value", type=float, default=None,
+                        help="Train: stop once total_loss falls below this.")
+    _bool_flag(parser, "run_once", False, "Eval/sample: handle the newest checkpoint and exit (default: keep "
+               "watching save_dir for new checkpoints until training has ended).")
+    _bool_flag(parser, "allow_memory_growth", False,
+               "Take GPU memory as needed rather than all at start (share a GPU, avoid OOM at start-up).")
+    _bool_flag(parser, "alsologtostderr", False, "Log to stderr (always on; kept for magenta's commands).")
+    parser.add_argument("--verbosity", default="info", choices=("debug", "info", "warning", "error"))
+    return parser
+
+
+def setup_logging(verbosity="info"):
+    logging.basicConfig(level=getattr(logging, verbosity.upper()), format="%(asctime)s %(levelname).1s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_gin_file_lookup)
+
+
+def _quiet_gin_file_lookup(record):
+    """Drops gin's log lines about looking for files on the Python path (it finds them on ours)."""
+    message = str(record.msg)
+    return not (message.startswith("system_path_file_exists") or message.startswith("Path not found:"))
+
+
+def operative_config(directory):
+    """Path of the newest operative_config-N.gin in `directory`, or None."""
+    from ddsp_core.training import storage
+
+    def step(path):
+        name = path.rsplit("/", 1)[-1]
+        try:
+            return int(name[len("operative_config-"):-len(".gin")])
+        except ValueError:
+            return -1
+
+    found = storage.list_glob(storage.join(directory, "operative_config-*.gin"))
+    return max(found, key=step) if found else None
+
+
+def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None):
+    """Parses gin files (operative config first) and params; gin errors become UsageError."""
+    import gin
+
+    import ddsp_core.training  # noqa: F401  Registers every configurable.
+    from ddsp_core.training import data  # noqa: F401  TFRecordProvider (needs TensorFlow).
+
+    for path in [GIN_DIR, *search_paths]:
+        gin.add_config_file_search_path(path)
+    # Defaults first, as magenta's ddsp_run does: the optimizer and the basic evaluator.
+    files = ["optimization/base.gin", "eval/basic.gin", *gin_files]
+    if operative_config_dir:
+        previous = operative_config(operative_config_dir)
+        if previous:
+            logging.info("Using the run's config %s (later --gin_file/--gin_param override it).", previous)
+            files.insert(2, previous)
+    with gin.unlock_config():
+        gin.clear_config()
+        for path in files:
+            try:
+                gin.parse_config_file(path)
+            except (IOError, OSError) as error:
+                raise UsageError(f"Gin file {path!r} not found ({error}). Give a path, or a name on the search "
+                                 f"path: {[GIN_DIR, *search_paths]}.") from None
+            except Exception as error:
+                raise UsageError(f"Gin file {path}: {_gin_message(error)}") from None
+        for param in gin_params:
+            try:
+                gin.parse_config(param)
+            except Exception as error:
+                raise UsageError(f"--gin_param {param!r}: {_gin_message(error)}") from None
+
+
+def _gin_message(error):
+    text = str(error).strip()
+    if "No configurable matching" in text:
+        text += " Check the spelling of the name before the dot (configurables are listed in the README)."
+    return text
+
+
+def run(args):
+    """Runs one mode after gin is parsed; returns the library function's result."""
+    from ddsp_core.training import eval_util, train_util
+
+    if args.mode == "train":
+        kwargs = {"save_dir": args.save_dir, "restore_dir": args.restore_dir or None}
+        if args.early_stop_loss_value is not None:
+            kwargs["early_stop_loss_value"] = args.early_stop_loss_value
+        return train_util.train(**kwargs)
+    function = eval_util.evaluate if args.mode == "eval" else eval_util.sample
+    kwargs = {"save_dir": args.save_dir, "restore_dir": args.restore_dir or None}
+    if args.run_once:
+        kwargs["run_once"] = True
+    return function(**kwargs)
+
+
+def main(argv=None):
+    """Parses flags, sets up logging, GPU memory and gin, and runs the mode. Returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    setup_logging(args.verbosity)
+    from ddsp_core.training import accelerators, checkpoints, eval_util, train_util
+
+    if args.allow_memory_growth:
+        accelerators.allow_memory_growth()
+    try:
+        resume_dir = args.restore_dir or args.save_dir
+        parse_gin(args.gin_file, args.gin_param, args.gin_search_path,
+                  operative_config_dir=resume_dir if (args.mode != "train" or _has_checkpoint(resume_dir)) else None)
+        run(args)
+    except UsageError as error:
+        logging.error("%s", error)
+        print(f"ddsp_run: error: {error}", file=sys.stderr)
+        return 2
+    except (train_util.TrainingError, eval_util.EvaluationError, checkpoints.CheckpointError, FileNotFoundError,
+            ValueError) as error:
+        logging.debug("Details:", exc_info=True)
+        print(f"ddsp_run: error ({args.mode}): {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ddsp_run: interrupted; the last checkpoint written is kept.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _has_checkpoint(directory):
+    from ddsp_core.training import checkpoints
+
+    try:
+        return checkpoints.latest(directory) is not None
+    except Exception:
+        return False
+
+
+def console_main():
+    sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,173 @@
+"""Evaluation and sampling of checkpoints: metrics (JSON + TensorBoard) and listenable pages.
+
+`evaluate` and `sample` run on the newest checkpoint of save_dir. With run_once they
+do it once and return (a pipeline step); otherwise they watch save_dir, handling each
+new checkpoint, and return once training has ended and its last checkpoint is done.
+"""
+
+import datetime
+import logging
+import time
+
+import gin
+import keras
+import numpy as np
+
+from ddsp_core.training import checkpoints, samples, storage, train_util, trainers
+from ddsp_core.training.summaries import SummaryWriter
+
+METRICS_FILE = "metrics.json"
+EVAL_DIR = "eval"
+EVAL_SUMMARY_DIR = "summaries/eval"
+SAMPLE_SUMMARY_DIR = "summaries/sample"
+
+
+class EvaluationError(RuntimeError):
+    """Eval or sample cannot run (no checkpoint, no data); the message says what to do."""
+
+
+def _to_numpy(tree):
+    return {key: np.asarray(keras.ops.convert_to_numpy(value)) for key, value in tree.items()}
+
+
+def load_model(data_provider, model=None):
+    """The gin-configured model with its variables built (not yet restored)."""
+    from ddsp_core.training.models import get_model
+
+    model = model if model is not None else get_model()
+    train_util.build_model(model, data_provider)
+    return model
+
+
+def restore_for_inference(model, path):
+    """Loads a training checkpoint (weights + optimizer state) into a model for inference."""
+    if getattr(model, "optimizer", None) is None:  # The checkpoint holds the optimizer's variables too.
+        trainers.Trainer().compile(model)
+    return checkpoints.restore(model, path)
+
+
+def generate(model, batch):
+    """Runs the model on a batch of features; returns its outputs as NumPy arrays."""
+    return _to_numpy(model.predict_on_batch(batch))
+
+
+def batches(data_provider, batch_size, num_batches):
+    """Up to num_batches batches in file order (no shuffling), as dicts of NumPy arrays."""
+    dataset = data_provider.get_batch(batch_size, shuffle=False, repeats=1, drop_remainder=False)
+    found = [_to_numpy(batch) for batch in dataset.take(num_batches)]
+    if not found:
+        raise EvaluationError(f"The data ({getattr(data_provider, 'file_patterns', data_provider)}) holds no examples.")
+    return found
+
+
+def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, num_batches):
+    """Metrics of the restored model over num_batches batches; written to JSON and TensorBoard."""
+    evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate) for cls in evaluator_classes]
+    n_examples = 0
+    for batch in batches(data_provider, batch_size, num_batches):
+        outputs = generate(model, batch)
+        losses = model.losses_dict(batch, outputs)
+        for evaluator in evaluators:
+            evaluator.update(batch, outputs, losses)
+        n_examples += len(batch["audio"])
+    metrics = {}
+    for evaluator in evaluators:
+        metrics.update(evaluator.result())
+    record = {
+        "step": int(step), "n_examples": n_examples, "metrics": metrics,
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    storage.write_json(storage.join(save_dir, METRICS_FILE), record)
+    storage.write_json(storage.join(save_dir, EVAL_DIR, f"metrics-{int(step)}.json"), record)
+    with SummaryWriter(storage.join(save_dir, EVAL_SUMMARY_DIR)) as writer:
+        writer.scalars(step, {k: v for k, v in metrics.items() if v is not None}, prefix="metrics/")
+    logging.info("step: %d  %s", step, "  ".join(f"{k}: {_fmt(v)}" for k, v in metrics.items()))
+    return record
+
+
+def sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size):
+    """Writes original vs generated audio, plots and the HTML page for one batch (and TensorBoard)."""
+    evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate) for cls in evaluator_classes]
+    batch = batches(data_provider, batch_size, 1)[0]
+    outputs = generate(model, batch)
+    losses = model.losses_dict(batch, outputs)
+    extras = {}
+    for evaluator in evaluators:
+        extras.update(evaluator.sample_extras(batch, outputs))
+    with SummaryWriter(storage.join(save_dir, SAMPLE_SUMMARY_DIR)) as writer:
+        paths = samples.write_samples(
+            save_dir, step, batch, outputs["audio_synth"], data_provider.sample_rate, data_provider.frame_rate,
+            metrics=losses, summary_writer=writer, max_examples=batch_size, title=f"Samples at step {step}",
+            **extras)
+    logging.info("step: %d  wrote %d WAV and %d PNG files; page: %s", step, len(paths["wav"]), len(paths["png"]),
+                 paths["html"])
+    return paths
+
+
+def _fmt(value):
+    return "None" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore_dir=None, model=None,
+                       batch_size=8, num_batches=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None):
+    """Runs eval or sample on the newest checkpoint, once or each time a new one appears.
+
+    Args:
+        mode: 'eval' or 'sample'.
+        restore_dir: Where the checkpoints are (default: save_dir).
+        ckpt_delay_secs: Seconds between looks for a new checkpoint (watch mode).
+        run_once: Handle the newest checkpoint and return.
+        timeout_secs: In watch mode, give up after this long without a new checkpoint.
+
+    Returns:
+        The results of the last checkpoint handled.
+    """
+    restore_dir = restore_dir or save_dir
+    train_util.check_writable(save_dir)
+    data_provider.list_files()
+    model = load_model(data_provider, model)
+    done, result, waited_since = set(), None, time.monotonic()
+    while True:
+        found = checkpoints.latest(restore_dir)
+        if found is None and run_once:
+            raise EvaluationError(f"No checkpoint (ckpt-N.weights.h5) in {restore_dir}: train first "
+                                  "(ddsp_run --mode=train), or point --restore_dir at a training run's save_dir.")
+        if found is not None and found[0] not in done:
+            step, path = found
+            restore_for_inference(model, path)
+            logging.info("%s on %s (step %d)", mode, path, step)
+            if mode == "eval":
+                result = evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size,
+                                             num_batches)
+            else:
+                result = sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size)
+            done.add(step)
+            waited_since = time.monotonic()
+        if run_once:
+            return result
+        state = train_util.read_train_state(restore_dir)
+        if state and state.get("status") != "running" and state.get("step") in done:
+            logging.info("Training ended (%s at step %s) and its last checkpoint is done.", state["status"],
+                         state["step"])
+            return result
+        if timeout_secs is not None and time.monotonic() - waited_since > timeout_secs:
+            logging.info("No new checkpoint for %d s: stopping.", timeout_secs)
+            return result
+        logging.info("Waiting %d s for a new checkpoint in %s ...", ckpt_delay_secs, restore_dir)
+        time.sleep(ckpt_delay_secs)
+
+
+@gin.configurable
+def evaluate(data_provider, evaluator_classes=(), save_dir="/tmp/ddsp", restore_dir=None, model=None,
+             batch_size=8, num_batches=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None):
+    """Metrics of checkpoints: see `evaluate_or_sample`. Writes save_dir/metrics.json."""
+    return evaluate_or_sample("eval", data_provider, evaluator_classes, save_dir, restore_dir, model, batch_size,
+                              num_batches, ckpt_delay_secs, run_once, timeout_secs)
+
+
+@gin.configurable
+def sample(data_provider, evaluator_classes=(), save_dir="/tmp/ddsp", restore_dir=None, model=None,
+           batch_size=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None):
+    """Audio, plots and an HTML page of checkpoints: see `evaluate_or_sample`. Writes save_dir/samples/."""
+    return evaluate_or_sample("sample", data_provider, evaluator_classes, save_dir, restore_dir, model, batch_size,
+                              1, ckpt_delay_secs, run_once, timeout_secs)

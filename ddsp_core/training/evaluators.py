@@ -1,0 +1,76 @@
+"""Evaluators: what eval and sample measure on a batch of generated audio.
+
+An evaluator is built per run with the data's (sample_rate, frame_rate). In eval mode
+it accumulates over batches (`update`) and reports `result()`; in sample mode it may
+add curves to the sample page (`sample_extras`). gin picks them:
+
+    evaluate.evaluator_classes = [@evaluators.BasicEvaluator, @evaluators.F0LdEvaluator]
+"""
+
+import gin
+import numpy as np
+
+from ddsp_core.training.metrics import F0LoudnessMetrics
+
+
+class Evaluator:
+    """Base class; see the module docstring."""
+
+    def __init__(self, sample_rate, frame_rate):
+        self.sample_rate = sample_rate
+        self.frame_rate = frame_rate
+
+    def update(self, batch, outputs, losses):
+        """batch, outputs: dicts of NumPy arrays; losses: {name: float} of this batch."""
+
+    def result(self):
+        """{metric name: float or None}."""
+        return {}
+
+    def sample_extras(self, batch, outputs):
+        """Extra keyword arguments of `samples.write_samples` (e.g. generated f0)."""
+        return {}
+
+
+@gin.register
+class BasicEvaluator(Evaluator):
+    """The model's losses (e.g. spectral_loss, total_loss), averaged over batches weighted by size."""
+
+    def __init__(self, sample_rate, frame_rate):
+        super().__init__(sample_rate, frame_rate)
+        self._sums, self._count = {}, 0
+
+    def update(self, batch, outputs, losses):
+        size = len(batch["audio"])
+        for name, value in losses.items():
+            self._sums[name] = self._sums.get(name, 0.0) + float(value) * size
+        self._count += size
+
+    def result(self):
+        return {name: total / self._count for name, total in self._sums.items()} if self._count else {}
+
+
+@gin.register
+class F0LdEvaluator(Evaluator):
+    """Loudness L1 (dB), and f0 L1 (cents) and outlier ratio from CREPE on the generated audio.
+
+    See `metrics.F0LoudnessMetrics` (its settings, e.g. crepe_capacity, are bound in gin).
+    """
+
+    def __init__(self, sample_rate, frame_rate):
+        super().__init__(sample_rate, frame_rate)
+        self.metrics = F0LoudnessMetrics(sample_rate=sample_rate, frame_rate=frame_rate)
+        self._last = None
+
+    def update(self, batch, outputs, losses):
+        self._last = self.metrics.update_state(batch, outputs["audio_synth"])
+
+    def result(self):
+        result = self.metrics.result()
+        return {name: result[name] for name in ("loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio",
+                                                "n_confident_frames")}
+
+    def sample_extras(self, batch, outputs):
+        generated = self.metrics.update_state(batch, outputs["audio_synth"])
+        return {"f0_hz_gen": np.asarray(generated["f0_hz_gen"]),
+                "f0_confidence_gen": np.asarray(generated["f0_confidence_gen"])}

@@ -1,0 +1,280 @@
+"""Evaluation metrics of an autoencoder: does the generated audio follow its input controls?
+
+The model resynthesizes each example from the example's own f0 and loudness. These
+metrics measure the features of the generated audio against those inputs:
+
+    loudness_l1_db    A-weighted loudness of the generated audio (`compute_loudness`) vs
+                      the input's `loudness_db`: mean |difference| in dB per example,
+                      then the mean over examples.
+    f0_l1_cents       CREPE's f0 of the generated audio vs the input's `f0_hz`, on the
+                      frames where the input is confidently pitched
+                      (`f0_confidence >= min_f0_confidence`, 0.85 as in magenta's ddsp,
+                      and f0 > 0): mean |error| in cents, pooled over the frames of all
+                      examples (a long example weighs more than a short one).
+    f0_outlier_ratio  Fraction of those frames whose error exceeds `outlier_cents`
+                      (50 cents, a quarter tone: 1 - the raw pitch accuracy of MIREX
+                      melody extraction at its 50-cent tolerance).
+
+Frames line up by time: frame i of every feature is centred on i / frame_rate seconds
+(the prepare job's convention, and `compute_loudness` / `compute_f0` with padding
+'center'). An example holds example_secs * frame_rate frames (one more when centred),
+while the generated audio gives 1 + n_samples // hop: both are cut to the shorter.
+
+This runs after generation, on NumPy arrays; only CREPE uses Keras.
+"""
+
+import gin
+import numpy as np
+
+from ddsp_core import crepe, spectral_ops
+from ddsp_core.core import checks
+from ddsp_core.training.data_preparation.audio_io import resample
+
+# Input frames with at least this f0 confidence are compared (magenta's threshold).
+MIN_F0_CONFIDENCE = 0.85
+# A frame whose f0 is off by more than this many cents is an outlier (a quarter tone).
+OUTLIER_CENTS = 50.0
+# Error, in cents, of a frame where a frequency is not positive (cents are undefined):
+# the span of CREPE's 360 bins (31.7 Hz to 2006 Hz), the largest error between two
+# pitches CREPE can report, so such a frame is always an outlier and stays finite.
+UNPITCHED_ERROR_CENTS = float(crepe.CENTS_PER_BIN * (crepe.N_BINS - 1))  # 7180 cents
+
+_FEATURE_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
+
+
+def cents_error(f0_hz_reference, f0_hz_estimate):
+    """Absolute pitch difference in cents, |1200 * log2(estimate / reference)|.
+
+    Args:
+        f0_hz_reference: Frequencies in Hz, any shape.
+        f0_hz_estimate: Frequencies in Hz, the same shape.
+
+    Returns:
+        Float64 array of that shape, in cents, always finite: where either frequency is
+        not a positive finite number, `UNPITCHED_ERROR_CENTS`.
+    """
+    reference = np.asarray(f0_hz_reference, dtype=np.float64)
+    estimate = np.asarray(f0_hz_estimate, dtype=np.float64)
+    if reference.shape != estimate.shape:
+        raise ValueError(f"f0_hz_reference and f0_hz_estimate must have the same shape, got "
+                         f"{reference.shape} and {estimate.shape}.")
+    pitched = (reference > 0) & (estimate > 0) & np.isfinite(reference) & np.isfinite(estimate)
+    # Evaluate the log on 1 Hz where a frame is unpitched, so no warning is raised.
+    ratio = np.where(pitched, estimate, 1.0) / np.where(pitched, reference, 1.0)
+    return np.where(pitched, np.abs(1200.0 * np.log2(ratio)), UNPITCHED_ERROR_CENTS)
+
+
+def _as_frames(name, x):
+    """`x` as a float64 [batch, n_frames] array; ValueError naming `name` otherwise."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape [batch, n_frames] (rank 2), got shape {x.shape}.")
+    return x
+
+
+def _check_same_batch(names_and_arrays):
+    """Raises ValueError if the arrays' first (batch) dimensions differ."""
+    if len({x.shape[0] for _, x in names_and_arrays}) > 1:
+        listing = ", ".join(f"{name} {x.shape}" for name, x in names_and_arrays)
+        raise ValueError(f"Batch sizes differ: {listing}.")
+
+
+def loudness_l1_db(loudness_db_reference, loudness_db_estimate):
+    """Mean absolute loudness difference of each example, over their common frames.
+
+    Args:
+        loudness_db_reference: Loudness in dB, [batch, n_frames].
+        loudness_db_estimate: Loudness in dB, [batch, n_frames'], aligned with the
+            reference at its first frame; both are cut to min(n_frames, n_frames').
+
+    Returns:
+        [batch] mean |estimate - reference| in dB, float64.
+    """
+    reference = _as_frames("loudness_db_reference", loudness_db_reference)
+    estimate = _as_frames("loudness_db_estimate", loudness_db_estimate)
+    _check_same_batch([("loudness_db_reference", reference), ("loudness_db_estimate", estimate)])
+    n_frames = min(reference.shape[1], estimate.shape[1])
+    if n_frames == 0:
+        raise ValueError(f"No frames to compare: shapes {reference.shape} and {estimate.shape}.")
+    return np.mean(np.abs(estimate[:, :n_frames] - reference[:, :n_frames]), axis=1)
+
+
+def f0_errors_cents(f0_hz_input, f0_confidence_input, f0_hz_generated, min_confidence=MIN_F0_CONFIDENCE):
+    """Pitch errors of the generated audio on the frames where the input is confidently pitched.
+
+    Args:
+        f0_hz_input: Input f0 in Hz, [batch, n_frames].
+        f0_confidence_input: Its confidence in [0, 1], [batch, n_frames].
+        f0_hz_generated: f0 of the generated audio in Hz, [batch, n_frames'], aligned
+            at the first frame; all are cut to min(n_frames, n_frames').
+        min_confidence: A frame is compared when its input confidence is >= this and
+            its input f0 > 0.
+
+    Returns:
+        1-D float64 array of errors in cents (see `cents_error`), one per compared frame,
+        example by example; empty when no frame is compared.
+    """
+    f0_input = _as_frames("f0_hz_input", f0_hz_input)
+    confidence = _as_frames("f0_confidence_input", f0_confidence_input)
+    f0_generated = _as_frames("f0_hz_generated", f0_hz_generated)
+    if confidence.shape != f0_input.shape:
+        raise ValueError(f"f0_confidence_input must have the shape of f0_hz_input {f0_input.shape}, "
+                         f"got {confidence.shape}.")
+    _check_same_batch([("f0_hz_input", f0_input), ("f0_hz_generated", f0_generated)])
+    n_frames = min(f0_input.shape[1], f0_generated.shape[1])
+    f0_input, confidence, f0_generated = f0_input[:, :n_frames], confidence[:, :n_frames], f0_generated[:, :n_frames]
+    confident = (confidence >= min_confidence) & (f0_input > 0)  # [batch, n_frames]
+    return cents_error(f0_input[confident], f0_generated[confident])
+
+
+@gin.configurable
+class F0LoudnessMetrics:
+    """Loudness and f0 errors of generated audio against its input controls, over many batches.
+
+    Call `update_state` once per batch, then `result`. See the module docstring for the
+    definitions. In gin:
+
+        F0LoudnessMetrics.crepe_capacity = 'tiny'
+
+    Args:
+        sample_rate: Sample rate of the audio, in Hz. CREPE runs on it resampled to
+            16 kHz when it differs.
+        frame_rate: Feature frames per second (of the input features and of the
+            features computed here).
+        crepe_capacity: CREPE model size for the f0 of the generated audio: 'tiny',
+            'small', 'medium', 'large' or 'full' (magenta's choice, the most accurate).
+        min_f0_confidence: Input frames with a lower f0 confidence are not compared.
+        outlier_cents: A frame off by more than this counts as an f0 outlier.
+        crepe_precision: 'float32', 'bfloat16' (see `crepe.build_model`) or 'auto'
+            (bfloat16 where the GPU or CPU computes it natively, else float32).
+        pitch_tracker: A `crepe.PitchTracker` to use; it overrides crepe_capacity and
+            crepe_precision. By default one is built on the first `update_state`, so
+            constructing this object is cheap.
+    """
+
+    def __init__(self, sample_rate=16000, frame_rate=250, crepe_capacity="full", min_f0_confidence=MIN_F0_CONFIDENCE,
+                 outlier_cents=OUTLIER_CENTS, crepe_precision="float32", pitch_tracker=None):
+        checks.check_positive("sample_rate", sample_rate)
+        checks.check_positive("frame_rate", frame_rate)
+        if not 0.0 <= min_f0_confidence <= 1.0:
+            raise ValueError(f"min_f0_confidence must be in [0, 1], got {min_f0_confidence!r}.")
+        checks.check_positive("outlier_cents", outlier_cents)
+        if sample_rate // frame_rate < 1:
+            raise ValueError(f"frame_rate {frame_rate} is above sample_rate {sample_rate}: a hop needs "
+                             "at least one sample.")
+        self.sample_rate = sample_rate
+        self.frame_rate = frame_rate
+        self.crepe_capacity = crepe.check_capacity(crepe_capacity)
+        if crepe_precision == "auto":
+            from ddsp_core.training.accelerators import fast_precision
+
+            crepe_precision = fast_precision()
+        self.crepe_precision = crepe.check_precision(crepe_precision)
+        self.min_f0_confidence = float(min_f0_confidence)
+        self.outlier_cents = float(outlier_cents)
+        self._pitch_tracker = pitch_tracker
+        self.reset_state()
+
+    @property
+    def pitch_tracker(self):
+        """The `crepe.PitchTracker`, loaded on first use."""
+        if self._pitch_tracker is None:
+            self._pitch_tracker = crepe.PitchTracker(self.crepe_capacity, precision=self.crepe_precision)
+        return self._pitch_tracker
+
+    def reset_state(self):
+        """Forgets every batch seen so far (the pitch tracker is kept)."""
+        self._loudness_l1_sum = 0.0  # Sum over examples of each example's mean |error| in dB.
+        self._n_examples = 0
+        self._f0_error_sum = 0.0  # Sum over confident frames of |error| in cents.
+        self._n_confident_frames = 0
+        self._n_outlier_frames = 0
+
+    def update_state(self, batch, audio_gen):
+        """Adds one batch of examples and their generated audio.
+
+        Args:
+            batch: Dict of NumPy arrays with at least 'f0_hz' [batch, n_frames] (Hz),
+                'f0_confidence' [batch, n_frames] and 'loudness_db' [batch, n_frames] (dB);
+                other keys, such as 'audio' [batch, n_samples], are not used (an 'audio'
+                entry must have the same batch size).
+            audio_gen: Generated audio at sample_rate, [batch, n_samples].
+
+        Returns:
+            The features of the generated audio, e.g. for plots: {'f0_hz_gen': [batch,
+            n_f0_frames] Hz, 'f0_confidence_gen': [batch, n_f0_frames],
+            'loudness_db_gen': [batch, n_loudness_frames] dB}, float32.
+        """
+        features = self._check_batch(batch, audio_gen)
+        audio_gen = np.asarray(audio_gen, dtype=np.float32)
+
+        loudness_gen = spectral_ops.compute_loudness(audio_gen, self.sample_rate, self.frame_rate, use_tf=False)
+        loudness_gen = np.asarray(loudness_gen, dtype=np.float32).reshape(audio_gen.shape[0], -1)
+        f0_gen, confidence_gen = self._track_f0(audio_gen)
+
+        self._loudness_l1_sum += float(np.sum(loudness_l1_db(features["loudness_db"], loudness_gen)))
+        self._n_examples += audio_gen.shape[0]
+        errors = f0_errors_cents(features["f0_hz"], features["f0_confidence"], f0_gen, self.min_f0_confidence)
+        self._f0_error_sum += float(np.sum(errors))
+        self._n_confident_frames += errors.size
+        self._n_outlier_frames += int(np.sum(errors > self.outlier_cents))
+        return {"f0_hz_gen": f0_gen, "f0_confidence_gen": confidence_gen, "loudness_db_gen": loudness_gen}
+
+    def result(self):
+        """The metrics over every batch since the last `reset_state`.
+
+        Returns:
+            {'loudness_l1_db': float (None before any example), 'f0_l1_cents': float,
+            'f0_outlier_ratio': float (both None when no input frame was confidently
+            pitched), 'n_examples': int, 'n_confident_frames': int}.
+        """
+        has_f0 = self._n_confident_frames > 0
+        return {
+            "loudness_l1_db": self._loudness_l1_sum / self._n_examples if self._n_examples else None,
+            "f0_l1_cents": self._f0_error_sum / self._n_confident_frames if has_f0 else None,
+            "f0_outlier_ratio": self._n_outlier_frames / self._n_confident_frames if has_f0 else None,
+            "n_examples": self._n_examples,
+            "n_confident_frames": self._n_confident_frames,
+        }
+
+    def _track_f0(self, audio_gen):
+        """CREPE on each generated example: (f0_hz, confidence), each [batch, n_f0_frames] float32."""
+        f0s, confidences = [], []
+        for audio in audio_gen:  # [n_samples]
+            audio_16k = resample(audio, self.sample_rate, crepe.SAMPLE_RATE)
+            f0_hz, confidence = spectral_ops.compute_f0(audio_16k, self.frame_rate, viterbi=True,
+                                                        pitch_tracker=self.pitch_tracker)
+            f0s.append(f0_hz)
+            confidences.append(confidence)
+        return np.stack(f0s).astype(np.float32), np.stack(confidences).astype(np.float32)
+
+    def _check_batch(self, batch, audio_gen):
+        """The input features as float64 arrays; ValueError on missing keys, bad shapes or NaN."""
+        if not hasattr(batch, "keys"):
+            raise TypeError(f"batch must be a dict of arrays, got {type(batch).__name__}.")
+        missing = [key for key in _FEATURE_KEYS if key not in batch]
+        if missing:
+            raise ValueError(f"batch is missing {missing}; it must hold {list(_FEATURE_KEYS)} "
+                             f"(it has {sorted(batch.keys())}).")
+        audio_gen = np.asarray(audio_gen)
+        if audio_gen.ndim != 2:
+            raise ValueError(f"audio_gen must have shape [batch, n_samples] (rank 2), got shape {audio_gen.shape}.")
+        if audio_gen.shape[0] == 0 or audio_gen.shape[1] == 0:
+            raise ValueError(f"audio_gen is empty (shape {audio_gen.shape}): there is nothing to measure.")
+        if not np.all(np.isfinite(audio_gen)):
+            raise ValueError(f"audio_gen contains {int(np.sum(~np.isfinite(audio_gen)))} NaN or infinite value(s).")
+        features = {key: _as_frames(f"batch[{key!r}]", batch[key]) for key in _FEATURE_KEYS}
+        for key, value in features.items():
+            checks.check_finite(f"batch[{key!r}]", value)
+        if features["f0_confidence"].shape != features["f0_hz"].shape:
+            raise ValueError(f"batch['f0_confidence'] must have the shape of batch['f0_hz'] "
+                             f"{features['f0_hz'].shape}, got {features['f0_confidence'].shape}.")
+        named = [(f"batch[{key!r}]", value) for key, value in features.items()] + [("audio_gen", audio_gen)]
+        if "audio" in batch:
+            audio = np.asarray(batch["audio"])
+            if audio.ndim != 2:
+                raise ValueError(f"batch['audio'] must have shape [batch, n_samples] (rank 2), "
+                                 f"got shape {audio.shape}.")
+            named.append(("batch['audio']", audio))
+        _check_same_batch(named)
+        return features

@@ -1,0 +1,261 @@
+"""The training loop: data -> model -> Keras `fit`, with logs, summaries and checkpoints.
+
+`train()` is what `ddsp_run --mode=train` calls. It builds the model under the
+distribution scope, resumes from the newest checkpoint in save_dir (or restore_dir),
+writes the operative gin config, and runs `fit` with callbacks that log every step,
+write TensorBoard scalars every `steps_per_summary` steps, save a checkpoint every
+`steps_per_save` steps, stop early below `early_stop_loss_value`, and stop with an
+error if the loss stops being finite (keeping the last good checkpoint).
+"""
+
+import datetime
+import logging
+import math
+import time
+
+import gin
+import keras
+import numpy as np
+
+from ddsp_core.training import checkpoints, storage
+from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
+from ddsp_core.training.summaries import SummaryWriter
+
+TRAIN_STATE_FILE = "train_state.json"
+TRAIN_SUMMARY_DIR = "summaries/train"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (bad settings, a diverged loss); the message says what to do."""
+
+
+def check_writable(save_dir):
+    """Raises TrainingError unless files can be written in save_dir (local or gs://)."""
+    probe = storage.join(save_dir, ".write_test")
+    try:
+        storage.write_bytes(probe, b"ok")
+        storage.delete([probe])
+    except Exception as error:  # OSError locally, a client error on object storage.
+        raise TrainingError(
+            f"Cannot write to save_dir {save_dir}: {type(error).__name__}: {error}. "
+            "Choose a folder (or bucket) you can write to with --save_dir."
+        ) from None
+
+
+def dummy_features(data_provider, batch_size=1):
+    """A batch of zeros shaped like the provider's examples, to build a model's variables."""
+    return {name: np.zeros((batch_size, length), np.float32) for name, length in data_provider.lengths.items()}
+
+
+def build_model(model, data_provider):
+    """Creates the model's variables with one call on zeros; checks the output length.
+
+    Raises:
+        TrainingError: the synthesizer's n_samples differs from the examples' length.
+    """
+    features = dummy_features(data_provider)
+    outputs = model(features, training=False)
+    n_synth, n_audio = outputs["audio_synth"].shape[-1], features["audio"].shape[-1]
+    if n_synth != n_audio:
+        raise TrainingError(
+            f"The model makes {n_synth} samples per example but the data has {n_audio} "
+            f"(example_secs x sample_rate). Make the synths' n_samples (e.g. Harmonic.n_samples, "
+            f"FilteredNoise.n_samples) equal to {n_audio}, or change TFRecordProvider.example_secs."
+        )
+    return model
+
+
+def write_operative_config(save_dir, step):
+    """Writes gin's operative config (every binding used so far) as operative_config-<step>.gin."""
+    path = storage.join(save_dir, f"operative_config-{int(step)}.gin")
+    storage.write_bytes(path, gin.operative_config_str().encode("utf-8"))
+    return path
+
+
+def write_train_state(save_dir, **state):
+    state["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    storage.write_json(storage.join(save_dir, TRAIN_STATE_FILE), state)
+
+
+def read_train_state(save_dir):
+    """The train state written by `train` ({'step', 'num_steps', 'status', ...}), or None."""
+    path = storage.join(save_dir, TRAIN_STATE_FILE)
+    return storage.read_json(path) if storage.exists(path) else None
+
+
+def restore_latest(model, save_dir, restore_dir=None):
+    """Restores the newest checkpoint of save_dir, else of restore_dir; returns its step or 0."""
+    for directory in dict.fromkeys(d for d in (save_dir, restore_dir) if d):
+        found = checkpoints.latest(directory)
+        if found:
+            checkpoints.restore(model, found[1])
+            step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+            logging.info("Resuming from %s at step %d.", found[1], step)
+            return step
+    return 0
+
+
+class TrainLoopCallback(keras.callbacks.Callback):
+    """Per-step log lines, periodic summaries and checkpoints, early stop and the NaN guard.
+
+    The global step is counted here (start_step + batches done) rather than read
+    from the model, so that on JAX the model state is only synced when saving.
+    """
+
+    def __init__(self, trainer, save_dir, start_step, num_steps, steps_per_summary, steps_per_save,
+                 loss_names, early_stop_loss_value=None, summary_writer=None):
+        super().__init__()
+        self.trainer = trainer
+        self.save_dir = save_dir
+        self.step = start_step
+        self.num_steps = num_steps
+        self.steps_per_summary = steps_per_summary
+        self.steps_per_save = steps_per_save
+        self.loss_names = list(loss_names)
+        self.early_stop_loss_value = early_stop_loss_value
+        self.summary_writer = summary_writer
+        self.status = "running"
+        self.last_checkpoint = None
+        self.last_losses = {}
+        self._sums = {}
+        self._count = 0
+        self._interval_start = None
+        self._step_start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        now = time.perf_counter()
+        self._step_start = now
+        if self._interval_start is None:
+            self._interval_start = now
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        losses = {name: float(np.asarray(logs[name])) for name in self.loss_names if name in logs}
+        seconds = time.perf_counter() - self._step_start
+        line = "  ".join([f"step: {self.step}"] + [f"{name}: {value:.4f}" for name, value in losses.items()])
+        logging.info("%s  (%.2f s/step)", line, seconds)
+        if not all(math.isfinite(value) for value in losses.values()):
+            self.status = "diverged"
+            self.model.stop_training = True
+            return
+        self.last_losses = losses
+        for name, value in losses.items():
+            self._sums[name] = self._sums.get(name, 0.0) + value
+        self._count += 1
+        if self.step % self.steps_per_summary == 0:
+            self._write_summary()
+        if self.step % self.steps_per_save == 0 or self.step >= self.num_steps:
+            self.save()
+        if self.early_stop_loss_value is not None and losses.get(TOTAL_LOSS, math.inf) < self.early_stop_loss_value:
+            logging.info("total_loss %.4f < early_stop_loss_value %s: stopping at step %d.",
+                         losses[TOTAL_LOSS], self.early_stop_loss_value, self.step)
+            self.status = "early_stopped"
+            self.save()
+            self.model.stop_training = True
+
+    def _write_summary(self):
+        elapsed = time.perf_counter() - self._interval_start
+        steps_per_sec = self._count / elapsed if elapsed > 0 else 0.0
+        means = {name: total / self._count for name, total in self._sums.items()}
+        logging.info("step: %d  %.3f steps/sec  mean over %d steps: %s", self.step, steps_per_sec, self._count,
+                     "  ".join(f"{name}: {value:.4f}" for name, value in means.items()))
+        if self.summary_writer is not None:
+            self.summary_writer.scalars(self.step, means, prefix="losses/")
+            self.summary_writer.scalars(self.step, {
+                "steps_per_sec": steps_per_sec,
+                "learning_rate": self.trainer.learning_rate_at(self.step),
+            })
+            self.summary_writer.flush()
+        self._sums, self._count, self._interval_start = {}, 0, None
+
+    def save(self):
+        if self.last_checkpoint and checkpoints.step_of(self.last_checkpoint) == self.step:
+            return
+        self.last_checkpoint = checkpoints.save(self.model, self.save_dir, self.step,
+                                                keep=self.trainer.checkpoints_to_keep)
+        logging.info("Saved %s", self.last_checkpoint)
+        write_train_state(self.save_dir, step=self.step, num_steps=self.num_steps, status=self.status,
+                          checkpoint=self.last_checkpoint, losses=self.last_losses)
+
+
+@gin.configurable
+def train(data_provider, trainer, model=None, distribution=None, batch_size=32, num_steps=1000000,
+          steps_per_summary=300, steps_per_save=300, save_dir="/tmp/ddsp", restore_dir=None,
+          early_stop_loss_value=None):
+    """Trains a model; returns the last step and its losses.
+
+    Args:
+        data_provider: A `DataProvider` (e.g. TFRecordProvider).
+        trainer: A `trainers.Trainer` (optimizer, clipping, checkpoints kept, jit).
+        model: The model, or None for the one bound in gin (get_model.model). Built
+            here, inside the distribution scope, when None.
+        distribution: A `distribution.Distribution`, or None for get_distribution().
+        batch_size: Examples per step, over all devices.
+        num_steps: Train until the optimizer has taken this many steps in total
+            (a resumed run counts the steps already taken).
+        steps_per_summary: TensorBoard scalars every this many steps.
+        steps_per_save: A checkpoint every this many steps (and at the end).
+        save_dir: Checkpoints, operative config and summaries go here (local or gs://).
+        restore_dir: Where to look for a checkpoint to start from when save_dir has
+            none (fine-tuning); None: only save_dir.
+        early_stop_loss_value: Stop once total_loss falls below this.
+
+    Returns:
+        {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float}}.
+
+    Raises:
+        TrainingError: save_dir not writable, a data/model mismatch, or the loss became NaN.
+    """
+    from ddsp_core.training import distribution as distribution_lib
+    from ddsp_core.training.models import get_model
+
+    for name, value in (("batch_size", batch_size), ("num_steps", num_steps),
+                        ("steps_per_summary", steps_per_summary), ("steps_per_save", steps_per_save)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TrainingError(f"train.{name} must be a positive integer, got {value!r}.")
+    check_writable(save_dir)
+    distribution = distribution or distribution_lib.get_distribution()
+    distribution.check_batch_size(batch_size)
+    data_provider.list_files()  # A clear error now if the pattern matches nothing.
+    dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
+
+    with distribution.scope():
+        model = model if model is not None else get_model()
+        build_model(model, data_provider)
+        trainer.compile(model)
+    logging.info("Model: %s, %s trainable parameters.", model.name, f"{count_trainable_parameters(model):,}")
+    model.summary(print_fn=lambda line, *args, **kwargs: logging.info(line))
+
+    start_step = restore_latest(model, save_dir, restore_dir)
+    config_path = write_operative_config(save_dir, start_step)
+    logging.info("Wrote %s", config_path)
+    if start_step >= num_steps:
+        logging.info("Already at step %d >= num_steps %d: nothing to train.", start_step, num_steps)
+        return {"step": start_step, "status": "finished", "losses": {}}
+
+    loss_names = [name for name in model.loss_trackers]
+    with SummaryWriter(storage.join(save_dir, TRAIN_SUMMARY_DIR)) as writer:
+        loop = TrainLoopCallback(trainer, save_dir, start_step, num_steps, steps_per_summary, steps_per_save,
+                                 loss_names, early_stop_loss_value=early_stop_loss_value, summary_writer=writer)
+        write_train_state(save_dir, step=start_step, num_steps=num_steps, status="running",
+                          checkpoint=checkpoints.latest(save_dir) and checkpoints.latest(save_dir)[1])
+        logging.info("Training from step %d to %d, batch size %d (%s backend, jit_compile=%s).",
+                     start_step, num_steps, batch_size, keras.backend.backend(), trainer.jit_compile)
+        model.fit(dataset, epochs=1, steps_per_epoch=num_steps - start_step, verbose=0, shuffle=False,
+                  callbacks=[loop])
+    if loop.status == "diverged":
+        write_train_state(save_dir, step=loop.step, num_steps=num_steps, status="diverged",
+                          checkpoint=loop.last_checkpoint or (checkpoints.latest(save_dir) or (0, None))[1])
+        kept = checkpoints.latest(save_dir)
+        raise TrainingError(
+            f"The loss stopped being finite at step {loop.step}; training stopped without saving that state. "
+            f"The last good checkpoint is {kept[1] if kept else '(none yet)'}. Lower the learning rate "
+            "(--gin_param='learning_rate=...') or the gradient clip (Trainer.grad_clip_norm), or check the "
+            "data for NaN/inf values; rerunning resumes from that checkpoint."
+        )
+    if loop.status == "running":
+        loop.status = "finished"
+        loop.save()
+    write_train_state(save_dir, step=loop.step, num_steps=num_steps, status=loop.status,
+                      checkpoint=loop.last_checkpoint, losses=loop.last_losses)
+    return {"step": loop.step, "status": loop.status, "losses": loop.last_losses}

@@ -1,0 +1,62 @@
+"""The optimizer and compile settings of a training run (gin: Trainer.*)."""
+
+import gin
+import keras
+
+JIT_CHOICES = ("auto", True, False)
+
+
+def default_jit_compile(backend=None):
+    """Whether to compile the train step with XLA, by backend (measured, benchmarks/RESULTS.md).
+
+    JAX always traces with jit (its only compiled mode). TensorFlow's XLA made this
+    model's GRU train step ~3x slower on CPU (7.2 s vs 2.45 s), so tf.function without
+    XLA is used there.
+    """
+    backend = backend or keras.backend.backend()
+    return backend == "jax"
+
+
+@gin.configurable
+class Trainer:
+    """Builds the optimizer and compiles the model for `fit`.
+
+    Adam with an exponentially decaying learning rate (learning_rate *
+    lr_decay_rate ** (step / lr_decay_steps)) and gradients clipped by their global
+    norm.
+
+    Args:
+        learning_rate: Initial learning rate.
+        lr_decay_steps: Steps over which the learning rate is multiplied by lr_decay_rate.
+        lr_decay_rate: Decay factor per lr_decay_steps.
+        grad_clip_norm: Clip gradients to this global norm (None: no clipping).
+        checkpoints_to_keep: Newest checkpoints kept in save_dir (each holds the
+            weights and Adam's two moments: ~58 MB for the solo-instrument model).
+        jit_compile: 'auto' (per backend, see `default_jit_compile`), True or False.
+    """
+
+    def __init__(self, learning_rate=1e-3, lr_decay_steps=10000, lr_decay_rate=0.98, grad_clip_norm=3.0,
+                 checkpoints_to_keep=5, jit_compile="auto"):
+        if jit_compile not in JIT_CHOICES:
+            raise ValueError(f"Trainer.jit_compile must be one of {JIT_CHOICES}, got {jit_compile!r}.")
+        self.learning_rate = float(learning_rate)
+        self.lr_decay_steps = int(lr_decay_steps)
+        self.lr_decay_rate = float(lr_decay_rate)
+        self.grad_clip_norm = grad_clip_norm
+        self.checkpoints_to_keep = int(checkpoints_to_keep)
+        self.jit_compile = default_jit_compile() if jit_compile == "auto" else bool(jit_compile)
+
+    def learning_rate_at(self, step):
+        """The learning rate used at a step (a Python float)."""
+        return self.learning_rate * self.lr_decay_rate ** (step / self.lr_decay_steps)
+
+    def make_optimizer(self):
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            self.learning_rate, decay_steps=self.lr_decay_steps, decay_rate=self.lr_decay_rate)
+        return keras.optimizers.Adam(learning_rate=schedule, global_clipnorm=self.grad_clip_norm)
+
+    def compile(self, model):
+        """Compiles `model` with the optimizer; builds the optimizer's variables."""
+        model.compile(optimizer=self.make_optimizer(), jit_compile=self.jit_compile)
+        model.optimizer.build(model.trainable_variables)
+        return model
