@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run prepare test test-tf test-jax bench clean
+.PHONY: setup run prepare train eval sample test test-tf test-jax bench clean
 
 setup: $(STAMP)
 
@@ -22,11 +22,32 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[tf,jax,prepare,dev]'
 	touch $(STAMP)
 
-# The main job. Until the clarinet pipeline lands: the synth demo, then the prepare step on
-# the bundled clarinet notes (full-size CREPE, a few minutes on 2 cores).
+# The main job. Until the clarinet pipeline lands: the synth demo, then prepare -> train ->
+# eval -> sample on the bundled clarinet notes (about 10 minutes on 2 cores; a short
+# training run: raise STEPS for a model that sounds like a clarinet).
 run: $(STAMP)
 	$(PY) examples/synth_demo.py $(OUT)/synth_demo
-	$(MAKE) prepare
+	$(MAKE) prepare train eval sample
+
+RUN_DIR ?= $(OUT)/runs/clarinet
+TFRECORDS ?= $(OUT)/tfrecords/train.tfrecord*
+STEPS ?= 30
+BATCH ?= 8
+DATA_GIN := --gin_file=datasets/tfrecord.gin --gin_param="TFRecordProvider.file_pattern='$(TFRECORDS)'"
+train: $(STAMP)
+	$(VENV)/bin/ddsp_run --mode=train --alsologtostderr --save_dir=$(RUN_DIR) \
+	  --gin_file=models/solo_instrument.gin $(DATA_GIN) \
+	  --gin_param="batch_size=$(BATCH)" --gin_param="train_util.train.num_steps=$(STEPS)" \
+	  --gin_param="train.steps_per_save=10" --gin_param="train.steps_per_summary=10" --allow_memory_growth
+
+eval: $(STAMP)
+	$(VENV)/bin/ddsp_run --mode=eval --alsologtostderr --save_dir=$(RUN_DIR) $(DATA_GIN) \
+	  --gin_file=eval/basic_f0_ld.gin --run_once --allow_memory_growth
+
+sample: $(STAMP)
+	$(VENV)/bin/ddsp_run --mode=sample --alsologtostderr --save_dir=$(RUN_DIR) $(DATA_GIN) \
+	  --gin_file=eval/basic_f0_ld.gin --run_once --allow_memory_growth
+	@echo "Listen: $(RUN_DIR)/samples/index.html   TensorBoard: $(VENV)/bin/tensorboard --logdir $(RUN_DIR)"
 
 CREPE ?= full
 prepare: $(STAMP)
@@ -48,6 +69,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dsp.py
 	$(PY) benchmarks/bench_crepe.py
 	$(PY) benchmarks/bench_prepare.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

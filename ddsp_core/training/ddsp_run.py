@@ -70,8 +70,6 @@ def setup_logging(verbosity="info"):
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_quiet_gin_file_lookup)
 
 
 def _quiet_gin_file_lookup(record):
@@ -100,8 +98,14 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
     import gin
 
     import ddsp_core.training  # noqa: F401  Registers every configurable.
-    from ddsp_core.training import data  # noqa: F401  TFRecordProvider (needs TensorFlow).
 
+    try:
+        from ddsp_core.training import data  # noqa: F401  TFRecordProvider (reads with tf.data).
+    except ImportError:  # A JAX-only machine can still build and run models from gin.
+        logging.debug("TensorFlow is not installed: no TFRecordProvider.")
+
+    if _quiet_gin_file_lookup not in logging.getLogger().filters:
+        logging.getLogger().addFilter(_quiet_gin_file_lookup)
     for path in [GIN_DIR, *search_paths]:
         gin.add_config_file_search_path(path)
     # Defaults first, as magenta's ddsp_run does: the optimizer and the basic evaluator.

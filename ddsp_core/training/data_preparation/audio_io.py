@@ -10,7 +10,6 @@ import io
 import re
 
 import numpy as np
-import soundfile
 
 
 class AudioFileError(ValueError):
@@ -32,6 +31,8 @@ def decode(data, name="<bytes>"):
     """
     if not data:
         raise AudioFileError("empty file (0 bytes)")
+    import soundfile  # Here, so that importing this module (for `resample`) needs no libsndfile.
+
     try:
         samples, sample_rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:

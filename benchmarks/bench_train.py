@@ -1,0 +1,200 @@
+"""Train-step time and peak memory of the solo-instrument model, per Keras backend.
+
+One training step of `models/solo_instrument.gin` (4,849,150 parameters: RnnFcDecoder
+with a 512-unit GRU, Harmonic + FilteredNoise + trainable Reverb, multi-scale
+SpectralLoss L1 mag+logmag; Adam with global-norm clipping), exactly as `ddsp_run
+--mode=train` compiles it (`trainers.Trainer().compile`), run with `train_on_batch` on
+a fixed synthetic batch: batch 16 of 4 s at 16 kHz (64000 samples, 1000 frames at 250
+frames/s) by default. Configurations:
+
+    tensorflow  tf.function            (the TensorFlow default: Trainer.jit_compile='auto')
+    tensorflow  tf.function + XLA      (jit_compile=True)
+    jax         jax.jit                (the JAX default)
+
+Each configuration runs in its own process (KERAS_BACKEND is fixed at import), so its
+peak RSS (`ru_maxrss`) is its own; on a GPU the peak device memory is reported too
+(JAX: `memory_stats()['peak_bytes_in_use']`). The first step (tracing + compilation) is
+reported apart; then `--repeats` steps are timed, each ended by fetching the loss.
+
+    python benchmarks/bench_train.py                     # all three, ~5 min on 2 cores
+    python benchmarks/bench_train.py --configs jax --repeats 10 --markdown
+    python benchmarks/bench_train.py --quick              # tiny smoke run
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_dsp as common  # noqa: E402  Stdlib-only helpers: load sampling, machine and code descriptions.
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {
+    "tensorflow": ("tensorflow", False, "tf.function"),
+    "tensorflow-xla": ("tensorflow", True, "tf.function + XLA"),
+    "jax": ("jax", True, "jax.jit"),
+}
+SAMPLE_RATE = 16000
+FRAME_RATE = 250
+
+
+def synthetic_batch(batch, seconds, seed=0):
+    """Clarinet-like controls and noise audio: {'audio', 'f0_hz', 'f0_confidence', 'loudness_db'}."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_frames, n_samples = int(seconds * FRAME_RATE), int(seconds * SAMPLE_RATE)
+    f0 = rng.uniform(150.0, 900.0, size=(batch, 1)) * np.ones((1, n_frames))
+    return {
+        "audio": rng.uniform(-0.3, 0.3, size=(batch, n_samples)).astype("float32"),
+        "f0_hz": f0.astype("float32"),
+        "f0_confidence": np.ones((batch, n_frames), "float32"),
+        "loudness_db": rng.uniform(-60.0, -10.0, size=(batch, n_frames)).astype("float32"),
+    }
+
+
+def _device(backend):
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return ("CPU" if device.platform == "cpu" else device.device_kind), device
+    import tensorflow as tf
+
+    return ("GPU" if tf.config.list_physical_devices("GPU") else "CPU"), None
+
+
+def worker(config, args):
+    """Builds, compiles and times the train step in this process; returns a result row."""
+    backend, jit_compile, label = CONFIGS[config]
+    import gin
+    import keras
+    import numpy as np
+
+    from ddsp_core.training import ddsp_run, train_util, trainers
+    from ddsp_core.training.models import count_trainable_parameters, get_model
+
+    params = [f"n_samples = {int(args.seconds * SAMPLE_RATE)}"]
+    if args.quick:
+        params += ["RnnFcDecoder.rnn_channels = 32", "RnnFcDecoder.ch = 32", "Reverb.reverb_length = 1600"]
+    ddsp_run.parse_gin(["models/solo_instrument.gin"], params)
+    batch = synthetic_batch(args.batch, args.seconds)
+    model = get_model()
+    model(synthetic_batch(1, args.seconds))  # Build the variables.
+    with gin.unlock_config():
+        trainer = trainers.Trainer(jit_compile=jit_compile)
+    trainer.compile(model)
+    device_name, jax_device = _device(backend)
+
+    start = time.perf_counter()
+    first_loss = float(np.asarray(model.train_on_batch(batch, return_dict=True)["total_loss"]))
+    first_s = time.perf_counter() - start
+    times, losses = [], []
+    for _ in range(args.repeats):
+        common._wait_for_idle(args.idle_threshold, args.max_wait) if args.idle_threshold >= 0 else None
+        start = time.perf_counter()
+        logs = model.train_on_batch(batch, return_dict=True)
+        losses.append(float(np.asarray(logs["total_loss"])))
+        times.append(time.perf_counter() - start)
+    peak_device_mb = None
+    if jax_device is not None and jax_device.platform != "cpu":
+        stats = jax_device.memory_stats() or {}
+        peak_device_mb = stats.get("peak_bytes_in_use", 0) / 2 ** 20
+    return {
+        "config": config, "backend": backend, "compile": label, "device": device_name,
+        "batch": args.batch, "seconds": args.seconds, "params": count_trainable_parameters(model),
+        "first_step_s": first_s, "times_s": times, "median_s": statistics.median(times),
+        "min_s": min(times), "max_s": max(times), "steps_per_s": 1.0 / statistics.median(times),
+        "peak_rss_mb": common._peak_rss_mb(), "peak_device_mb": peak_device_mb,
+        "loss_first": first_loss, "loss_last": losses[-1], "keras": keras.__version__,
+        "train_util": train_util.__name__,
+    }
+
+
+def run_worker(config, args, workdir):
+    backend = CONFIGS[config][0]
+    out = os.path.join(workdir, f"{config}.json")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    command = [sys.executable, os.path.abspath(__file__), "--_worker", config, "--_out", out,
+               "--batch", str(args.batch), "--seconds", str(args.seconds), "--repeats", str(args.repeats),
+               "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait)]
+    if args.quick:
+        command.append("--quick")
+    completed = subprocess.run(command, env=env, cwd=ROOT)
+    if completed.returncode != 0 or not os.path.exists(out):
+        return {"config": config, "error": f"worker exited with status {completed.returncode}"}
+    with open(out) as handle:
+        return json.load(handle)
+
+
+def format_table(rows, markdown=False):
+    headers = ["backend", "compile", "device", "batch x s", "params", "first step s", "median s", "min s",
+               "max s", "runs", "steps/s", "peak RSS MB", "peak device MB", "loss first -> last"]
+    lines = []
+    for row in rows:
+        if "error" in row:
+            lines.append([row["config"], row["error"]] + [""] * (len(headers) - 2))
+            continue
+        lines.append([row["backend"], row["compile"], row["device"], f"{row['batch']} x {row['seconds']:g}",
+                      f"{row['params']:,}", f"{row['first_step_s']:.1f}", f"{row['median_s']:.3f}",
+                      f"{row['min_s']:.3f}", f"{row['max_s']:.3f}", str(len(row["times_s"])),
+                      f"{row['steps_per_s']:.3f}", f"{row['peak_rss_mb']:.0f}",
+                      "-" if row["peak_device_mb"] is None else f"{row['peak_device_mb']:.0f}",
+                      f"{row['loss_first']:.2f} -> {row['loss_last']:.2f}"])
+    if markdown:
+        out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+        return "\n".join(out)
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *lines)]
+    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [headers, *lines])
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="tensorflow,tensorflow-xla,jax",
+                        help=f"comma-separated, from {sorted(CONFIGS)}")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="tiny model, batch 2, 1 s, 2 repeats: a smoke run")
+    common.add_common_flags(parser, max_wait=60)
+    parser.add_argument("--_worker", help=argparse.SUPPRESS)
+    parser.add_argument("--_out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.seconds, args.repeats = 2, 1.0, 2
+    unknown = [c for c in args.configs.split(",") if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown --configs {unknown}; choose from {sorted(CONFIGS)}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args._worker:
+        sys.path.insert(0, ROOT)
+        result = worker(args._worker, args)
+        with open(args._out, "w") as handle:
+            json.dump(result, handle)
+        return 0
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with tempfile.TemporaryDirectory() as workdir:
+        rows = [run_worker(config, args, workdir) for config in args.configs.split(",")]
+    print(f"# Solo-instrument train step, {started}")
+    print(f"# machine: {common.machine_description()}")
+    print(f"# code: {common.code_description()}")
+    print(format_table(rows, markdown=args.markdown))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"started": started, "machine": common.machine_description(), "rows": rows}, handle, indent=1)
+    return 0 if all("error" not in row for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
