@@ -93,6 +93,23 @@ def operative_config(directory):
     return max(found, key=step) if found else None
 
 
+# Paths to the shipped gin files as magenta's commands write them (relative to a checkout).
+_PACKAGE_GIN_PREFIXES = ("ddsp_core/training/gin/", "ddsp/training/gin/")
+
+
+def resolve_gin_file(path):
+    """The shipped file for 'ddsp_core/training/gin/X' (or magenta's 'ddsp/training/gin/X') from
+    any working directory; other paths unchanged (gin also looks them up on its search path)."""
+    if os.path.exists(path):
+        return path
+    for prefix in _PACKAGE_GIN_PREFIXES:
+        if prefix in path:
+            candidate = os.path.join(GIN_DIR, path.split(prefix, 1)[1])
+            if os.path.exists(candidate):
+                return candidate
+    return path
+
+
 def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None):
     """Parses gin files (operative config first) and params; gin errors become UsageError."""
     import gin
@@ -109,7 +126,7 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
     for path in [GIN_DIR, *search_paths]:
         gin.add_config_file_search_path(path)
     # Defaults first, as magenta's ddsp_run does: the optimizer and the basic evaluator.
-    files = ["optimization/base.gin", "eval/basic.gin", *gin_files]
+    files = ["optimization/base.gin", "eval/basic.gin", *map(resolve_gin_file, gin_files)]
     if operative_config_dir:
         previous = operative_config(operative_config_dir)
         if previous:
