@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 
 from ddsp_core.training import storage
 
@@ -86,7 +87,14 @@ def restore(model, path):
         with open(local, "wb") as handle:
             handle.write(storage.read_bytes(path))
         try:
-            model.load_weights(local)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.load_weights(local)
+            # Keras only warns when stored layers or variables are left over or missing.
+            skipped = [str(w.message) for w in caught if "loading" in str(w.message).lower()
+                       or "mismatch" in str(w.message).lower()]
+            if skipped:
+                raise ValueError(skipped[0].strip().splitlines()[0])
         except (ValueError, KeyError) as error:
             raise CheckpointError(
                 f"Checkpoint {path} does not fit this model: {_first_line(error)} It was probably written "

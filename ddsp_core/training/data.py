@@ -87,6 +87,10 @@ class DataProvider:
         self.shuffle_buffer_size = int(shuffle_buffer_size)
         self.seed = seed
 
+    def list_files(self):
+        """The files the examples come from ([] for providers that read no files)."""
+        return []
+
     def get_dataset(self, shuffle=True):
         """A tf.data.Dataset of single (unbatched) examples.
 

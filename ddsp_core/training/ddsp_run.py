@@ -66,8 +66,14 @@ def build_parser():
 
 
 def setup_logging(verbosity="info"):
-    logging.basicConfig(level=getattr(logging, verbosity.upper()), format="%(asctime)s %(levelname).1s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    """Log lines to stderr, adding one handler (once) and keeping any the calling program set up."""
+    root = logging.getLogger()
+    if not any(getattr(handler, "_ddsp_run", False) for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S"))
+        handler._ddsp_run = True
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, verbosity.upper()))
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -196,12 +202,18 @@ def main(argv=None):
     except (train_util.TrainingError, eval_util.EvaluationError, checkpoints.CheckpointError, FileNotFoundError,
             ValueError) as error:
         logging.debug("Details:", exc_info=True)
-        print(f"ddsp_run: error ({args.mode}): {error}", file=sys.stderr)
+        print(f"ddsp_run: error ({args.mode}): {_without_gin_context(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ddsp_run: interrupted; the last checkpoint written is kept.", file=sys.stderr)
         return 130
     return 0
+
+
+def _without_gin_context(error):
+    """The error's message without the "In call to configurable ..." lines gin appends."""
+    return "\n".join(line for line in str(error).splitlines()
+                     if not line.strip().startswith("In call to configurable")).strip()
 
 
 def _has_checkpoint(directory):

@@ -30,8 +30,8 @@ class RnnFcDecoder(keras.layers.Layer):
 
     def __init__(self, rnn_channels=512, rnn_type="gru", ch=512, layers_per_stack=3,
                  input_keys=("ld_scaled", "f0_scaled"),
-                 output_splits=(("amps", 1), ("harmonic_distribution", 40)), name="rnn_fc_decoder", **kwargs):
-        super().__init__(name=name, **kwargs)
+                 output_splits=(("amps", 1), ("harmonic_distribution", 40)), name="rnn_fc_decoder"):
+        super().__init__(name=name)
         if rnn_type not in RNN_TYPES:
             raise ValueError(f"RnnFcDecoder.rnn_type must be one of {sorted(RNN_TYPES)}, got {rnn_type!r}.")
         if not input_keys:

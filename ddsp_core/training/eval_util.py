@@ -34,7 +34,14 @@ def load_model(data_provider, model=None):
     """The gin-configured model with its variables built (not yet restored)."""
     from ddsp_core.training.models import get_model
 
-    model = model if model is not None else get_model()
+    if model is None:
+        try:
+            model = get_model()
+        except RuntimeError as error:  # gin: "Required bindings for `get_model` not provided".
+            raise EvaluationError(
+                "No model is configured: evaluate a training run's save_dir (its operative_config-N.gin "
+                "is loaded) or pass the model's gin file, e.g. --gin_file=models/solo_instrument.gin "
+                f"({str(error).splitlines()[0]})") from None
     train_util.build_model(model, data_provider)
     return model
 
@@ -125,6 +132,9 @@ def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore
     restore_dir = restore_dir or save_dir
     train_util.check_writable(save_dir)
     data_provider.list_files()
+    if run_once and checkpoints.latest(restore_dir) is None:
+        raise EvaluationError(f"No checkpoint (ckpt-N.weights.h5) in {restore_dir}: train first "
+                              "(ddsp_run --mode=train), or point --restore_dir at a training run's save_dir.")
     model = load_model(data_provider, model)
     done, result, waited_since = set(), None, time.monotonic()
     while True:
@@ -146,7 +156,8 @@ def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore
         if run_once:
             return result
         state = train_util.read_train_state(restore_dir)
-        if state and state.get("status") != "running" and state.get("step") in done:
+        newest = checkpoints.latest(restore_dir)
+        if state and state.get("status") != "running" and (newest is None or newest[0] in done):
             logging.info("Training ended (%s at step %s) and its last checkpoint is done.", state["status"],
                          state["step"])
             return result

@@ -12,8 +12,8 @@ class FcStack(keras.layers.Layer):
     [batch, n_frames, n_in] -> [batch, n_frames, ch].
     """
 
-    def __init__(self, ch=256, layers=2, negative_slope=0.2, name="fc_stack", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, ch=256, layers=2, negative_slope=0.2, name="fc_stack"):
+        super().__init__(name=name)
         self.ch = int(ch)
         self.negative_slope = negative_slope
         self.denses = [keras.layers.Dense(self.ch, name=f"dense_{i}") for i in range(int(layers))]

@@ -43,8 +43,8 @@ class F0LoudnessPreprocessor(keras.layers.Layer):
         ld_scaled    [batch, n_frames, 1]  loudness_db / 80 + 1
     """
 
-    def __init__(self, name="f0_loudness_preprocessor", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, name="f0_loudness_preprocessor"):
+        super().__init__(name=name)
 
     def call(self, features):
         for key in ("f0_hz", "loudness_db"):

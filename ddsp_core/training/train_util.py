@@ -11,7 +11,9 @@ error if the loss stops being finite (keeping the last good checkpoint).
 import datetime
 import logging
 import math
+import os
 import time
+import uuid
 
 import gin
 import keras
@@ -31,7 +33,7 @@ class TrainingError(RuntimeError):
 
 def check_writable(save_dir):
     """Raises TrainingError unless files can be written in save_dir (local or gs://)."""
-    probe = storage.join(save_dir, ".write_test")
+    probe = storage.join(save_dir, f".write_test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         storage.write_bytes(probe, b"ok")
         storage.delete([probe])
@@ -44,7 +46,9 @@ def check_writable(save_dir):
 
 def dummy_features(data_provider, batch_size=1):
     """A batch of zeros shaped like the provider's examples, to build a model's variables."""
-    return {name: np.zeros((batch_size, length), np.float32) for name, length in data_provider.lengths.items()}
+    spec = data_provider.get_dataset(shuffle=False).element_spec  # {name: TensorSpec([n, ...])}
+    return {name: np.zeros((batch_size, *tensor_spec.shape), tensor_spec.dtype.as_numpy_dtype)
+            for name, tensor_spec in spec.items()}
 
 
 def build_model(model, data_provider):
@@ -115,6 +119,8 @@ class TrainLoopCallback(keras.callbacks.Callback):
         self.early_stop_loss_value = early_stop_loss_value
         self.summary_writer = summary_writer
         self.status = "running"
+        self.diverged_at = None
+        self.written = []  # Checkpoints this run wrote, oldest first.
         self.last_checkpoint = None
         self.last_losses = {}
         self._sums = {}
@@ -135,8 +141,7 @@ class TrainLoopCallback(keras.callbacks.Callback):
         line = "  ".join([f"step: {self.step}"] + [f"{name}: {value:.4f}" for name, value in losses.items()])
         logging.info("%s  (%.2f s/step)", line, seconds)
         if not all(math.isfinite(value) for value in losses.values()):
-            self.status = "diverged"
-            self.model.stop_training = True
+            self._diverged()
             return
         self.last_losses = losses
         for name, value in losses.items():
@@ -168,11 +173,33 @@ class TrainLoopCallback(keras.callbacks.Callback):
             self.summary_writer.flush()
         self._sums, self._count, self._interval_start = {}, 0, None
 
+    def _diverged(self):
+        self.status = "diverged"
+        self.diverged_at = self.step
+        self.model.stop_training = True
+
+    def discard_unverified(self):
+        """After a divergence at step k, deletes this run's checkpoints from step k - 1 on.
+
+        The loss logged at step k is computed with the weights saved at step k - 1,
+        so a non-finite loss at step k condemns that checkpoint too.
+        """
+        bad = [path for path in self.written if checkpoints.step_of(path) >= self.diverged_at - 1]
+        storage.delete(bad)
+        for path in bad:
+            logging.info("Deleted %s: its weights gave a non-finite loss.", path)
+        self.written = [path for path in self.written if path not in bad]
+
     def save(self):
         if self.last_checkpoint and checkpoints.step_of(self.last_checkpoint) == self.step:
             return
+        if not all(np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in self.model.trainable_weights):
+            self._diverged()
+            self.diverged_at += 1  # These weights are step + 1's input: keep checkpoint `step - 1`.
+            return
         self.last_checkpoint = checkpoints.save(self.model, self.save_dir, self.step,
                                                 keep=self.trainer.checkpoints_to_keep)
+        self.written.append(self.last_checkpoint)
         logging.info("Saved %s", self.last_checkpoint)
         write_train_state(self.save_dir, step=self.step, num_steps=self.num_steps, status=self.status,
                           checkpoint=self.last_checkpoint, losses=self.last_losses)
@@ -244,12 +271,13 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         model.fit(dataset, epochs=1, steps_per_epoch=num_steps - start_step, verbose=0, shuffle=False,
                   callbacks=[loop])
     if loop.status == "diverged":
-        write_train_state(save_dir, step=loop.step, num_steps=num_steps, status="diverged",
-                          checkpoint=loop.last_checkpoint or (checkpoints.latest(save_dir) or (0, None))[1])
+        loop.discard_unverified()
         kept = checkpoints.latest(save_dir)
+        write_train_state(save_dir, step=kept[0] if kept else 0, num_steps=num_steps, status="diverged",
+                          checkpoint=kept[1] if kept else None, diverged_at_step=loop.diverged_at)
         raise TrainingError(
-            f"The loss stopped being finite at step {loop.step}; training stopped without saving that state. "
-            f"The last good checkpoint is {kept[1] if kept else '(none yet)'}. Lower the learning rate "
+            f"The loss stopped being finite at step {loop.diverged_at}; training stopped without saving that "
+            f"state. The last good checkpoint is {kept[1] if kept else '(none yet)'}. Lower the learning rate "
             "(--gin_param='learning_rate=...') or the gradient clip (Trainer.grad_clip_norm), or check the "
             "data for NaN/inf values; rerunning resumes from that checkpoint."
         )

@@ -25,14 +25,14 @@ class Autoencoder(Model):
     """
 
     def __init__(self, preprocessor=None, encoder=None, decoder=None, processor_group=None, losses=(),
-                 name="autoencoder", **kwargs):
+                 name="autoencoder"):
         if decoder is None or processor_group is None:
             raise ValueError(
                 "Autoencoder needs a decoder and a processor_group (set Autoencoder.decoder and "
                 "Autoencoder.processor_group in gin, e.g. include 'models/solo_instrument.gin')."
             )
         losses = list(losses)
-        super().__init__(loss_names=[loss.name for loss in losses], name=name, **kwargs)
+        super().__init__(loss_names=[loss.name for loss in losses], name=name)
         self.preprocessor = preprocessor
         self.encoder = encoder
         self.decoder = decoder
