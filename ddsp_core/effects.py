@@ -18,8 +18,8 @@ class Reverb(Processor):
     when `add_dry`), and the convolution is causal (no delay compensation).
     """
 
-    def __init__(self, trainable=False, reverb_length=48000, add_dry=True, name="reverb", **kwargs):
-        super().__init__(name=name, trainable=trainable, **kwargs)
+    def __init__(self, trainable=False, reverb_length=48000, add_dry=True, name="reverb"):
+        super().__init__(name=name, trainable=trainable)
         checks.check_positive_int("reverb_length", reverb_length)
         self.reverb_length = int(reverb_length)
         self.add_dry = add_dry

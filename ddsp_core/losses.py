@@ -64,8 +64,8 @@ class SpectralLoss(Loss):
 
     def __init__(self, fft_sizes=(2048, 1024, 512, 256, 128, 64), loss_type="L1", mag_weight=1.0,
                  delta_time_weight=0.0, delta_freq_weight=0.0, cumsum_freq_weight=0.0, logmag_weight=0.0,
-                 loudness_weight=0.0, overlap=0.75, name="spectral_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+                 loudness_weight=0.0, overlap=0.75, name="spectral_loss"):
+        super().__init__(name=name)
         if str(loss_type).upper() not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}.")
         if not fft_sizes:

@@ -78,8 +78,8 @@ class ProcessorGroup(Processor):
         ]
     """
 
-    def __init__(self, dag=(), name="processor_group", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, dag=(), name="processor_group"):
+        super().__init__(name=name)
         self.dag = [tuple(node) for node in dag]
         for index, node in enumerate(self.dag):
             if len(node) != 2 or not isinstance(node[0], keras.layers.Layer) or isinstance(node[1], str):
@@ -131,8 +131,8 @@ class ProcessorGroup(Processor):
 class Add(Processor):
     """Sums two signals of the same shape."""
 
-    def __init__(self, name="add", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, name="add"):
+        super().__init__(name=name)
 
     def get_controls(self, signal_one, signal_two):
         return {"signal_one": signal_one, "signal_two": signal_two}

@@ -32,8 +32,8 @@ class Harmonic(Processor):
     """
 
     def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, normalize_below_nyquist=True,
-                 amp_resample_method="window", use_angular_cumsum=True, name="harmonic", **kwargs):
-        super().__init__(name=name, **kwargs)
+                 amp_resample_method="window", use_angular_cumsum=True, name="harmonic"):
+        super().__init__(name=name)
         checks.check_positive_int("n_samples", n_samples)
         checks.check_positive("sample_rate", sample_rate)
         self.n_samples = int(n_samples)
@@ -94,8 +94,8 @@ class FilteredNoise(Processor):
     """
 
     def __init__(self, n_samples=64000, window_size=257, scale_fn=exp_sigmoid, initial_bias=-5.0,
-                 name="filtered_noise", seed=None, **kwargs):
-        super().__init__(name=name, **kwargs)
+                 name="filtered_noise", seed=None):
+        super().__init__(name=name)
         checks.check_positive_int("n_samples", n_samples)
         self.n_samples = int(n_samples)
         self.window_size = window_size

@@ -71,8 +71,8 @@ def save(model, directory, step, keep=5):
         with open(local, "rb") as handle:
             storage.write_bytes(path, handle.read())
     if keep:
-        old = [p for _, p in list_checkpoints(directory)[:-int(keep)]]
-        storage.delete(old)
+        others = [p for _, p in list_checkpoints(directory) if p != path]
+        storage.delete(others[:max(0, len(others) - (int(keep) - 1))])
     return path
 
 
@@ -86,6 +86,13 @@ def restore(model, path):
         local = os.path.join(scratch, os.path.basename(str(path)))
         with open(local, "wb") as handle:
             handle.write(storage.read_bytes(path))
+        problems = structure_mismatches(model, local, os.path.join(scratch, "model.weights.h5"))
+        if problems:
+            raise CheckpointError(
+                f"Checkpoint {path} does not fit this model ({len(problems)} difference(s), e.g. "
+                f"{'; '.join(problems[:3])}). It was written by a model with another configuration. Restore it "
+                "with the gin config it was trained with (its save_dir's operative_config-N.gin), or train from "
+                "scratch in a new --save_dir.")
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -103,6 +110,32 @@ def restore(model, path):
             ) from None
     logging.info("Restored %s", path)
     return step_of(path)
+
+
+def _variables(h5_path):
+    """{variable path in the file: shape} of a Keras .weights.h5 file."""
+    import h5py
+
+    found = {}
+    with h5py.File(h5_path, "r") as handle:
+        handle.visititems(lambda name, item: found.__setitem__(name, item.shape)
+                          if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+def structure_mismatches(model, checkpoint_path, scratch_path):
+    """Differences between the variables in a checkpoint and those of `model` (and its
+    optimizer, if built), as readable strings; [] when they match. Nothing is loaded."""
+    model.save_weights(scratch_path)
+    expected, stored = _variables(scratch_path), _variables(checkpoint_path)
+    with_optimizer = any(name.startswith("optimizer/") for name in expected)
+    if not with_optimizer:  # Inference: the optimizer's state in the file is not needed.
+        stored = {name: shape for name, shape in stored.items() if not name.startswith("optimizer/")}
+    problems = [f"{name}: checkpoint {list(stored[name])}, model {list(shape)}"
+                for name, shape in expected.items() if name in stored and stored[name] != shape]
+    problems += [f"{name} is missing from the checkpoint" for name in expected if name not in stored]
+    problems += [f"{name} is in the checkpoint but not in the model" for name in stored if name not in expected]
+    return problems
 
 
 def _first_line(error):

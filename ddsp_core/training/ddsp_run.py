@@ -99,6 +99,8 @@ def operative_config(directory):
     return max(found, key=step) if found else None
 
 
+# Folders already on gin's search path (it keeps a global list).
+_SEARCH_PATHS_ADDED = set()
 # Paths to the shipped gin files as magenta's commands write them (relative to a checkout).
 _PACKAGE_GIN_PREFIXES = ("ddsp_core/training/gin/", "ddsp/training/gin/")
 
@@ -130,7 +132,9 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
     if _quiet_gin_file_lookup not in logging.getLogger().filters:
         logging.getLogger().addFilter(_quiet_gin_file_lookup)
     for path in [GIN_DIR, *search_paths]:
-        gin.add_config_file_search_path(path)
+        if path not in _SEARCH_PATHS_ADDED:
+            gin.add_config_file_search_path(path)
+            _SEARCH_PATHS_ADDED.add(path)
     # Defaults first, as magenta's ddsp_run does: the optimizer and the basic evaluator.
     files = ["optimization/base.gin", "eval/basic.gin", *map(resolve_gin_file, gin_files)]
     if operative_config_dir:

@@ -26,7 +26,8 @@ class LastValue(keras.metrics.Metric):
         self.last_value.assign(ops.cast(value, self.dtype))
 
     def result(self):
-        return ops.convert_to_tensor(self.last_value)
+        # `+ 0.0` reads the value as a tensor (also of a tf.distribute sync-on-read variable).
+        return self.last_value + 0.0
 
     def reset_state(self):
         self.last_value.assign(0.0)
