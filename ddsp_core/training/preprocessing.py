@@ -7,7 +7,6 @@ versions the network reads.
 
 import gin
 import keras
-from keras import ops
 
 from ddsp_core.core.units import DB_RANGE, float32, hz_to_midi
 

@@ -149,3 +149,16 @@ def tiny_run(tfrecords_1s, tmp_path_factory):
     assert status == 0
     assert checkpoint_steps(save_dir) == [2, TINY_RUN_STEPS]
     return save_dir, params
+
+
+def read_records(file_pattern, n):
+    """The first n records of the TFRecords, in file order, as a list of {feature: float32 array}."""
+    import numpy as np
+    import tensorflow as tf
+
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    found = []
+    for record in tf.data.TFRecordDataset(files).take(n).as_numpy_iterator():
+        feature = tf.train.Example.FromString(record).features.feature
+        found.append({name: np.array(feature[name].float_list.value, np.float32) for name in feature})
+    return found

@@ -8,11 +8,19 @@ import re
 import numpy as np
 import pytest
 import soundfile
-import tensorflow as tf
 
 from ddsp_core.training import ddsp_run
-from tests.training.conftest import (SAMPLE_RATE, TINY_RUN_STEPS, all_finite, checkpoint_steps, clean_global_state,
-                                     read_json, tiny_params, train_argv)
+from tests.training.conftest import (
+    SAMPLE_RATE,
+    TINY_RUN_STEPS,
+    all_finite,
+    checkpoint_steps,
+    clean_global_state,
+    read_json,
+    read_records,
+    tiny_params,
+    train_argv,
+)
 from tests.training.test_summaries import read_events
 
 N_SAMPLES_4S = 4 * SAMPLE_RATE
@@ -51,12 +59,7 @@ def magenta_run(tfrecords_4s, tmp_path_factory):
 
 
 def records(file_pattern, n):
-    files = sorted(tf.io.gfile.glob(file_pattern))
-    rows = []
-    for record in tf.data.TFRecordDataset(files).take(n).as_numpy_iterator():
-        feature = tf.train.Example.FromString(record).features.feature
-        rows.append({name: np.array(feature[name].float_list.value, np.float32) for name in feature})
-    return rows
+    return read_records(file_pattern, n)
 
 
 def test_magenta_train_command_writes_checkpoints_config_state_and_scalars(magenta_run):

@@ -13,12 +13,20 @@ import time
 import numpy as np
 import pytest
 import soundfile
-import tensorflow as tf
 
 from ddsp_core.training import ddsp_run, trainers
 from ddsp_core.training.models import get_model
-from tests.training.conftest import (REPO, SAMPLE_RATE, TINY_RUN_STEPS, all_finite, checkpoint_steps, read_json,
-                                     tiny_params, train_argv)
+from tests.training.conftest import (
+    REPO,
+    SAMPLE_RATE,
+    TINY_RUN_STEPS,
+    all_finite,
+    checkpoint_steps,
+    read_json,
+    read_records,
+    tiny_params,
+    train_argv,
+)
 from tests.training.test_summaries import read_events
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -53,11 +61,7 @@ def eval_argv(mode, save_dir, params, *flags):
 
 def records(file_pattern, n):
     """The first n records in file order, as a batch {feature: float32 [n, length]}."""
-    files = sorted(tf.io.gfile.glob(file_pattern))
-    rows = []
-    for record in tf.data.TFRecordDataset(files).take(n).as_numpy_iterator():
-        feature = tf.train.Example.FromString(record).features.feature
-        rows.append({name: np.array(feature[name].float_list.value, np.float32) for name in feature})
+    rows = read_records(file_pattern, n)
     return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
 
 

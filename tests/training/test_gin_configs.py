@@ -57,13 +57,8 @@ def params_for(relative_path):
     return [FILE_PATTERN_PARAM] if relative_path.startswith("datasets/") else []
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    with gin.unlock_config():
-        gin.clear_config()
-    yield
-    with gin.unlock_config():
-        gin.clear_config()
+# Every test starts and ends with an empty gin config (tests/training/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_state")
 
 
 def test_the_gin_folder_has_the_expected_files():

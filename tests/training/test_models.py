@@ -53,13 +53,8 @@ def tiny_features(batch=4, seed=0):
             "loudness_db": rng.uniform(-60.0, -10.0, [batch, N_FRAMES]).astype(np.float32)}
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    with gin.unlock_config():
-        gin.clear_config()
-    yield
-    with gin.unlock_config():
-        gin.clear_config()
+# Every test starts and ends with an empty gin config (tests/training/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_state")
 
 
 @pytest.fixture(scope="module")

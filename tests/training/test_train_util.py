@@ -14,8 +14,16 @@ import tensorflow as tf
 
 from ddsp_core.training import data, ddsp_run, train_util, trainers
 from ddsp_core.training.data_preparation.examples import to_tf_example
-from tests.training.conftest import (REPO, all_finite, checkpoint_steps, read_json, step_losses, tiny_params,
-                                     train_argv)
+from tests.training.conftest import (
+    REPO,
+    all_finite,
+    checkpoint_steps,
+    read_json,
+    read_records,
+    step_losses,
+    tiny_params,
+    train_argv,
+)
 from tests.training.test_summaries import read_events
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -38,13 +46,7 @@ def write_tfrecords(path, examples):
 
 
 def first_examples(file_pattern, n):
-    """The first n records of the TFRecords as {feature: float32 array}."""
-    files = sorted(tf.io.gfile.glob(file_pattern))
-    found = []
-    for record in tf.data.TFRecordDataset(files).take(n).as_numpy_iterator():
-        feature = tf.train.Example.FromString(record).features.feature
-        found.append({name: np.array(feature[name].float_list.value, np.float32) for name in feature})
-    return found
+    return read_records(file_pattern, n)
 
 
 def test_short_training_run_lowers_the_loss_and_writes_scalars(tfrecords_1s, tmp_path, capfd):
