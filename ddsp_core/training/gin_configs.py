@@ -1,0 +1,108 @@
+"""Gin configuration of a run: the shipped gin files, the run's operative config, parsing.
+
+`parse_gin` is what `ddsp_run` (and the pipeline steps) call before building anything:
+it parses `optimization/base.gin` and `eval/basic.gin`, then the newest
+`operative_config-N.gin` of a run folder (eval, sample, resume), then the given files and
+bindings. Files are found by path or by name in the package's gin folder.
+"""
+
+import logging
+import os
+
+GIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin")
+
+
+class GinConfigError(ValueError):
+    """A gin file that cannot be found or parsed, or a bad binding (a misspelt name, say)."""
+
+
+def _quiet_gin_file_lookup(record):
+    """Drops gin's log lines about looking for files on the Python path (it finds them on ours)."""
+    message = str(record.msg)
+    return not (message.startswith("system_path_file_exists") or message.startswith("Path not found:"))
+
+
+def operative_config(directory):
+    """Path of the newest operative_config-N.gin in `directory`, or None."""
+    from ddsp_core.training import storage
+
+    def step(path):
+        name = path.rsplit("/", 1)[-1]
+        try:
+            return int(name[len("operative_config-"):-len(".gin")])
+        except ValueError:
+            return -1
+
+    found = storage.list_glob(storage.join(directory, "operative_config-*.gin"))
+    return max(found, key=step) if found else None
+
+
+# Folders already on gin's search path (it keeps a global list).
+_SEARCH_PATHS_ADDED = set()
+# Paths to the shipped gin files as magenta's commands write them (relative to a checkout).
+_PACKAGE_GIN_PREFIXES = ("ddsp_core/training/gin/", "ddsp/training/gin/")
+
+
+def resolve_gin_file(path):
+    """The shipped file for 'ddsp_core/training/gin/X' (or magenta's 'ddsp/training/gin/X') from
+    any working directory; other paths unchanged (gin also looks them up on its search path)."""
+    if os.path.exists(path):
+        return path
+    for prefix in _PACKAGE_GIN_PREFIXES:
+        if prefix in path:
+            candidate = os.path.join(GIN_DIR, path.split(prefix, 1)[1])
+            if os.path.exists(candidate):
+                return candidate
+    return path
+
+
+def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None):
+    """Parses the default files, the run's operative config, then `gin_files` and `gin_params`.
+
+    Raises:
+        GinConfigError: a file not found, a parse error or a misspelt binding, with the file or param.
+    """
+    import gin
+
+    import ddsp_core.training  # noqa: F401  Registers every configurable.
+
+    try:
+        from ddsp_core.training import data  # noqa: F401  TFRecordProvider (reads with tf.data).
+    except ImportError:  # A JAX-only machine can still build and run models from gin.
+        logging.debug("TensorFlow is not installed: no TFRecordProvider.")
+
+    if _quiet_gin_file_lookup not in logging.getLogger().filters:
+        logging.getLogger().addFilter(_quiet_gin_file_lookup)
+    for path in [GIN_DIR, *search_paths]:
+        if path not in _SEARCH_PATHS_ADDED:
+            gin.add_config_file_search_path(path)
+            _SEARCH_PATHS_ADDED.add(path)
+    # Defaults first, as magenta's ddsp_run does: the optimizer and the basic evaluator.
+    files = ["optimization/base.gin", "eval/basic.gin", *map(resolve_gin_file, gin_files)]
+    if operative_config_dir:
+        previous = operative_config(operative_config_dir)
+        if previous:
+            logging.info("Using the run's config %s (later --gin_file/--gin_param override it).", previous)
+            files.insert(2, previous)
+    with gin.unlock_config():
+        gin.clear_config()
+        for path in files:
+            try:
+                gin.parse_config_file(path)
+            except (IOError, OSError) as error:
+                raise GinConfigError(f"Gin file {path!r} not found ({error}). Give a path, or a name on the search "
+                                 f"path: {[GIN_DIR, *search_paths]}.") from None
+            except Exception as error:
+                raise GinConfigError(f"Gin file {path}: {_gin_message(error)}") from None
+        for param in gin_params:
+            try:
+                gin.parse_config(param)
+            except Exception as error:
+                raise GinConfigError(f"--gin_param {param!r}: {_gin_message(error)}") from None
+
+
+def _gin_message(error):
+    text = str(error).strip()
+    if "No configurable matching" in text:
+        text += " Check the spelling of the name before the dot (configurables are listed in the README)."
+    return text
