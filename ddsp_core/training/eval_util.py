@@ -104,11 +104,16 @@ def sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, b
     with SummaryWriter(storage.join(save_dir, SAMPLE_SUMMARY_DIR)) as writer:
         paths = samples.write_samples(
             save_dir, step, batch, outputs["audio_synth"], data_provider.sample_rate, data_provider.frame_rate,
-            metrics=losses, summary_writer=writer, max_examples=batch_size, title=f"Samples at step {step}",
+            metrics=losses, summary_writer=writer, max_examples=batch_size, title=f"Samples of {_run_name(save_dir)}",
             **extras)
     logging.info("step: %d  wrote %d WAV and %d PNG files; page: %s", step, len(paths["wav"]), len(paths["png"]),
                  paths["html"])
     return paths
+
+
+def _run_name(save_dir):
+    """The run folder's name: 'clarinet' for out/runs/clarinet or gs://b/runs/clarinet/."""
+    return str(save_dir).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _fmt(value):
