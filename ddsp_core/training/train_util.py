@@ -151,6 +151,8 @@ class TrainLoopCallback(keras.callbacks.Callback):
             self._write_summary()
         if self.step % self.steps_per_save == 0 or self.step >= self.num_steps:
             self.save()
+            if self.status == "diverged":  # The weights to save were not finite.
+                return
         if self.early_stop_loss_value is not None and losses.get(TOTAL_LOSS, math.inf) < self.early_stop_loss_value:
             logging.info("total_loss %.4f < early_stop_loss_value %s: stopping at step %d.",
                          losses[TOTAL_LOSS], self.early_stop_loss_value, self.step)
@@ -270,6 +272,9 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
                      start_step, num_steps, batch_size, keras.backend.backend(), trainer.jit_compile)
         model.fit(dataset, epochs=1, steps_per_epoch=num_steps - start_step, verbose=0, shuffle=False,
                   callbacks=[loop])
+    if loop.status == "running":
+        loop.status = "finished"
+        loop.save()
     if loop.status == "diverged":
         loop.discard_unverified()
         kept = checkpoints.latest(save_dir)
@@ -281,9 +286,6 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
             "(--gin_param='learning_rate=...') or the gradient clip (Trainer.grad_clip_norm), or check the "
             "data for NaN/inf values; rerunning resumes from that checkpoint."
         )
-    if loop.status == "running":
-        loop.status = "finished"
-        loop.save()
     write_train_state(save_dir, step=loop.step, num_steps=num_steps, status=loop.status,
                       checkpoint=loop.last_checkpoint, losses=loop.last_losses)
     return {"step": loop.step, "status": loop.status, "losses": loop.last_losses}
