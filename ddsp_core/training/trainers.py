@@ -46,14 +46,17 @@ class Trainer:
         self.checkpoints_to_keep = int(checkpoints_to_keep)
         self.jit_compile = default_jit_compile() if jit_compile == "auto" else bool(jit_compile)
 
+    def schedule(self):
+        """The learning-rate schedule: step -> learning rate."""
+        return keras.optimizers.schedules.ExponentialDecay(
+            self.learning_rate, decay_steps=self.lr_decay_steps, decay_rate=self.lr_decay_rate)
+
     def learning_rate_at(self, step):
-        """The learning rate used at a step (a Python float)."""
-        return self.learning_rate * self.lr_decay_rate ** (step / self.lr_decay_steps)
+        """The learning rate used at a step (a Python float), from the optimizer's schedule."""
+        return float(keras.ops.convert_to_numpy(self.schedule()(step)))
 
     def make_optimizer(self):
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            self.learning_rate, decay_steps=self.lr_decay_steps, decay_rate=self.lr_decay_rate)
-        return keras.optimizers.Adam(learning_rate=schedule, global_clipnorm=self.grad_clip_norm)
+        return keras.optimizers.Adam(learning_rate=self.schedule(), global_clipnorm=self.grad_clip_norm)
 
     def compile(self, model):
         """Compiles `model` with the optimizer; builds the optimizer's variables."""
