@@ -1,0 +1,289 @@
+"""The four steps of the clarinet pipeline as functions of folders (local paths or gs://).
+
+    prepare(audio_pattern, dataset_dir)                     audio -> TFRecords + manifest
+    train(dataset_dir, model_dir)                           -> checkpoints, operative gin, summaries/train
+    evaluate(dataset_dir, model_dir, eval_dir)              -> metrics.json, summaries/eval
+    sample(dataset_dir, model_dir, samples_dir)             -> WAV/PNG files, HTML pages, summaries/sample
+
+They call the same library functions as `ddsp_prepare_tfrecord` and `ddsp_run`, with the
+settings of a preset (`presets.py`); the kfp components in `components/` are thin shells
+over them. Each step only writes to its own output folder: inputs (a dataset, a model) are
+read, never changed, so kfp can cache and reuse them.
+
+`run_step` wraps a step for a pipeline: it prints progress lines, turns any failure into a
+`StepError` naming the step and the cause, and, when the environment variable
+`DDSP_PIPELINE_STATUS_DIR` is set (the local runner sets it), writes
+`<step>.json` there with the status, the cause and the outputs, for the runner's summary.
+"""
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+
+from ddsp_core.pipeline import presets as presets_lib
+from ddsp_core.training import storage
+
+STEPS = ("prepare_tfrecord", "train", "eval", "sample")
+STATUS_DIR_ENV = "DDSP_PIPELINE_STATUS_DIR"
+TRAIN_PREFIX = "train.tfrecord"
+EVAL_PREFIX = "eval.tfrecord"
+MANIFEST = "train_manifest.json"
+METRICS_FILE = "metrics.json"
+
+
+class StepError(RuntimeError):
+    """A pipeline step failed; `step` is its name and `cause` says why and what to do."""
+
+    def __init__(self, step, cause):
+        self.step = step
+        self.cause = str(cause)
+        super().__init__(f"step '{step}' failed: {self.cause}")
+
+
+def _split(text):
+    """'a,b , c' -> ['a', 'b', 'c'] (comma-separated patterns or options)."""
+    return [item.strip() for item in str(text).split(",") if item.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare
+
+
+def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
+            beam_pipeline_options="--runner=DirectRunner", num_workers=0):
+    """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir`.
+
+    Args:
+        audio_pattern: Glob(s) of audio files, comma-separated, local or gs://.
+        dataset_dir: Output folder: train.tfrecord-* (and eval.tfrecord-*) shards and
+            train_manifest.json. Earlier shards there are replaced.
+        preset: Preset name (example length, eval split, CREPE size, shards).
+        crepe_capacity: CREPE size; '' for the preset's.
+        beam_pipeline_options: Comma-separated Beam options, e.g.
+            '--runner=DataflowRunner,--project=p,--region=r,--temp_location=gs://b/tmp'.
+        num_workers: Local runner's worker processes (0: one per core).
+
+    Returns:
+        The manifest (dict).
+    """
+    from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
+
+    preset = presets_lib.get_preset(preset)
+    lib.tidy_beam_logging()
+    patterns = _split(audio_pattern)
+    if not patterns:
+        raise ValueError("audio_pattern is empty: give a glob of audio files, e.g. 'data/clarinet/notes/*.flac'.")
+    settings = lib.PrepareSettings(
+        input_audio_filepatterns=patterns,
+        output_tfrecord_path=storage.join(dataset_dir, TRAIN_PREFIX),
+        eval_tfrecord_path=storage.join(dataset_dir, EVAL_PREFIX),
+        num_shards=preset.num_shards, example_secs=preset.example_secs, hop_secs=preset.hop_secs,
+        eval_split_fraction=preset.eval_split_fraction,
+        crepe_capacity=crepe_capacity or preset.crepe_capacity, crepe_precision="auto")
+    manifest = lib.run(settings, _split(beam_pipeline_options), num_workers=num_workers, overwrite=True)
+    for line in lib.summary_lines(manifest):
+        logging.info(line)
+    if manifest["examples_written"]["total"] == 0:
+        reasons = "; ".join(f"{item['path']}: {item['reason']}" for item in manifest["skipped"][:5])
+        raise ValueError(f"No example was written: all {manifest['files_matched']} files were skipped ({reasons}).")
+    return manifest
+
+
+def read_manifest(dataset_dir):
+    """The prepare job's manifest in `dataset_dir`; ValueError saying what is wrong if absent."""
+    path = storage.join(dataset_dir, MANIFEST)
+    if not storage.exists(path):
+        raise ValueError(f"{dataset_dir} is not a prepared dataset: it has no {MANIFEST}. Give the output of the "
+                         "prepare_tfrecord step (or of ddsp_prepare_tfrecord with --output_tfrecord_path="
+                         f"<folder>/{TRAIN_PREFIX}).")
+    return storage.read_json(path)
+
+
+def dataset_metadata(manifest):
+    """Numbers of a manifest worth showing next to the Dataset artifact."""
+    settings = manifest["settings"]
+    return {
+        "files_read": manifest["files_read"], "files_skipped": manifest["files_skipped"],
+        "train_examples": manifest["examples_written"].get("train", 0),
+        "eval_examples": manifest["examples_written"].get("eval", 0),
+        "audio_seconds": manifest["audio_seconds"], "example_secs": settings["example_secs"],
+        "sample_rate": settings["sample_rate"], "frame_rate": settings["frame_rate"],
+        "crepe_capacity": settings["crepe_capacity"],
+    }
+
+
+def _data_bindings(dataset_dir, manifest, split):
+    """Gin bindings that read `split` of the dataset with the shapes it was written with."""
+    settings = manifest["settings"]
+    prefix = TRAIN_PREFIX if split == "train" else EVAL_PREFIX
+    pattern = storage.join(dataset_dir, prefix) + "*"
+    sample_rate = int(settings["sample_rate"])
+    return [
+        f"TFRecordProvider.file_pattern = {pattern!r}",
+        f"TFRecordProvider.example_secs = {float(settings['example_secs'])!r}",
+        f"TFRecordProvider.sample_rate = {sample_rate}",
+        f"TFRecordProvider.frame_rate = {int(settings['frame_rate'])}",
+        f"TFRecordProvider.centered = {bool(settings['center'])}",
+        # The model's synthesizers make examples of the dataset's length (models/ae.gin macros).
+        f"sample_rate = {sample_rate}",
+        f"n_samples = {int(round(float(settings['example_secs']) * sample_rate))}",
+    ]
+
+
+def _eval_split(manifest):
+    """'eval' when the dataset has held-out examples, else 'train' (logged)."""
+    if manifest["examples_written"].get("eval", 0) > 0:
+        return "eval"
+    logging.info("The dataset has no eval split: evaluating and sampling on the training examples.")
+    return "train"
+
+
+def _parse_gin(step_bindings, base_files, gin_files, gin_params, operative_config_dir=None):
+    """parse_gin with the step's bindings in a file between the shipped files and the user's,
+    so the user's gin files and params override the preset's."""
+    from ddsp_core.training.gin_configs import parse_gin
+
+    with tempfile.TemporaryDirectory(prefix="ddsp_pipeline_gin_") as folder:
+        path = os.path.join(folder, "pipeline_preset.gin")
+        with open(path, "w") as file:
+            file.write("# Bindings of the pipeline's preset and dataset.\n")
+            file.write("".join(f"{binding}\n" for binding in step_bindings))
+        parse_gin([*base_files, path, *gin_files], list(gin_params), operative_config_dir=operative_config_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# train, eval, sample
+
+
+def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=()):
+    """Trains the solo-instrument model (as `ddsp_run --mode=train`) on the dataset's train split.
+
+    Args:
+        dataset_dir: A prepare step's output folder.
+        model_dir: Output folder: ckpt-N.weights.h5, operative_config-N.gin, summaries/train.
+            A checkpoint already there is resumed.
+        preset: Preset name (steps, batch, learning rate).
+        num_steps, batch_size: Override the preset's when > 0.
+        gin_files, gin_params: Applied after the model's and the preset's bindings.
+
+    Returns:
+        train_util.train's result: {'step', 'status', 'losses'}.
+    """
+    from ddsp_core.training import checkpoints, train_util
+
+    preset = presets_lib.get_preset(preset)
+    manifest = read_manifest(dataset_dir)
+    bindings = _data_bindings(dataset_dir, manifest, "train") + [
+        f"batch_size = {int(batch_size) or preset.batch_size}",
+        f"train.num_steps = {int(num_steps) or preset.num_steps}",
+        f"train.steps_per_save = {preset.steps_per_save}",
+        f"train.steps_per_summary = {preset.steps_per_summary}",
+        *preset.gin_params,
+    ]
+    resume = checkpoints.latest(model_dir) is not None if storage.exists(model_dir) else False
+    _parse_gin(bindings, ["models/solo_instrument.gin", "datasets/tfrecord.gin"], gin_files, gin_params,
+               operative_config_dir=model_dir if resume else None)
+    return train_util.train(save_dir=model_dir)
+
+
+def _eval_bindings(dataset_dir, manifest, preset):
+    return _data_bindings(dataset_dir, manifest, _eval_split(manifest)) + [
+        f"F0LoudnessMetrics.crepe_capacity = {preset.eval_crepe_capacity!r}",
+        f"evaluate.num_batches = {preset.eval_batches}",
+        f"sample.batch_size = {preset.sample_examples}",
+        *preset.gin_params,
+    ]
+
+
+def evaluate(dataset_dir, model_dir, eval_dir, preset="quick", gin_files=(), gin_params=()):
+    """Metrics of the model's newest checkpoint (as `ddsp_run --mode=eval --run_once`).
+
+    Writes eval_dir/metrics.json, eval_dir/eval/metrics-<step>.json and summaries/eval;
+    model_dir is only read. Returns the record: {'step', 'n_examples', 'metrics', 'time'}.
+    """
+    from ddsp_core.training import eval_util
+
+    preset = presets_lib.get_preset(preset)
+    manifest = read_manifest(dataset_dir)
+    _parse_gin(_eval_bindings(dataset_dir, manifest, preset), ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"],
+               gin_files, gin_params, operative_config_dir=model_dir)
+    return eval_util.evaluate(save_dir=eval_dir, restore_dir=model_dir, run_once=True)
+
+
+def sample(dataset_dir, model_dir, samples_dir, preset="quick", gin_files=(), gin_params=()):
+    """Original vs generated audio of the newest checkpoint (as `ddsp_run --mode=sample --run_once`).
+
+    Writes samples_dir/samples/step_N/{NN_original.wav, NN_generated.wav, NN_*.png,
+    index.html}, samples_dir/samples/index.html and summaries/sample. Returns
+    {'html', 'index', 'wav', 'png', 'step_dir'}.
+    """
+    from ddsp_core.training import eval_util
+
+    preset = presets_lib.get_preset(preset)
+    manifest = read_manifest(dataset_dir)
+    _parse_gin(_eval_bindings(dataset_dir, manifest, preset), ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"],
+               gin_files, gin_params, operative_config_dir=model_dir)
+    paths = eval_util.sample(save_dir=samples_dir, restore_dir=model_dir, run_once=True)
+    paths["step_dir"] = paths["html"].rsplit("/", 1)[0]
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# progress and status for a pipeline run
+
+
+def _write_status(step, **record):
+    folder = os.environ.get(STATUS_DIR_ENV)
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{step}.json")
+    with open(path + ".tmp", "w") as file:
+        json.dump({"step": step, **record}, file, indent=1, default=str)
+    os.replace(path + ".tmp", path)
+
+
+def run_step(step, function, outputs=None, **kwargs):
+    """Runs one step with progress lines and a status record; returns the step's result.
+
+    Args:
+        step: One of STEPS.
+        function: The step function (`prepare`, `train`, ...), called with **kwargs.
+        outputs: {name: path} of the step's output artifacts, for the status record.
+
+    Raises:
+        StepError: whatever went wrong, with the step's name and the cause.
+    """
+    from ddsp_core.training.ddsp_run import setup_logging
+
+    if logging.getLogger().handlers:  # kfp's executor logs to stdout already: no second copy.
+        logging.getLogger().setLevel(logging.INFO)
+    else:
+        setup_logging("info")
+    number = STEPS.index(step) + 1
+    print(f"==> step {number}/{len(STEPS)}: {step}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    _write_status(step, status="running", outputs=outputs or {})
+    try:
+        result = function(**kwargs)
+    except Exception as error:  # Every failure becomes one message naming the step.
+        logging.debug("Details:", exc_info=True)
+        cause = _cause(error)
+        _write_status(step, status="failed", cause=cause, seconds=round(time.monotonic() - started, 1),
+                      outputs=outputs or {})
+        print(f"<== step {number}/{len(STEPS)}: {step} FAILED: {cause}", file=sys.stderr, flush=True)
+        raise StepError(step, cause) from error
+    seconds = round(time.monotonic() - started, 1)
+    _write_status(step, status="done", seconds=seconds, outputs=outputs or {})
+    print(f"<== step {number}/{len(STEPS)}: {step} done in {seconds:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def _cause(error):
+    """A one-paragraph reason: the error's message without gin's call-context lines."""
+    lines = [line for line in str(error).splitlines() if not line.strip().startswith("In call to configurable")]
+    text = "\n".join(lines).strip() or type(error).__name__
+    return text if isinstance(error, (ValueError, RuntimeError, OSError)) else f"{type(error).__name__}: {text}"

@@ -1,0 +1,79 @@
+"""The pipeline's step functions and presets (ddsp_core.pipeline), without kfp."""
+
+import json
+import os
+
+import gin
+import pytest
+
+from ddsp_core.pipeline import presets, steps
+from ddsp_core.training import samples
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"Unknown preset 'fast'\. Known presets: 'quick' \(.*\), 'full' \("):
+        presets.get_preset("fast")
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_each_preset_parses_with_the_shipped_gin(name, tmp_path):
+    """The preset's bindings (and the dataset's) exist: parse them as the train and eval steps do."""
+    preset = presets.get_preset(name)
+    manifest = {"settings": {"sample_rate": 16000, "frame_rate": 250, "example_secs": preset.example_secs,
+                             "center": False}, "examples_written": {"train": 4, "eval": 0}}
+    bindings = steps._data_bindings(str(tmp_path), manifest, "train") + list(preset.gin_params)
+    steps._parse_gin(bindings, ["models/solo_instrument.gin", "datasets/tfrecord.gin"], [], [])
+    assert gin.query_parameter("%n_samples") == preset.n_samples()
+    assert gin.query_parameter("TFRecordProvider.example_secs") == preset.example_secs
+    steps._parse_gin(steps._eval_bindings(str(tmp_path), manifest, preset),
+                     ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"], [], [])
+    assert gin.query_parameter("F0LoudnessMetrics.crepe_capacity") == preset.eval_crepe_capacity
+    gin.clear_config()
+
+
+def test_user_bindings_override_the_preset(tmp_path):
+    manifest = {"settings": {"sample_rate": 16000, "frame_rate": 250, "example_secs": 1.0, "center": False},
+                "examples_written": {"train": 4}}
+    bindings = steps._data_bindings(str(tmp_path), manifest, "train") + ["learning_rate = 0.001"]
+    steps._parse_gin(bindings, ["models/solo_instrument.gin"], [], ["learning_rate = 0.0005"])
+    assert gin.query_parameter("%learning_rate") == 0.0005
+    gin.clear_config()
+
+
+def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(steps.STATUS_DIR_ENV, str(tmp_path / "status"))
+
+    def broken(dataset_dir):
+        return steps.read_manifest(dataset_dir)
+
+    with pytest.raises(steps.StepError) as error:
+        steps.run_step("train", broken, outputs={"model": "/m"}, dataset_dir=str(tmp_path / "empty"))
+    assert error.value.step == "train"
+    assert str(error.value).startswith("step 'train' failed: ")
+    assert "is not a prepared dataset: it has no train_manifest.json" in error.value.cause
+    record = json.load(open(tmp_path / "status" / "train.json"))
+    assert record["status"] == "failed" and record["cause"] == error.value.cause and record["outputs"] == {"model": "/m"}
+    err = capsys.readouterr().err
+    assert "==> step 2/4: train" in err and "<== step 2/4: train FAILED:" in err
+
+    assert steps.run_step("eval", lambda: {"ok": 1}) == {"ok": 1}
+    assert json.load(open(tmp_path / "status" / "eval.json"))["status"] == "done"
+
+
+def test_prepare_with_no_audio_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing"):
+        steps.prepare(str(tmp_path / "nothing" / "*.wav"), str(tmp_path / "dataset"))
+
+
+def test_self_contained_page_inlines_the_files(tmp_path):
+    import numpy as np
+
+    audio = np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)[np.newaxis].astype("float32")
+    paths = samples.write_samples(str(tmp_path), 7, {"audio": audio}, audio, 16000, 250)
+    page = samples.self_contained_page(os.path.dirname(paths["html"]))
+    assert 'src="00_' not in page and "../index.html" not in page
+    assert page.count('src="data:audio/wav;base64,') == 2 and page.count('src="data:image/png;base64,') == 3
+    import base64
+
+    encoded = page.split('src="data:audio/wav;base64,', 1)[1].split('"', 1)[0]
+    assert base64.b64decode(encoded) == open(paths["wav"][0], "rb").read()
