@@ -1,0 +1,39 @@
+"""Component `eval`: a Model and a Dataset -> Metrics (and the eval's TensorBoard logs)."""
+
+from typing import List
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from components.image import base_image
+
+
+@dsl.component(base_image=base_image(), install_kfp_package=False)
+def eval(  # noqa: A001  The step's name, as `ddsp_run --mode=eval`.
+    dataset: Input[Dataset],
+    model: Input[Model],
+    metrics: Output[Metrics],
+    eval_logs: Output[Artifact],
+    preset: str = "quick",
+    gin_files: List[str] = [],
+    gin_params: List[str] = [],
+):
+    """Evaluates the model's newest checkpoint (`ddsp_run --mode=eval --run_once`).
+
+    metrics: the metrics as kfp metrics, and as JSON in the artifact's file.
+    eval_logs: a folder with metrics.json, eval/metrics-<step>.json and summaries/eval.
+    """
+    import json
+
+    from ddsp_core.pipeline import steps
+
+    record = steps.run_step(
+        "eval", steps.evaluate, outputs={"metrics": metrics.path, "eval_logs": eval_logs.path},
+        dataset_dir=dataset.path, model_dir=model.path, eval_dir=eval_logs.path, preset=preset,
+        gin_files=gin_files, gin_params=gin_params)
+    for name, value in record["metrics"].items():
+        if value is not None:
+            metrics.log_metric(name, float(value))
+    metrics.log_metric("step", record["step"])
+    with open(metrics.path, "w") as file:
+        json.dump(record, file, indent=1)

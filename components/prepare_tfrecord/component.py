@@ -1,0 +1,31 @@
+"""Component `prepare_tfrecord`: audio files -> TFRecords and manifest (a Dataset)."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Output
+
+from components.image import base_image
+
+
+@dsl.component(base_image=base_image(), install_kfp_package=False)
+def prepare_tfrecord(
+    audio_pattern: str,
+    dataset: Output[Dataset],
+    preset: str = "quick",
+    crepe_capacity: str = "",
+    beam_pipeline_options: str = "--runner=DirectRunner",
+    audio_fingerprint: str = "",
+):
+    """Runs the prepare job (`ddsp_prepare_tfrecord`) on `audio_pattern`.
+
+    dataset: a folder of train.tfrecord-* (eval.tfrecord-*) shards and train_manifest.json.
+    audio_fingerprint: a digest of the local input files (names, sizes, times), set by
+    `ddsp_pipeline run` so that kfp's cache is not reused when the files change.
+    """
+    from ddsp_core.pipeline import steps
+
+    manifest = steps.run_step(
+        "prepare_tfrecord", steps.prepare, outputs={"dataset": dataset.path},
+        audio_pattern=audio_pattern, dataset_dir=dataset.path, preset=preset, crepe_capacity=crepe_capacity,
+        beam_pipeline_options=beam_pipeline_options)
+    dataset.metadata.update(steps.dataset_metadata(manifest))
+    dataset.metadata["audio_fingerprint"] = audio_fingerprint

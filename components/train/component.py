@@ -1,0 +1,33 @@
+"""Component `train`: a Dataset -> a Model (checkpoints, operative gin, TensorBoard logs)."""
+
+from typing import List
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from components.image import base_image
+
+
+@dsl.component(base_image=base_image(), install_kfp_package=False)
+def train(
+    dataset: Input[Dataset],
+    model: Output[Model],
+    preset: str = "quick",
+    num_steps: int = 0,
+    batch_size: int = 0,
+    gin_files: List[str] = [],
+    gin_params: List[str] = [],
+):
+    """Trains the solo-instrument model (`ddsp_run --mode=train`).
+
+    model: a folder with ckpt-N.weights.h5, operative_config-N.gin, train_state.json and
+    summaries/train (TensorBoard). num_steps, batch_size: 0 for the preset's.
+    """
+    from ddsp_core.pipeline import steps
+
+    result = steps.run_step(
+        "train", steps.train, outputs={"model": model.path},
+        dataset_dir=dataset.path, model_dir=model.path, preset=preset, num_steps=num_steps, batch_size=batch_size,
+        gin_files=gin_files, gin_params=gin_params)
+    model.metadata.update({"step": result["step"], "status": result["status"], "framework": "keras",
+                           **{f"loss/{name}": float(value) for name, value in result["losses"].items()}})
