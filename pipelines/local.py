@@ -1,0 +1,288 @@
+"""Runs the clarinet pipeline on this machine with kfp's local runner (`ddsp_pipeline run`).
+
+Each step runs as a subprocess in the current Python environment (kfp.local's
+SubprocessRunner), with kfp's local cache on: a rerun with the same inputs reuses the
+outputs of the steps that already succeeded, so a failed run resumes at the failed step.
+Artifacts land under the pipeline root:
+
+    <pipeline_root>/ddsp-clarinet-<time>/<task>/<artifact>   (dataset, model, metrics, ...)
+    <pipeline_root>/.kfp_cache/                              (kfp's cache entries)
+    <pipeline_root>/.status/<run>/<step>.json                (each step's status and cause)
+"""
+
+import contextlib
+import dataclasses
+import glob
+import hashlib
+import json
+import logging
+import os
+import time
+import sys
+import uuid
+
+from ddsp_core.pipeline import presets as presets_lib
+from ddsp_core.pipeline import steps as steps_lib
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUNDLED_AUDIO = os.path.join(REPO_DIR, "data", "clarinet", "notes", "*.flac")
+DEFAULT_PIPELINE_ROOT = os.path.join("out", "pipeline")
+
+
+class PipelineRunError(RuntimeError):
+    """The run could not start (exit_status 2: bad input), or a step failed (exit_status 1);
+    the message names the step and the cause."""
+
+    def __init__(self, message, exit_status=2):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+@dataclasses.dataclass
+class RunResult:
+    """Where a finished run's artifacts are."""
+
+    run_name: str
+    pipeline_root: str
+    artifacts: dict  # name -> local path
+    metrics: dict
+    steps: dict  # step -> status record (absent for steps reused from the cache)
+
+    @property
+    def tensorboard_logdir(self):
+        """The folder holding every TensorBoard log of the run (train, eval, sample)."""
+        folders = [self.artifacts[name] for name in ("model", "eval_logs", "samples") if name in self.artifacts]
+        return os.path.commonpath(folders) if folders else self.pipeline_root
+
+
+class _WithoutExecutorInput:
+    """A stdout that drops the JSON dump kfp's executor prints at the start of every step
+    ("Got executor_input: {...}", ~100 lines); everything else passes through."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._skipping = False
+        self._indent = 0  # The marker line's: the dump ends with "}" at that indent.
+        self._partial = ""  # kfp prints the indent and the line in two calls.
+
+    def write(self, text):
+        for line in (self._partial + text).splitlines(keepends=True):
+            if not line.endswith("\n"):
+                self._partial = line
+                break
+            self._partial = ""
+            indent = len(line) - len(line.lstrip())
+            if "Got executor_input:" in line:
+                self._skipping, self._indent = True, indent
+            elif self._skipping:
+                self._skipping = not (line.strip() == "}" and indent <= self._indent)
+            else:
+                self._stream.write(line)
+        else:
+            self._partial = ""
+        return len(text)
+
+    def flush(self):
+        if self._partial and not self._skipping and self._partial.strip():
+            self._stream.write(self._partial)
+            self._partial = ""
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _quiet_executor_input(enabled=True):
+    if not enabled:
+        yield
+        return
+    stdout, sys.stdout = sys.stdout, _WithoutExecutorInput(sys.stdout)
+    try:
+        yield
+    finally:
+        sys.stdout = stdout
+
+
+def resolve_audio(pattern):
+    """Local globs -> absolute globs (steps run in other folders); gs:// unchanged.
+
+    Raises:
+        PipelineRunError: a local glob matches no file (naming it, and the bundled set).
+    """
+    resolved = []
+    for part in steps_lib._split(pattern):
+        if "://" in part:
+            resolved.append(part)
+            continue
+        part = os.path.abspath(os.path.expanduser(part))
+        if not any(os.path.isfile(path) for path in glob.glob(part, recursive=True)):
+            raise PipelineRunError(
+                f"step 'prepare_tfrecord' cannot start: the audio pattern {part!r} matches no file. Check the "
+                f"path and quote the glob (--audio 'folder/*.wav'); the bundled set is {BUNDLED_AUDIO!r}.")
+        resolved.append(part)
+    if not resolved:
+        raise PipelineRunError("step 'prepare_tfrecord' cannot start: the audio pattern is empty.")
+    return ",".join(resolved)
+
+
+def audio_fingerprint(pattern):
+    """A digest of the local files a pattern matches (paths, sizes, modification times).
+
+    kfp's cache key has the parameters but not the files behind them: passing this digest
+    makes a changed, added or removed file invalidate the cached prepare step. gs:// globs
+    add only their text.
+    """
+    digest = hashlib.sha256()
+    for part in steps_lib._split(pattern):
+        digest.update(part.encode())
+        if "://" in part:
+            continue
+        for path in sorted(glob.glob(part, recursive=True)):
+            if os.path.isfile(path):
+                stat = os.stat(path)
+                digest.update(f"\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def check_pipeline_root(pipeline_root):
+    """Creates the pipeline root and proves it writable; PipelineRunError saying what to do if not."""
+    root = os.path.abspath(os.path.expanduser(pipeline_root))
+    probe = os.path.join(root, f".write_test_{uuid.uuid4().hex}")
+    try:
+        os.makedirs(root, exist_ok=True)
+        with open(probe, "w") as file:
+            file.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise PipelineRunError(
+            f"The pipeline root {root} is not writable ({error.strerror or error}): no step was run. Give a folder "
+            "you can write to with --pipeline-root.") from None
+    return root
+
+
+def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_capacity="", gin_files=(),
+                       gin_params=(), beam_options="", fingerprint=""):
+    """The pipeline's parameter values for a run, checking the preset name first."""
+    presets_lib.get_preset(preset)
+    arguments = {"audio_pattern": audio, "preset": preset, "num_steps": int(num_steps),
+                 "batch_size": int(batch_size), "crepe_capacity": crepe_capacity or "",
+                 "gin_files": list(gin_files), "gin_params": list(gin_params),
+                 "audio_fingerprint": fingerprint}
+    if beam_options:
+        arguments["beam_pipeline_options"] = beam_options
+    return arguments
+
+
+def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT, num_steps=0, batch_size=0,
+        crepe_capacity="", gin_files=(), gin_params=(), beam_options="", use_cache=True, verbose=False):
+    """Runs the whole pipeline locally; returns a RunResult.
+
+    Raises:
+        PipelineRunError: bad input (no audio, unknown preset, unwritable root), or a step
+            failed: the message names the step and its cause; earlier steps' outputs are
+            kept, and a rerun reuses them from kfp's cache.
+
+    verbose: also show the executor input kfp prints at the start of each step.
+    """
+    try:
+        presets_lib.get_preset(preset)
+    except ValueError as error:
+        raise PipelineRunError(str(error)) from None
+    root = check_pipeline_root(pipeline_root)
+    audio = resolve_audio(audio)
+    arguments = pipeline_arguments(audio, preset, num_steps, batch_size, crepe_capacity,
+                                   [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
+                                   audio_fingerprint(audio))
+    run_name = time.strftime("%Y%m%d-%H%M%S")
+    status_dir = os.path.join(root, ".status", run_name)
+    os.environ[steps_lib.STATUS_DIR_ENV] = status_dir
+
+    from kfp import local
+
+    from pipelines.clarinet import clarinet_pipeline
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True,
+               enable_caching=use_cache)
+    try:
+        with _quiet_executor_input(not verbose):
+            task = clarinet_pipeline(**arguments)
+    except Exception as error:  # kfp says which task failed; the status files say why.
+        raise PipelineRunError(_failure_message(status_dir, error), exit_status=1) from None
+    finally:
+        os.environ.pop(steps_lib.STATUS_DIR_ENV, None)
+    artifacts = {name: output.path for name, output in task.outputs.items()}
+    return RunResult(run_name=run_name, pipeline_root=root, artifacts=artifacts,
+                     metrics=_read_metrics(artifacts.get("metrics")), steps=read_statuses(status_dir))
+
+
+def _absolute_if_local(path):
+    """A gin file given by path is made absolute (steps run elsewhere); names on the gin path stay."""
+    return os.path.abspath(path) if os.path.exists(path) else path
+
+
+def read_statuses(status_dir):
+    """{step: status record} written by the steps of one run."""
+    found = {}
+    for step in steps_lib.STEPS:
+        path = os.path.join(status_dir, f"{step}.json")
+        if os.path.exists(path):
+            with open(path) as file:
+                found[step] = json.load(file)
+    return found
+
+
+def _failure_message(status_dir, error):
+    statuses = read_statuses(status_dir)
+    failed = [record for record in statuses.values() if record.get("status") != "done"]
+    kept = [f"  {step}: {path}" for record in statuses.values() if record.get("status") == "done"
+            for step, path in [(record["step"], ", ".join(record.get("outputs", {}).values()))]]
+    if failed:
+        record = failed[0]
+        message = f"step '{record['step']}' failed: {record.get('cause', 'it stopped without a reason')}"
+    else:
+        message = f"the pipeline failed: {error}"
+        logging.debug("kfp error", exc_info=True)
+    if kept:
+        message += "\nOutputs of the steps that succeeded are kept (a rerun reuses them from the cache):\n"
+        message += "\n".join(kept)
+    return message
+
+
+def _read_metrics(path):
+    if not path or not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as file:
+            return json.load(file).get("metrics", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def summary_lines(result):
+    """What the run made and how to look at it, for the terminal."""
+    artifacts = result.artifacts
+    lines = ["", f"The clarinet pipeline finished (run {result.run_name}). Artifacts:"]
+    described = [
+        ("dataset", "TFRecords and manifest", ""),
+        ("model", "checkpoints, operative gin, TensorBoard logs", ""),
+        ("metrics", "metrics (JSON)", ""),
+        ("samples", "WAV and PNG files", "samples/"),
+        ("page", "listen to the samples (self-contained HTML)", ""),
+    ]
+    for name, what, suffix in described:
+        if name in artifacts:
+            lines.append(f"  {what:46s} {os.path.join(artifacts[name], suffix) if suffix else artifacts[name]}")
+    for step in steps_lib.STEPS:
+        record = result.steps.get(step)
+        state = "reused from the cache" if record is None else (
+            f"done in {record['seconds']:.0f} s" if record.get("status") == "done" else record.get("status"))
+        lines.append(f"  step {step:18s}{state}")
+    if result.metrics:
+        lines.append("  metrics: " + "  ".join(f"{name}={value:.4g}" for name, value in result.metrics.items()
+                                               if isinstance(value, (int, float))))
+    lines.append(f"View the training curves: tensorboard --logdir {result.tensorboard_logdir}")
+    pages = sorted(glob.glob(os.path.join(artifacts.get("samples", ""), "samples", "step_*", "index.html")))
+    if pages:
+        lines.append(f"Open the sample page:     file://{pages[-1]}")
+    return lines

@@ -1,0 +1,88 @@
+"""The compiled pipeline: the committed YAML is current, loads back with kfp, and wires the
+steps as documented (artifact types, GPU on train, image from the one setting)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pipelines import clarinet
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _compile(path, image=None, accelerator=None):
+    """Compiles in a fresh process with the default settings (or the given ones)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DDSP_PIPELINE_IMAGE", clarinet.ACCELERATOR_ENV)}
+    if image:
+        env["DDSP_PIPELINE_IMAGE"] = image
+    if accelerator is not None:
+        env[clarinet.ACCELERATOR_ENV] = accelerator
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "compile", "--output", str(path)], env=env, cwd=REPO,
+                   check=True, capture_output=True)
+    return path.read_text()
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    return _compile(tmp_path_factory.mktemp("yaml") / "clarinet.yaml")
+
+
+def test_committed_yaml_is_current(compiled):
+    with open(clarinet.PACKAGE_PATH) as file:
+        committed = file.read()
+    assert committed == compiled, (
+        "pipelines/clarinet.yaml is out of date: run `ddsp_pipeline compile` (with DDSP_PIPELINE_IMAGE and "
+        "DDSP_TRAIN_ACCELERATOR unset) and commit the result.")
+
+
+def test_yaml_loads_back_with_kfp():
+    from kfp import components
+
+    pipeline = components.load_component_from_file(clarinet.PACKAGE_PATH)
+    assert pipeline.name == clarinet.PIPELINE_NAME
+    inputs = pipeline.component_spec.inputs
+    assert set(inputs) == {"audio_pattern", "preset", "num_steps", "batch_size", "crepe_capacity", "gin_files",
+                           "gin_params", "beam_pipeline_options", "audio_fingerprint"}
+    assert inputs["preset"].default == "quick"
+    assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples"}
+
+
+def test_steps_artifacts_and_resources(compiled):
+    spec = yaml.safe_load(compiled)
+    components = spec["components"]
+
+    def artifacts(name, direction):
+        definitions = components[f"comp-{name}"][f"{direction}Definitions"].get("artifacts", {})
+        return {key: value["artifactType"]["schemaTitle"] for key, value in definitions.items()}
+
+    assert artifacts("prepare-tfrecord", "output") == {"dataset": "system.Dataset"}
+    assert artifacts("train", "input") == {"dataset": "system.Dataset"}
+    assert artifacts("train", "output") == {"model": "system.Model"}
+    assert artifacts("eval", "input") == {"dataset": "system.Dataset", "model": "system.Model"}
+    assert artifacts("eval", "output") == {"metrics": "system.Metrics", "eval_logs": "system.Artifact"}
+    assert artifacts("sample", "output") == {"page": "system.HTML", "samples": "system.Artifact"}
+
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["train"]["dependentTasks"] == ["prepare-tfrecord"]
+    assert sorted(tasks["eval"]["dependentTasks"]) == ["prepare-tfrecord", "train"]
+    executors = spec["deploymentSpec"]["executors"]
+    for name in ("prepare-tfrecord", "train", "eval", "sample"):
+        container = executors[f"exec-{name}"]["container"]
+        assert container["image"] == "ddsp-pipeline:0.1.0"
+        assert "pip install" not in " ".join(container["command"]), "the image has kfp: no install at run time"
+    resources = executors["exec-train"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "NVIDIA_L4"
+    assert resources["accelerator"]["resourceCount"] == "1"
+    assert "accelerator" not in executors["exec-prepare-tfrecord"]["container"].get("resources", {})
+
+
+def test_image_and_accelerator_settings(tmp_path):
+    text = _compile(tmp_path / "p.yaml", image="us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1", accelerator="")
+    executors = yaml.safe_load(text)["deploymentSpec"]["executors"]
+    assert {executor["container"]["image"] for executor in executors.values()} == {
+        "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1"}
+    assert "accelerator" not in executors["exec-train"]["container"].get("resources", {})

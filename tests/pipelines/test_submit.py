@@ -1,0 +1,286 @@
+"""`ddsp_pipeline submit`: the audio upload against a real Cloud Storage emulator
+(gcp-storage-emulator on 127.0.0.1, tests/gcs_emulator.py), the calls to Vertex AI and
+Kubeflow, and bad flags.
+
+The only mocks here are of the cloud APIs that cannot run on this machine:
+google.cloud.aiplatform (init, PipelineJob) and kfp.Client. Everything else is real: the
+compiled YAML, google-cloud-storage talking to the emulator, the checksums.
+"""
+
+import re
+from unittest import mock
+
+import pytest
+import yaml
+
+from pipelines import cli, submit
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def notes(tmp_path):
+    """Three 'audio' files (two folders deep) and a text file the pattern must not pick up."""
+    folder = tmp_path / "my notes"
+    files = {
+        "a.wav": b"RIFF-a" * 100,
+        "b.wav": b"RIFF-b" * 200,
+        "low/c.wav": b"RIFF-c" * 50,
+    }
+    for name, data in files.items():
+        _write(folder / name, data)
+    _write(folder / "readme.txt", b"not audio")
+    return folder, files
+
+
+def _blobs(emulator, bucket_url, prefix=""):
+    """{name: blob} of every object in the bucket under `prefix`."""
+    bucket, _ = submit.split_gs_url(bucket_url + "/")
+    return {blob.name: blob for blob in emulator.client.list_blobs(bucket, prefix=prefix or None)}
+
+
+def _beam_matches(emulator, bucket_url, pattern):
+    """Objects of the bucket that `pattern` (comma-separated globs) matches, with Beam's glob
+    rules (the prepare step reads the pattern with Beam's GCS filesystem)."""
+    from apache_beam.io.filesystem import FileSystem
+
+    regexes = [re.compile(FileSystem.translate_pattern(part)) for part in pattern.split(",")]
+    return sorted(f"{bucket_url}/{name}" for name in _blobs(emulator, bucket_url)
+                  if any(regex.match(f"{bucket_url}/{name}") for regex in regexes))
+
+
+def test_upload_skips_unchanged_files_and_reuploads_changed_ones(gcs_emulator, gcs_bucket, notes):
+    folder, files = notes
+    # Decoys: objects the returned pattern must not match (another upload, the root itself).
+    gcs_emulator.upload_bytes(b"other", f"{gcs_bucket}/root/inputs/audio/other-123/x.wav")
+    gcs_emulator.upload_bytes(b"other", f"{gcs_bucket}/root/a.wav")
+    destination = f"{gcs_bucket}/root/inputs/audio"
+
+    pattern, report = submit.upload_audio(str(folder / "**" / "*.wav"), destination)
+
+    assert (report.uploaded, report.skipped) == (3, 0)
+    assert report.uploaded_bytes == sum(map(len, files.values())) and report.skipped_bytes == 0
+    assert re.fullmatch(re.escape(destination) + r"/my-notes-[0-9a-f]{12}/\*\*", pattern), pattern
+    folder_url = pattern[:-len("/**")]
+    expected = sorted(f"{folder_url}/{name}" for name in files)
+    assert _beam_matches(gcs_emulator, gcs_bucket, pattern) == expected
+    for name, data in files.items():
+        assert gcs_emulator.download(f"{folder_url}/{name}") == data
+    assert report.destination == folder_url + "/"
+    assert any("uploaded 3" in line and "skipped 0" in line for line in report.lines())
+    generations = {name: blob.generation for name, blob in _blobs(gcs_emulator, gcs_bucket, "root/inputs").items()}
+
+    # Second call: everything is there with the same checksum.
+    again, report2 = submit.upload_audio(str(folder / "**" / "*.wav"), destination)
+    assert again == pattern
+    assert (report2.uploaded, report2.skipped) == (0, 3)
+    assert report2.skipped_bytes == sum(map(len, files.values()))
+    assert report2.fingerprint == report.fingerprint
+    assert {name: blob.generation for name, blob in _blobs(gcs_emulator, gcs_bucket, "root/inputs").items()} \
+        == generations
+
+    # Same size, other bytes: only that file goes up again.
+    changed = b"RIFF-B" * 200
+    (folder / "b.wav").write_bytes(changed)
+    third, report3 = submit.upload_audio(str(folder / "**" / "*.wav"), destination)
+    assert third == pattern
+    assert (report3.uploaded, report3.skipped) == (1, 2) and report3.uploaded_bytes == len(changed)
+    assert gcs_emulator.download(f"{folder_url}/b.wav") == changed
+    assert report3.fingerprint != report.fingerprint
+    now = {name: blob.generation for name, blob in _blobs(gcs_emulator, gcs_bucket, "root/inputs").items()}
+    b_name = f"{folder_url}/b.wav".split("/", 3)[3]
+    assert [name for name in now if now[name] != generations[name]] == [b_name]
+    assert _beam_matches(gcs_emulator, gcs_bucket, pattern) == expected
+
+
+def test_another_set_of_files_goes_to_another_folder(gcs_emulator, gcs_bucket, notes, tmp_path):
+    folder, files = notes
+    destination = f"{gcs_bucket}/root/inputs/audio"
+    first, _ = submit.upload_audio(str(folder / "*.wav"), destination)
+    other = _write(tmp_path / "more" / "d.wav", b"RIFF-d" * 10)
+    # Two patterns: one folder, laid out below their common base (tmp_path).
+    both, report = submit.upload_audio(f"{folder / '*.wav'}, {other}", destination)
+    assert both != first and report.uploaded == 3
+    both_folder = both[:-len("/**")]
+    assert _beam_matches(gcs_emulator, gcs_bucket, both) == sorted(
+        [f"{both_folder}/my notes/a.wav", f"{both_folder}/my notes/b.wav", f"{both_folder}/more/d.wav"])
+    # The first set's copies are untouched.
+    assert _beam_matches(gcs_emulator, gcs_bucket, first) == sorted(
+        f"{first[:-len('/**')]}/{name}" for name in ("a.wav", "b.wav"))
+
+
+def test_pattern_that_matches_no_file_is_named(gcs_emulator, gcs_bucket, notes, tmp_path):
+    folder, _ = notes
+    missing = str(tmp_path / "nothing" / "*.wav")
+    with pytest.raises(submit.SubmitError) as caught:
+        submit.upload_audio(f"{folder / '*.wav'},{missing}", f"{gcs_bucket}/root/inputs/audio")
+    assert caught.value.step == "upload audio" and caught.value.exit_status == 2
+    assert repr(missing) in str(caught.value) and "matches" in str(caught.value)
+    assert _blobs(gcs_emulator, gcs_bucket) == {}, "nothing is uploaded when one pattern matches nothing"
+
+    gs_missing = f"{gcs_bucket}/audio/*.flac"
+    gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/sub/deeper.flac")  # '*' does not cross '/'.
+    with pytest.raises(submit.SubmitError, match=re.escape(repr(gs_missing))):
+        submit.upload_audio(gs_missing, f"{gcs_bucket}/root/inputs/audio")
+
+
+def test_gs_patterns_pass_through_unchanged(gcs_emulator, gcs_bucket):
+    gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/a.flac")
+    pattern, report = submit.upload_audio(f"{gcs_bucket}/audio/*.flac", f"{gcs_bucket}/root/inputs/audio")
+    assert pattern == f"{gcs_bucket}/audio/*.flac"
+    assert (report.uploaded, report.skipped, report.fingerprint) == (0, 0, "")
+    assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"]
+
+
+def _load_template(path):
+    """What the submitted template holds: its YAML, and that kfp loads it as the pipeline."""
+    from kfp import components
+
+    with open(path) as file:
+        spec = yaml.safe_load(file)
+    component = components.load_component_from_file(path)
+    return spec, component
+
+
+def _images(spec):
+    return {executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()}
+
+
+def test_vertex_submit_uploads_audio_then_builds_the_job(gcs_emulator, gcs_bucket, notes, capsys):
+    folder, files = notes
+    seen = {}
+
+    def pipeline_job(**kwargs):  # Reads the template while it exists, as the SDK does.
+        seen["spec"], seen["component"] = _load_template(kwargs["template_path"])
+        job = mock.MagicMock(resource_name="projects/p/locations/r/pipelineJobs/ddsp-1")
+        seen["job"] = job
+        return job
+
+    with mock.patch("google.cloud.aiplatform.init") as init, \
+            mock.patch("google.cloud.aiplatform.PipelineJob", side_effect=pipeline_job) as job_class:
+        status = cli.main([
+            "submit", "--vertex", "--project", "my-project", "--region", "europe-west4",
+            "--pipeline-root", f"{gcs_bucket}/runs", "--audio", str(folder / "**" / "*.wav"),
+            "--preset", "full", "--num-steps", "500", "--gin-param", "learning_rate = 0.002",
+            "--gin-file", "models/solo_instrument.gin", "--image", "example.com/ddsp/ddsp-pipeline:7",
+            "--service-account", "runner@my-project.iam.gserviceaccount.com", "--label", "team=audio",
+            "--no-cache"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+
+    uploaded = sorted(name for name in _blobs(gcs_emulator, gcs_bucket, "runs/"))
+    assert len(uploaded) == 3 and all(name.startswith("runs/inputs/audio/my-notes-") for name in uploaded)
+    audio_pattern = f"{gcs_bucket}/runs/inputs/audio/{uploaded[0].split('/')[3]}/**"
+    assert _beam_matches(gcs_emulator, gcs_bucket, audio_pattern) == [f"{gcs_bucket}/{name}" for name in uploaded]
+
+    init.assert_called_once_with(project="my-project", location="europe-west4")
+    job_class.assert_called_once()
+    kwargs = job_class.call_args.kwargs
+    fingerprint = kwargs["parameter_values"]["audio_fingerprint"]
+    assert re.fullmatch(r"[0-9a-f]{16}", fingerprint)
+    assert kwargs == {
+        "display_name": "ddsp-clarinet", "template_path": kwargs["template_path"], "job_id": None,
+        "pipeline_root": f"{gcs_bucket}/runs", "enable_caching": False, "labels": {"team": "audio"},
+        "parameter_values": {"preset": "full", "num_steps": 500, "gin_files": ["models/solo_instrument.gin"],
+                             "gin_params": ["learning_rate = 0.002"], "audio_pattern": audio_pattern,
+                             "audio_fingerprint": fingerprint},
+    }
+    seen["job"].submit.assert_called_once_with(service_account="runner@my-project.iam.gserviceaccount.com",
+                                               experiment=None)
+    # The template: the clarinet pipeline, every parameter passed declared, compiled with --image.
+    assert seen["component"].name == "ddsp-clarinet"
+    assert set(kwargs["parameter_values"]) <= set(seen["component"].component_spec.inputs)
+    assert _images(seen["spec"]) == {"example.com/ddsp/ddsp-pipeline:7"}
+    assert "uploaded 3" in out and "projects/p/locations/r/pipelineJobs/ddsp-1" in out
+
+
+def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
+    gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/a.flac")
+    seen = {}
+
+    def create_run(path, **kwargs):
+        seen["spec"], seen["component"] = _load_template(path)
+        return mock.MagicMock(run_id="run-42")
+
+    with mock.patch("kfp.Client") as client_class:
+        client_class.return_value.create_run_from_pipeline_package.side_effect = create_run
+        status = cli.main(["submit", "--kfp-host", "http://kfp.example:8888", "--audio", f"{gcs_bucket}/audio/*.flac",
+                           "--batch-size", "8", "--crepe-capacity", "tiny", "--beam-options=--runner=DirectRunner",
+                           "--experiment", "clarinet", "--run-name", "try-1"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    client_class.assert_called_once_with(host="http://kfp.example:8888")
+    create = client_class.return_value.create_run_from_pipeline_package
+    create.assert_called_once()
+    assert create.call_args.kwargs == {
+        "arguments": {"batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": "--runner=DirectRunner",
+                      "audio_pattern": f"{gcs_bucket}/audio/*.flac"},
+        "run_name": "try-1", "experiment_name": "clarinet", "enable_caching": True, "pipeline_root": None,
+        "service_account": None,
+    }
+    assert seen["component"].name == "ddsp-clarinet"
+    from components.image import base_image
+
+    assert _images(seen["spec"]) == {base_image()}
+    assert "run-42" in out and "http://kfp.example:8888/#/runs/details/run-42" in out
+    assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"], "nothing uploaded"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], ["exactly one of --vertex", "--kfp-host"]),
+    (["--vertex", "--kfp-host", "http://h"], ["exactly one of --vertex"]),
+    (["--vertex", "--region", "r", "--pipeline-root", "gs://b/r"], ["--vertex needs --project"]),
+    (["--vertex", "--project", "p", "--region", "r", "--pipeline-root", "/tmp/runs"],
+     ["'/tmp/runs' is not a gs:// path", "--pipeline-root gs://BUCKET/PATH"]),
+    (["--vertex", "--project", "p", "--region", "r", "--pipeline-root", "gs://b/r", "--run-name", "My Run"],
+     ["--run-name 'My Run' cannot be a Vertex AI job id"]),
+    (["--kfp-host", "http://h", "--preset", "fast"], ["Unknown preset 'fast'", "'quick'", "'full'"]),
+    (["--kfp-host", "http://h", "--audio", "data/clarinet/notes/*.flac"],
+     ["step 'upload audio'", "'data/clarinet/notes/*.flac'", "--pipeline-root gs://BUCKET/PATH"]),
+    (["--kfp-host", "http://h", "--gin-file", "pyproject.toml"], ["file on this machine", "--gin-param"]),
+    (["--kfp-host", "http://h", "--gin-file", "models/nope.gin"], ["not a shipped gin file",
+                                                                   "models/solo_instrument.gin"]),
+    (["--kfp-host", "http://h", "--num-steps", "0"], ["--num-steps must be at least 1"]),
+    (["--kfp-host", "http://h", "--template", "pipelines/clarinet.yaml", "--image", "x:1"],
+     ["--image applies when the pipeline is compiled"]),
+    (["--kfp-host", "http://h", "--template", "no/such.yaml"], ["--template 'no/such.yaml' is not a file"]),
+])
+def test_bad_flags_exit_2_before_anything_is_sent(argv, expected, capsys):
+    with mock.patch("kfp.Client") as client_class:
+        status = cli.main(["submit", *argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("ddsp_pipeline submit: error: step '"), err
+    for text in expected:
+        assert text in err, err
+    client_class.assert_not_called()
+
+
+def test_pipeline_root_that_is_not_writable_stops_before_upload(gcs_emulator, notes, capsys):
+    folder, _ = notes
+    with mock.patch("google.cloud.aiplatform.PipelineJob") as job_class:
+        status = cli.main(["submit", "--vertex", "--project", "p", "--region", "r",
+                           "--pipeline-root", "gs://no-such-bucket-ddsp/runs", "--audio", str(folder / "*.wav")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "step 'check pipeline root' failed: cannot write to gs://no-such-bucket-ddsp/runs" in err
+    assert "gs://no-such-bucket-ddsp exists" in err
+    job_class.assert_not_called()
+
+
+def test_refused_submission_exits_1_naming_the_step(gcs_emulator, gcs_bucket, capsys):
+    from google.api_core import exceptions
+
+    with mock.patch("google.cloud.aiplatform.init"), mock.patch("google.cloud.aiplatform.PipelineJob") as job_class:
+        job_class.return_value.submit.side_effect = exceptions.PermissionDenied("aiplatform.pipelineJobs.create denied")
+        status = cli.main(["submit", "--vertex", "--project", "p", "--region", "r", "--pipeline-root",
+                           f"{gcs_bucket}/runs"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "step 'submit to Vertex AI' failed: aiplatform.pipelineJobs.create denied" in err
+    assert job_class.call_args.kwargs["parameter_values"] == {}, "only the flags given are passed"
+    assert _blobs(gcs_emulator, gcs_bucket) == {}, "the write probe is removed"
