@@ -233,19 +233,24 @@ def read_statuses(status_dir):
 
 
 def _failure_message(status_dir, error):
+    """'step X failed: cause', and the outputs of earlier steps that are kept."""
     statuses = read_statuses(status_dir)
     failed = [record for record in statuses.values() if record.get("status") != "done"]
-    kept = [f"  {step}: {path}" for record in statuses.values() if record.get("status") == "done"
-            for step, path in [(record["step"], ", ".join(record.get("outputs", {}).values()))]]
     if failed:
         record = failed[0]
         message = f"step '{record['step']}' failed: {record.get('cause', 'it stopped without a reason')}"
     else:
+        record = {}
         message = f"the pipeline failed: {error}"
         logging.debug("kfp error", exc_info=True)
+    # The failed step's inputs (possibly reused from the cache) and the outputs of steps that ran.
+    kept = dict(record.get("inputs", {}))
+    for done in statuses.values():
+        if done.get("status") == "done":
+            kept.update(done.get("outputs", {}))
     if kept:
         message += "\nOutputs of the steps that succeeded are kept (a rerun reuses them from the cache):\n"
-        message += "\n".join(kept)
+        message += "\n".join(f"  {name}: {path}" for name, path in kept.items())
     return message
 
 

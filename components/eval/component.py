@@ -29,6 +29,7 @@ def eval(  # noqa: A001  The step's name, as `ddsp_run --mode=eval`.
 
     record = steps.run_step(
         "eval", steps.evaluate, outputs={"metrics": metrics.path, "eval_logs": eval_logs.path},
+        inputs={"dataset": dataset.path, "model": model.path},
         dataset_dir=dataset.path, model_dir=model.path, eval_dir=eval_logs.path, preset=preset,
         gin_files=gin_files, gin_params=gin_params)
     for name, value in record["metrics"].items():

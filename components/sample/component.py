@@ -30,6 +30,7 @@ def sample(
 
     paths = steps.run_step(
         "sample", steps.sample, outputs={"page": page.path, "samples": samples.path},
+        inputs={"dataset": dataset.path, "model": model.path},
         dataset_dir=dataset.path, model_dir=model.path, samples_dir=samples.path, preset=preset,
         gin_files=gin_files, gin_params=gin_params)
     with open(page.path, "w", encoding="utf-8") as file:

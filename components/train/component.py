@@ -27,6 +27,7 @@ def train(
 
     result = steps.run_step(
         "train", steps.train, outputs={"model": model.path},
+        inputs={"dataset": dataset.path},
         dataset_dir=dataset.path, model_dir=model.path, preset=preset, num_steps=num_steps, batch_size=batch_size,
         gin_files=gin_files, gin_params=gin_params)
     model.metadata.update({"step": result["step"], "status": result["status"], "framework": "keras",

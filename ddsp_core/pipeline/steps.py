@@ -246,13 +246,14 @@ def _write_status(step, **record):
     os.replace(path + ".tmp", path)
 
 
-def run_step(step, function, outputs=None, **kwargs):
+def run_step(step, function, outputs=None, inputs=None, **kwargs):
     """Runs one step with progress lines and a status record; returns the step's result.
 
     Args:
         step: One of STEPS.
         function: The step function (`prepare`, `train`, ...), called with **kwargs.
         outputs: {name: path} of the step's output artifacts, for the status record.
+        inputs: {name: path} of its input artifacts (earlier steps' outputs), likewise.
 
     Raises:
         StepError: whatever went wrong, with the step's name and the cause.
@@ -266,18 +267,18 @@ def run_step(step, function, outputs=None, **kwargs):
     number = STEPS.index(step) + 1
     print(f"==> step {number}/{len(STEPS)}: {step}", file=sys.stderr, flush=True)
     started = time.monotonic()
-    _write_status(step, status="running", outputs=outputs or {})
+    paths = {"outputs": outputs or {}, "inputs": inputs or {}}
+    _write_status(step, status="running", **paths)
     try:
         result = function(**kwargs)
     except Exception as error:  # Every failure becomes one message naming the step.
         logging.debug("Details:", exc_info=True)
         cause = _cause(error)
-        _write_status(step, status="failed", cause=cause, seconds=round(time.monotonic() - started, 1),
-                      outputs=outputs or {})
+        _write_status(step, status="failed", cause=cause, seconds=round(time.monotonic() - started, 1), **paths)
         print(f"<== step {number}/{len(STEPS)}: {step} FAILED: {cause}", file=sys.stderr, flush=True)
         raise StepError(step, cause) from error
     seconds = round(time.monotonic() - started, 1)
-    _write_status(step, status="done", seconds=seconds, outputs=outputs or {})
+    _write_status(step, status="done", seconds=seconds, **paths)
     print(f"<== step {number}/{len(STEPS)}: {step} done in {seconds:.0f} s", file=sys.stderr, flush=True)
     return result
 

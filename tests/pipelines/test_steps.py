@@ -52,7 +52,7 @@ def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, ca
     assert str(error.value).startswith("step 'train' failed: ")
     assert "is not a prepared dataset: it has no train_manifest.json" in error.value.cause
     record = json.load(open(tmp_path / "status" / "train.json"))
-    assert record["status"] == "failed" and record["cause"] == error.value.cause and record["outputs"] == {"model": "/m"}
+    assert record["status"] == "failed" and record["cause"] == error.value.cause and record["outputs"] == {"model": "/m"} and record["inputs"] == {}
     err = capsys.readouterr().err
     assert "==> step 2/4: train" in err and "<== step 2/4: train FAILED:" in err
 

@@ -1,0 +1,110 @@
+"""`ddsp_pipeline run` end to end on the real kfp local runner: four bundled notes, tiny CREPE,
+a tiny model trained for two steps. Checks every artifact the README promises, kfp's cache
+on a rerun, and what a failed step leaves behind."""
+
+import glob
+import json
+import math
+import os
+import shutil
+
+import pytest
+import soundfile
+
+from ddsp_core.pipeline import steps
+from pipelines import cli, local
+from tests.training.conftest import NOTES_PATTERN, TINY_MODEL_PARAMS
+
+TINY_RUN = ["--num-steps", "2", "--batch-size", "2", *[arg for param in TINY_MODEL_PARAMS
+                                                      for arg in ("--gin-param", param)]]
+
+
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory):
+    """A folder with four bundled notes (the run's audio; copied so the test can change them)."""
+    folder = tmp_path_factory.mktemp("notes")
+    for path in sorted(glob.glob(NOTES_PATTERN)):
+        shutil.copy(path, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(notes, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline_root")
+    result = local.run(audio=str(notes / "*.flac"), pipeline_root=str(root), num_steps=2, batch_size=2,
+                       gin_params=TINY_MODEL_PARAMS)
+    return root, result
+
+
+def test_run_leaves_every_artifact(first_run):
+    root, result = first_run
+    artifacts = result.artifacts
+    assert set(artifacts) == {"dataset", "model", "metrics", "eval_logs", "page", "samples"}
+    assert all(path.startswith(str(root)) for path in artifacts.values())
+    assert set(result.steps) == set(steps.STEPS)
+    assert all(record["status"] == "done" for record in result.steps.values())
+
+    # Dataset: shards and the manifest (quick preset: 1 s examples, hop 0.5 s, from 4 notes of ~3 s).
+    manifest = json.load(open(os.path.join(artifacts["dataset"], steps.MANIFEST)))
+    assert manifest["files_read"] == 4 and manifest["files_skipped"] == 0
+    assert manifest["settings"]["example_secs"] == 1.0 and manifest["settings"]["crepe_capacity"] == "tiny"
+    assert manifest["examples_written"]["train"] >= 16
+    assert len(glob.glob(os.path.join(artifacts["dataset"], "train.tfrecord-*-of-00002"))) == 2
+
+    # Model: the checkpoint of step 2, the operative gin (with the preset's and the user's bindings), TB logs.
+    model = artifacts["model"]
+    assert os.path.exists(os.path.join(model, "ckpt-2.weights.h5"))
+    operative = open(os.path.join(model, "operative_config-0.gin")).read()
+    assert "RnnFcDecoder.rnn_channels = 32" in operative and "learning_rate = 0.001" in operative
+    assert glob.glob(os.path.join(model, "summaries", "train", "events.out.tfevents.*"))
+
+    # Metrics: the kfp Metrics artifact holds the JSON record, with finite numbers.
+    record = json.load(open(artifacts["metrics"]))
+    assert record["step"] == 2
+    for name in ("spectral_loss", "loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio"):
+        assert math.isfinite(record["metrics"][name]), name
+    assert result.metrics == record["metrics"]
+    assert glob.glob(os.path.join(artifacts["eval_logs"], "summaries", "eval", "events.out.tfevents.*"))
+
+    # Samples: WAV files at 16 kHz of 1 s, PNGs, and a self-contained page that plays them.
+    wavs = sorted(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.wav")))
+    assert len(wavs) == 2 * 6  # The quick preset's six examples, original and generated.
+    audio, rate = soundfile.read(wavs[0])
+    assert rate == 16000 and audio.shape == (16000,)
+    assert len(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.png"))) == 3 * 6
+    page = open(artifacts["page"], encoding="utf-8").read()
+    assert page.count('src="data:audio/wav;base64,') == 12 and page.count('src="data:image/png;base64,') == 18
+    assert glob.glob(os.path.join(artifacts["samples"], "summaries", "sample", "events.out.tfevents.*"))
+
+    # One TensorBoard folder holds the train, eval and sample logs.
+    logdir = result.tensorboard_logdir
+    assert all(path.startswith(logdir) for path in (model, artifacts["eval_logs"], artifacts["samples"]))
+    lines = local.summary_lines(result)
+    assert f"View the training curves: tensorboard --logdir {logdir}" in lines
+
+
+def test_rerun_reuses_every_step_from_the_cache(first_run, notes):
+    root, result = first_run
+    again = local.run(audio=str(notes / "*.flac"), pipeline_root=str(root), num_steps=2, batch_size=2,
+                      gin_params=TINY_MODEL_PARAMS)
+    assert again.steps == {}, "no step should have run again"
+    assert again.artifacts == result.artifacts
+
+
+def test_failed_step_is_named_and_earlier_outputs_are_kept(first_run, notes, capsys):
+    root, result = first_run
+    # A misspelt gin binding fails the train step; prepare's output is reused from the cache.
+    status = cli.main(["run", "--audio", str(notes / "*.flac"), "--pipeline-root", str(root), *TINY_RUN,
+                       "--gin-param", "RnnFcDecoder.rnn_chanels=8"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "step 'train' failed:" in err and "rnn_chanels" in err
+    assert result.artifacts["dataset"] in err, "the kept outputs are listed"
+    assert os.path.exists(os.path.join(result.artifacts["dataset"], steps.MANIFEST))
+
+
+def test_changed_audio_invalidates_the_cached_prepare_step(first_run, notes):
+    root, _ = first_run
+    before = local.audio_fingerprint(str(notes / "*.flac"))
+    os.remove(sorted(glob.glob(str(notes / "*.flac")))[-1])
+    assert local.audio_fingerprint(str(notes / "*.flac")) != before
