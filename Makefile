@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run prepare train eval sample test test-tf test-jax bench clean
+.PHONY: setup run compile demo prepare train eval sample test test-tf test-jax bench clean
 
 setup: $(STAMP)
 
@@ -19,16 +19,26 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed: set PYTHON=/path/to/python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[tf,jax,prepare,dev]'
+	$(PY) -m pip install --quiet -e '.[tf,jax,prepare,pipeline,dev]'
 	touch $(STAMP)
 
-# The main job. Until the clarinet pipeline lands: the synth demo, then prepare -> train ->
-# eval -> sample on the bundled clarinet notes (about 10 minutes on 2 cores; a short
-# training run: raise STEPS for a model that sounds like a clarinet).
+# The main job: the whole clarinet pipeline (prepare -> train -> eval, sample) on the bundled
+# notes with kfp's local runner and the quick preset (about 10 minutes on 2 cores). Artifacts go
+# to $(OUT)/pipeline; the last lines printed say where, and how to open TensorBoard.
+# PIPELINE_ARGS passes more flags, e.g. PIPELINE_ARGS="--preset full --audio '/data/*.wav'".
+PIPELINE_ARGS ?=
 run: $(STAMP)
-	$(PY) examples/synth_demo.py $(OUT)/synth_demo
-	$(MAKE) prepare train eval sample
+	$(VENV)/bin/ddsp_pipeline run --pipeline-root $(OUT)/pipeline $(PIPELINE_ARGS)
 
+# Recompile pipelines/clarinet.yaml (commit it; a test fails when it is out of date).
+compile: $(STAMP)
+	env -u DDSP_PIPELINE_IMAGE -u DDSP_TRAIN_ACCELERATOR $(VENV)/bin/ddsp_pipeline compile
+
+# The DSP library on its own: a synthesized tone, filtered noise and reverb into $(OUT)/synth_demo.
+demo: $(STAMP)
+	$(PY) examples/synth_demo.py $(OUT)/synth_demo
+
+# The steps by hand, as magenta ddsp users run them (make prepare train eval sample).
 RUN_DIR ?= $(OUT)/runs/clarinet
 TFRECORDS ?= $(OUT)/tfrecords/train.tfrecord*
 STEPS ?= 30
