@@ -111,7 +111,7 @@ def resolve_audio(pattern):
         PipelineRunError: a local glob matches no file (naming it, and the bundled set).
     """
     resolved = []
-    for part in steps_lib._split(pattern):
+    for part in steps_lib.split_commas(pattern):
         if "://" in part:
             resolved.append(part)
             continue
@@ -134,7 +134,7 @@ def audio_fingerprint(pattern):
     add only their text.
     """
     digest = hashlib.sha256()
-    for part in steps_lib._split(pattern):
+    for part in steps_lib.split_commas(pattern):
         digest.update(part.encode())
         if "://" in part:
             continue

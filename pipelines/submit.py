@@ -42,6 +42,8 @@ import tempfile
 import uuid
 
 from ddsp_core.pipeline.steps import StepError
+from ddsp_core.pipeline.steps import split_commas as split_patterns
+from ddsp_core.training.storage import is_url, join
 
 PROG = "ddsp_pipeline submit"
 AUDIO_FOLDER = "inputs/audio"  # Under the pipeline root.
@@ -294,22 +296,6 @@ def check_template_parameters(template_path, parameters):
 
 # ---------------------------------------------------------------------------------------------
 # Cloud Storage
-
-
-def is_url(path):
-    return "://" in str(path)
-
-
-def split_patterns(text):
-    """'a/*.wav, gs://b/*.flac' -> ['a/*.wav', 'gs://b/*.flac']."""
-    return [item.strip() for item in str(text).split(",") if item.strip()]
-
-
-def join(base, *parts):
-    path = str(base)
-    for part in parts:
-        path = path.rstrip("/") + "/" + str(part).lstrip("/")
-    return path
 
 
 def split_gs_url(url):

@@ -43,7 +43,7 @@ class StepError(RuntimeError):
         super().__init__(f"step '{step}' failed: {self.cause}")
 
 
-def _split(text):
+def split_commas(text):
     """'a,b , c' -> ['a', 'b', 'c'] (comma-separated patterns or options)."""
     return [item.strip() for item in str(text).split(",") if item.strip()]
 
@@ -73,7 +73,7 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
 
     preset = presets_lib.get_preset(preset)
     lib.tidy_beam_logging()
-    patterns = _split(audio_pattern)
+    patterns = split_commas(audio_pattern)
     if not patterns:
         raise ValueError("audio_pattern is empty: give a glob of audio files, e.g. 'data/clarinet/notes/*.flac'.")
     settings = lib.PrepareSettings(
@@ -83,7 +83,7 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
         num_shards=preset.num_shards, example_secs=preset.example_secs, hop_secs=preset.hop_secs,
         eval_split_fraction=preset.eval_split_fraction,
         crepe_capacity=crepe_capacity or preset.crepe_capacity, crepe_precision="auto")
-    manifest = lib.run(settings, _split(beam_pipeline_options), num_workers=num_workers, overwrite=True)
+    manifest = lib.run(settings, split_commas(beam_pipeline_options), num_workers=num_workers, overwrite=True)
     for line in lib.summary_lines(manifest):
         logging.info(line)
     if manifest["examples_written"]["total"] == 0:
