@@ -9,6 +9,8 @@ import os
 
 IMAGE_ENV = "DDSP_PIPELINE_IMAGE"
 DEFAULT_IMAGE = "ddsp-pipeline:0.1.0"
+# The bundled clarinet notes inside the image (the Dockerfile copies them there).
+BUNDLED_AUDIO_IN_IMAGE = "/opt/ddsp-pipeline/data/clarinet/notes/*.flac"
 
 
 def base_image():

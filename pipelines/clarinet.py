@@ -20,7 +20,7 @@ from kfp import compiler, dsl
 from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
 
 from components.eval.component import eval as eval_component
-from components.image import IMAGE_ENV, base_image
+from components.image import BUNDLED_AUDIO_IN_IMAGE, IMAGE_ENV, base_image
 from components.prepare_tfrecord.component import prepare_tfrecord
 from components.sample.component import sample as sample_component
 from components.train.component import train as train_component
@@ -31,7 +31,7 @@ ACCELERATOR_ENV = "DDSP_TRAIN_ACCELERATOR"
 DEFAULT_ACCELERATOR = "NVIDIA_L4"
 # Where the compiled YAML expects the bundled notes when no audio_pattern is given: inside
 # the project's image (see Dockerfile). Locally, `ddsp_pipeline run` passes the checkout's path.
-DEFAULT_AUDIO_PATTERN = "/opt/ddsp-pipeline/data/clarinet/notes/*.flac"
+DEFAULT_AUDIO_PATTERN = BUNDLED_AUDIO_IN_IMAGE
 
 
 def train_accelerator():

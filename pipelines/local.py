@@ -24,8 +24,13 @@ import uuid
 from ddsp_core.pipeline import presets as presets_lib
 from ddsp_core.pipeline import steps as steps_lib
 
+from components.image import BUNDLED_AUDIO_IN_IMAGE
+
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The bundled clarinet notes: the checkout's, or the image's copy where the project is installed.
 BUNDLED_AUDIO = os.path.join(REPO_DIR, "data", "clarinet", "notes", "*.flac")
+if not glob.glob(BUNDLED_AUDIO):
+    BUNDLED_AUDIO = BUNDLED_AUDIO_IN_IMAGE
 DEFAULT_PIPELINE_ROOT = os.path.join("out", "pipeline")
 
 
