@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import pytest
 import soundfile
@@ -14,9 +15,11 @@ import soundfile
 from ddsp_core.pipeline import steps
 from pipelines import cli, local
 from tests.training.conftest import NOTES_PATTERN, TINY_MODEL_PARAMS
+from tests.training.test_tensorboard_server import get_json, tensorboard_server
 
-TINY_RUN = ["--num-steps", "2", "--batch-size", "2", *[arg for param in TINY_MODEL_PARAMS
-                                                      for arg in ("--gin-param", param)]]
+# The tiny model, with a TensorBoard summary at every step (the quick preset writes one every 50).
+RUN_PARAMS = (*TINY_MODEL_PARAMS, "train.steps_per_summary=1")
+TINY_RUN = ["--num-steps", "2", "--batch-size", "2", *[arg for param in RUN_PARAMS for arg in ("--gin-param", param)]]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def notes(tmp_path_factory):
 def first_run(notes, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline_root")
     result = local.run(audio=str(notes / "*.flac"), pipeline_root=str(root), num_steps=2, batch_size=2,
-                       gin_params=TINY_MODEL_PARAMS)
+                       gin_params=RUN_PARAMS)
     return root, result
 
 
@@ -83,10 +86,28 @@ def test_run_leaves_every_artifact(first_run):
     assert f"View the training curves: tensorboard --logdir {logdir}" in lines
 
 
+def test_tensorboard_command_shows_train_eval_and_sample(first_run, tmp_path):
+    """The printed `tensorboard --logdir` folder, served by a real TensorBoard, has all three runs."""
+    _, result = first_run
+    logdir = result.tensorboard_logdir
+    runs = {os.path.relpath(os.path.join(result.artifacts[name], "summaries", kind), logdir)
+            for name, kind in (("model", "train"), ("eval_logs", "eval"), ("samples", "sample"))}
+    train_run = os.path.relpath(os.path.join(result.artifacts["model"], "summaries", "train"), logdir)
+    eval_run = os.path.relpath(os.path.join(result.artifacts["eval_logs"], "summaries", "eval"), logdir)
+    with tensorboard_server(logdir, runs, tmp_path / "tensorboard.log") as base_url:
+        for _ in range(60):  # The runs are listed before all their events are read.
+            tags = get_json(base_url, "/data/plugin/scalars/tags")
+            if train_run in tags and eval_run in tags:
+                break
+            time.sleep(0.5)
+        assert "losses/total_loss" in tags[train_run]
+        assert "metrics/f0_l1_cents" in tags[eval_run]
+
+
 def test_rerun_reuses_every_step_from_the_cache(first_run, notes):
     root, result = first_run
     again = local.run(audio=str(notes / "*.flac"), pipeline_root=str(root), num_steps=2, batch_size=2,
-                      gin_params=TINY_MODEL_PARAMS)
+                      gin_params=RUN_PARAMS)
     assert again.steps == {}, "no step should have run again"
     assert again.artifacts == result.artifacts
 

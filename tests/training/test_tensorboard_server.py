@@ -55,12 +55,11 @@ def get_json(base_url, path, **query):
     return json.loads(get(base_url, path, **query))
 
 
-@pytest.fixture(scope="module")
-def tensorboard(sampled_run, tmp_path_factory):
-    """Base URL of a TensorBoard serving sampled_run, once it lists the train and sample runs."""
+@contextlib.contextmanager
+def tensorboard_server(logdir, runs_expected, log_path):
+    """Base URL of a real TensorBoard on `logdir`, once it lists every run of `runs_expected`."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("tensorboard_log") / "tensorboard.log"
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(sampled_run), "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
                "--port", str(port)]
     base_url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log_file:
@@ -68,7 +67,7 @@ def tensorboard(sampled_run, tmp_path_factory):
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECS
         runs = []
-        while not {TRAIN_RUN, SAMPLE_RUN} <= set(runs):
+        while not set(runs_expected) <= set(runs):
             assert server.poll() is None, f"TensorBoard exited: {log_path.read_text()}"
             assert time.monotonic() < deadline, f"runs after {START_TIMEOUT_SECS} s: {runs}; {log_path.read_text()}"
             time.sleep(0.5)
@@ -84,6 +83,14 @@ def tensorboard(sampled_run, tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def tensorboard(sampled_run, tmp_path_factory):
+    """Base URL of a TensorBoard serving sampled_run, once it lists the train and sample runs."""
+    log_path = tmp_path_factory.mktemp("tensorboard_log") / "tensorboard.log"
+    with tensorboard_server(sampled_run, {TRAIN_RUN, SAMPLE_RUN}, log_path) as base_url:
+        yield base_url
 
 
 def test_runs_are_listed(tensorboard):
