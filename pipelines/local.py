@@ -20,6 +20,7 @@ import os
 import time
 import sys
 import uuid
+import warnings
 
 from ddsp_core.pipeline import presets as presets_lib
 from ddsp_core.pipeline import steps as steps_lib
@@ -210,7 +211,11 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True,
                enable_caching=use_cache)
     try:
-        with _quiet_executor_input(not verbose):
+        with _quiet_executor_input(not verbose), warnings.catch_warnings():
+            # Expected here, and said once in the docs: resources and the image are the cloud's business;
+            # locally every step runs in this Python environment.
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+            warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
             task = clarinet_pipeline(**arguments)
     except Exception as error:  # kfp says which task failed; the status files say why.
         raise PipelineRunError(_failure_message(status_dir, error), exit_status=1) from None

@@ -6,6 +6,7 @@ import glob
 import json
 import math
 import os
+import pathlib
 import shutil
 import time
 
@@ -48,7 +49,7 @@ def test_run_leaves_every_artifact(first_run):
     assert all(record["status"] == "done" for record in result.steps.values())
 
     # Dataset: shards and the manifest (quick preset: 1 s examples, hop 0.5 s, from 4 notes of ~3 s).
-    manifest = json.load(open(os.path.join(artifacts["dataset"], steps.MANIFEST)))
+    manifest = json.loads(pathlib.Path(os.path.join(artifacts["dataset"], steps.MANIFEST)).read_text())
     assert manifest["files_read"] == 4 and manifest["files_skipped"] == 0
     assert manifest["settings"]["example_secs"] == 1.0 and manifest["settings"]["crepe_capacity"] == "tiny"
     assert manifest["examples_written"]["train"] >= 16
@@ -57,12 +58,12 @@ def test_run_leaves_every_artifact(first_run):
     # Model: the checkpoint of step 2, the operative gin (with the preset's and the user's bindings), TB logs.
     model = artifacts["model"]
     assert os.path.exists(os.path.join(model, "ckpt-2.weights.h5"))
-    operative = open(os.path.join(model, "operative_config-0.gin")).read()
+    operative = pathlib.Path(os.path.join(model, "operative_config-0.gin")).read_text()
     assert "RnnFcDecoder.rnn_channels = 32" in operative and "learning_rate = 0.001" in operative
     assert glob.glob(os.path.join(model, "summaries", "train", "events.out.tfevents.*"))
 
     # Metrics: the kfp Metrics artifact holds the JSON record, with finite numbers.
-    record = json.load(open(artifacts["metrics"]))
+    record = json.loads(pathlib.Path(artifacts["metrics"]).read_text())
     assert record["step"] == 2
     for name in ("spectral_loss", "loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio"):
         assert math.isfinite(record["metrics"][name]), name
@@ -75,7 +76,7 @@ def test_run_leaves_every_artifact(first_run):
     audio, rate = soundfile.read(wavs[0])
     assert rate == 16000 and audio.shape == (16000,)
     assert len(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.png"))) == 3 * 6
-    page = open(artifacts["page"], encoding="utf-8").read()
+    page = pathlib.Path(artifacts["page"]).read_text(encoding="utf-8")
     assert page.count('src="data:audio/wav;base64,') == 12 and page.count('src="data:image/png;base64,') == 18
     assert glob.glob(os.path.join(artifacts["samples"], "summaries", "sample", "events.out.tfevents.*"))
 
