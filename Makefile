@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run compile demo prepare train eval sample test test-tf test-jax bench clean
+.PHONY: setup run compile image demo prepare train eval sample test test-tf test-jax bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ run: $(STAMP)
 # Recompile pipelines/clarinet.yaml (commit it; a test fails when it is out of date).
 compile: $(STAMP)
 	env -u DDSP_PIPELINE_IMAGE -u DDSP_TRAIN_ACCELERATOR $(VENV)/bin/ddsp_pipeline compile
+
+# The container image (see docker/README.md): build it with podman and run the prepare_tfrecord
+# component in it through kfp's DockerRunner (as root, after docker/setup_podman.sh).
+image: $(STAMP)
+	docker/podman_run_component.sh
 
 # The DSP library on its own: a synthesized tone, filtered noise and reverb into $(OUT)/synth_demo.
 demo: $(STAMP)
