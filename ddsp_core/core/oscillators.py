@@ -223,6 +223,11 @@ def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_d
         n_harmonics = 1
 
     harmonic_amplitudes = amplitudes * harmonic_distribution if harmonic_distribution is not None else amplitudes
+    n_frames = harmonic_amplitudes.shape[1]
+    if (harmonic_shifts is None and amp_resample_method in INTERPOLATION_CURVES and n_frames is not None
+            and n_frames <= n_samples and n_samples % n_frames == 0):
+        f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1]
+        return _harmonic_bank_from_frames(f0_envelope, harmonic_amplitudes, amp_resample_method, sample_rate)
     amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
     if harmonic_shifts is not None:
         harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics) * (1.0 + float32(harmonic_shifts))
@@ -230,6 +235,57 @@ def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_d
         return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate)
     f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1]
     return harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=sample_rate)
+
+
+# Rising interpolation curves over one hop (0 at a frame, towards 1 at the next), as
+# resample(..., add_endpoint=True) uses them for an integer number of samples per frame.
+INTERPOLATION_CURVES = {
+    "linear": lambda hop_size: np.arange(hop_size) / hop_size,
+    "window": lambda hop_size: 0.5 - 0.5 * np.cos(math.pi * np.arange(hop_size) / hop_size),
+}
+
+
+def _harmonic_sines(f0_envelope, n_harmonics, sample_rate):
+    """sin(2 pi k phase_f0) for k = 1..n_harmonics, 0 where k f0 >= Nyquist: [batch, n_samples, n_harmonics]."""
+    harmonic_numbers = ops.convert_to_tensor(np.arange(1, n_harmonics + 1, dtype="float32"))
+    silent = f0_envelope * harmonic_numbers >= sample_rate / 2.0
+    # Multiplying by float32(1 / sample_rate) is what XLA makes of a division anyway; doing it
+    # explicitly gives the same increments on every backend.
+    f0_phase = accumulate_cycles(f0_envelope * (1.0 / sample_rate))  # [batch, n_samples, 1], cycles
+    phases = _wrap_cycles(f0_phase * harmonic_numbers)  # [batch, n_samples, n_harmonics]
+    return ops.where(silent, 0.0, ops.sin(TWO_PI * phases))
+
+
+def _harmonic_bank_from_frames(f0_envelope, harmonic_amplitudes, method, sample_rate):
+    """`harmonic_oscillator_bank` with the amplitudes still at frame rate (same result, less memory).
+
+    The amplitude envelope of harmonic k between frames i and i + 1 is
+    (1 - c_j) a_ik + c_j a_(i+1)k (c: the resampling curve over the hop), so the audio of
+    hop i is sum_k sines_ijk ((1 - c_j) a_ik + c_j a_(i+1)k): two small matrix products
+    per hop. No [batch, n_samples, n_harmonics] amplitude envelope is built, and the
+    backward pass keeps only the sines.
+
+    Args:
+        f0_envelope: [batch, n_samples, 1] in Hz.
+        harmonic_amplitudes: [batch, n_frames, n_harmonics]; n_samples = n_frames * hop.
+        method: 'linear' or 'window' (see `resample`).
+        sample_rate: Sample rate in Hz.
+
+    Returns:
+        Audio, [batch, n_samples].
+    """
+    f0_envelope = float32(f0_envelope)
+    n_samples, (n_frames, n_harmonics) = f0_envelope.shape[1], harmonic_amplitudes.shape[1:]
+    hop_size = n_samples // n_frames
+    sines = _harmonic_sines(f0_envelope, n_harmonics, sample_rate)
+    sines = ops.reshape(sines, (-1, n_frames, hop_size, n_harmonics))
+    held = ops.concatenate([harmonic_amplitudes, harmonic_amplitudes[:, -1:]], axis=1)  # last frame held
+    ends = ops.stack([held[:, :-1], held[:, 1:]], axis=-1)  # [batch, n_frames, n_harmonics, 2]
+    per_end = ops.einsum("bfjk,bfkm->bfjm", sines, ends)  # [batch, n_frames, hop, 2]
+    curve = INTERPOLATION_CURVES[method](hop_size).astype("float32")
+    weights = ops.convert_to_tensor(np.stack([1.0 - curve, curve], axis=-1).astype("float32"))  # [hop, 2]
+    audio = ops.sum(per_end * weights, axis=-1)  # [batch, n_frames, hop]
+    return ops.reshape(audio, (-1, n_samples))
 
 
 def harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=16000):
@@ -251,11 +307,5 @@ def harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=16000
     checks.check_positive("sample_rate", sample_rate)
     f0_envelope = float32(f0_envelope)
     amplitude_envelopes = float32(amplitude_envelopes)
-    n_harmonics = amplitude_envelopes.shape[-1]
-    harmonic_numbers = ops.convert_to_tensor(np.arange(1, n_harmonics + 1, dtype="float32"))
-    amplitude_envelopes = remove_above_nyquist(f0_envelope * harmonic_numbers, amplitude_envelopes, sample_rate)
-    # Multiplying by float32(1 / sample_rate) is what XLA makes of a division anyway; doing it
-    # explicitly gives the same increments on every backend.
-    f0_phase = accumulate_cycles(f0_envelope * (1.0 / sample_rate))  # [batch, n_samples, 1], cycles
-    phases = _wrap_cycles(f0_phase * harmonic_numbers)  # [batch, n_samples, n_harmonics]
-    return ops.sum(amplitude_envelopes * ops.sin(TWO_PI * phases), axis=-1)
+    sines = _harmonic_sines(f0_envelope, amplitude_envelopes.shape[-1], sample_rate)
+    return ops.sum(amplitude_envelopes * sines, axis=-1)

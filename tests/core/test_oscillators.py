@@ -99,6 +99,34 @@ def test_harmonic_synthesis_constant_controls_closed_form():
     np.testing.assert_allclose(ops.convert_to_numpy(audio)[0], expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("method", ["window", "linear"])
+def test_harmonic_synthesis_from_frames_equals_audio_rate_envelopes(method):
+    # harmonic_synthesis keeps the amplitudes at frame rate (two matrix products per hop);
+    # it must equal the sum of resampled envelopes times sines, also across Nyquist and in gradients.
+    rng = np.random.default_rng(5)
+    n_frames, n_samples, n_harmonics = 20, 1280, 12
+    f0 = rng.uniform(300.0, 1500.0, size=(2, n_frames, 1)).astype(np.float32)  # high harmonics cross Nyquist
+    amps = rng.uniform(0.0, 1.0, size=(2, n_frames, 1)).astype(np.float32)
+    dist = rng.uniform(0.0, 1.0, size=(2, n_frames, n_harmonics)).astype(np.float32)
+
+    def reference(a, d):
+        envelopes = oscillators.resample(a * d, n_samples, method=method)
+        return oscillators.harmonic_oscillator_bank(oscillators.resample(f0, n_samples), envelopes, SAMPLE_RATE)
+
+    def lean(a, d):
+        return oscillators.harmonic_synthesis(f0, a, harmonic_distribution=d, n_samples=n_samples,
+                                              sample_rate=SAMPLE_RATE, amp_resample_method=method)
+
+    expected = ops.convert_to_numpy(reference(amps, dist))
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(ops.convert_to_numpy(lean(amps, dist)), expected, atol=2e-6)
+    weights = np.sin(np.arange(n_samples) / 7.0).astype(np.float32)
+    for got, want in zip(gradient(lambda a, d: lean(a, d) * weights, amps, dist),
+                         gradient(lambda a, d: reference(a, d) * weights, amps, dist)):
+        assert np.abs(want).max() > 0.1
+        np.testing.assert_allclose(got, want, atol=2e-4)
+
+
 def test_harmonic_synthesis_shifts_detune_harmonics():
     n_frames, n_samples = 50, 16000
     shifts = np.broadcast_to(np.array([0.0, 0.1], np.float32), (1, n_frames, 2))
