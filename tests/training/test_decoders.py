@@ -138,3 +138,67 @@ def test_split_to_dict_slices_the_last_axis_in_order():
 def test_split_to_dict_size_mismatch_raises(splits):
     with pytest.raises(ValueError, match="last axis 6"):
         nn.split_to_dict(np.zeros([2, 3, 6], np.float32), splits)
+
+
+def _gru_pair(n_in=5, units=4, seed=3):
+    """keras.layers.GRU and nn.FastGRU built with the same random weights."""
+    import keras
+
+    reference = keras.layers.GRU(units, return_sequences=True)
+    fast = nn.FastGRU(units, return_sequences=True)
+    rng = np.random.default_rng(seed)
+    for layer in (reference, fast):
+        layer.build((2, 7, n_in))
+    weights = [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in reference.weights]
+    reference.set_weights(weights)
+    fast.set_weights(weights)
+    return reference, fast, weights
+
+
+def test_fast_gru_matches_keras_gru_outputs_and_gradients():
+    reference, fast, weights = _gru_pair()
+    x = np.random.default_rng(4).normal(size=(2, 7, 5)).astype(np.float32)
+    np.testing.assert_allclose(ops.convert_to_numpy(fast(x)), ops.convert_to_numpy(reference(x)), atol=1e-6)
+
+    def through(layer):
+        # Gradients w.r.t. the input and every weight (kernel, recurrent kernel, bias), weighted per output.
+        out_weights = np.linspace(-1.0, 1.0, 2 * 7 * 4, dtype=np.float32).reshape(2, 7, 4)
+        state = [ops.convert_to_numpy(v) for v in layer.non_trainable_variables]  # the dropout seed
+        return gradient(lambda inputs, *w: layer.stateless_call(list(w), state, inputs)[0] * out_weights,
+                        x, *weights)
+
+    for got, expected in zip(through(fast), through(reference)):
+        assert np.abs(expected).max() > 0.1
+        np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_fast_gru_checkpoints_are_keras_gru_checkpoints():
+    reference, fast, _ = _gru_pair()
+    assert [w.path.split("/", 1)[1] for w in fast.weights] == [w.path.split("/", 1)[1] for w in reference.weights]
+    assert [tuple(w.shape) for w in fast.weights] == [tuple(w.shape) for w in reference.weights]
+
+
+def test_decoder_uses_the_fast_gru():
+    assert isinstance(decoders.RnnFcDecoder(rnn_channels=4, ch=4, layers_per_stack=1).rnn, nn.FastGRU)
+
+
+def test_bfloat16_decoder_is_close_to_float32_with_the_same_weights():
+    conditioning = _conditioning(batch=2, n_frames=16)
+    exact = decoders.RnnFcDecoder(rnn_channels=16, ch=16, layers_per_stack=2, output_splits=SOLO_SPLITS)
+    mixed = decoders.RnnFcDecoder(rnn_channels=16, ch=16, layers_per_stack=2, output_splits=SOLO_SPLITS,
+                                  precision="bfloat16")
+    exact(conditioning)
+    mixed(conditioning)
+    assert all(w.dtype == "float32" for w in mixed.weights)  # checkpoints are the same either way
+    mixed.set_weights(exact.get_weights())
+    for name, _ in SOLO_SPLITS:
+        want, got = ops.convert_to_numpy(exact(conditioning)[name]), ops.convert_to_numpy(mixed(conditioning)[name])
+        assert got.dtype == np.float32
+        # bfloat16 keeps 8 significant bits: ~0.4% per rounding.
+        np.testing.assert_allclose(got, want, atol=0.05 * np.abs(want).max() + 1e-3)
+        assert not np.array_equal(got, want)  # it did compute in bfloat16
+
+
+def test_bad_precision_is_named():
+    with pytest.raises(ValueError, match="precision"):
+        decoders.RnnFcDecoder(precision="float16")
