@@ -19,6 +19,10 @@ reported apart; then `--repeats` steps are timed, each ended by fetching the los
     python benchmarks/bench_train.py                     # all three, ~5 min on 2 cores
     python benchmarks/bench_train.py --configs jax --repeats 10 --markdown
     python benchmarks/bench_train.py --quick              # tiny smoke run
+    python benchmarks/bench_train.py --gin-param "RnnFcDecoder.precision = 'float32'"
+
+The model is the gin default, so `RnnFcDecoder.precision = 'auto'`: bfloat16 matmuls on a GPU
+or (TensorFlow) on a CPU with bfloat16 units; pass --gin-param to fix it.
 """
 
 import argparse
@@ -70,26 +74,39 @@ def _device(backend):
     return ("GPU" if tf.config.list_physical_devices("GPU") else "CPU"), None
 
 
-def worker(config, args):
-    """Builds, compiles and times the train step in this process; returns a result row."""
-    backend, jit_compile, label = CONFIGS[config]
-    import gin
-    import keras
-    import numpy as np
+def build_compiled(backend, jit_compile, args, extra_gin_params=()):
+    """The solo-instrument model as `ddsp_run --mode=train` compiles it, and a synthetic batch.
 
-    from ddsp_core.training import ddsp_run, train_util, trainers
-    from ddsp_core.training.models import count_trainable_parameters, get_model
+    Returns (model, batch). `extra_gin_params` are appended to the gin bindings.
+    """
+    import gin
+
+    from ddsp_core.training import ddsp_run, trainers
+    from ddsp_core.training.models import get_model
 
     params = [f"n_samples = {int(args.seconds * SAMPLE_RATE)}"]
     if args.quick:
         params += ["RnnFcDecoder.rnn_channels = 32", "RnnFcDecoder.ch = 32", "Reverb.reverb_length = 1600"]
-    ddsp_run.parse_gin(["models/solo_instrument.gin"], params)
+    ddsp_run.parse_gin(["models/solo_instrument.gin"], params + list(extra_gin_params))
     batch = synthetic_batch(args.batch, args.seconds)
     model = get_model()
     model(synthetic_batch(1, args.seconds))  # Build the variables.
     with gin.unlock_config():
         trainer = trainers.Trainer(jit_compile=jit_compile)
     trainer.compile(model)
+    return model, batch
+
+
+def worker(config, args):
+    """Builds, compiles and times the train step in this process; returns a result row."""
+    backend, jit_compile, label = CONFIGS[config]
+    import keras
+    import numpy as np
+
+    from ddsp_core.training import train_util
+    from ddsp_core.training.models import count_trainable_parameters
+
+    model, batch = build_compiled(backend, jit_compile, args, args.gin_param)
     device_name, jax_device = _device(backend)
 
     start = time.perf_counter()
@@ -126,6 +143,8 @@ def run_worker(config, args, workdir):
                "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait)]
     if args.quick:
         command.append("--quick")
+    for binding in args.gin_param:
+        command += ["--gin-param", binding]
     completed = subprocess.run(command, env=env, cwd=ROOT)
     if completed.returncode != 0 or not os.path.exists(out):
         return {"config": config, "error": f"worker exited with status {completed.returncode}"}
@@ -163,6 +182,8 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny model, batch 2, 1 s, 2 repeats: a smoke run")
+    parser.add_argument("--gin-param", action="append", default=[],
+                        help="extra gin binding, e.g. \"RnnFcDecoder.precision = 'float32'\" (repeatable)")
     common.add_common_flags(parser, max_wait=60)
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
