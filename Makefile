@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run compile image demo prepare train eval sample test test-tf test-jax bench clean
+.PHONY: setup run compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile clean
 
 setup: $(STAMP)
 
@@ -85,6 +85,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_crepe.py
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_train.py
+
+# Ours against magenta ddsp 3.7.0 on the same machine in one run (~20 min; builds magenta's venv
+# on first use; needs python3.11 and ffprobe (apt ffmpeg)), and where the train step's time goes.
+bench-magenta: $(STAMP)
+	$(PY) benchmarks/compare_magenta.py --markdown --json $(OUT)/bench/compare_magenta.json
+
+bench-profile: $(STAMP)
+	$(PY) benchmarks/profile_train_step.py --markdown
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
