@@ -190,7 +190,10 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
 
 
 def _eval_bindings(dataset_dir, manifest, preset):
-    return _data_bindings(dataset_dir, manifest, _eval_split(manifest)) + [
+    split = _eval_split(manifest)
+    return _data_bindings(dataset_dir, manifest, split) + [
+        f"evaluate.split = {split!r}",
+        f"sample.split = {split!r}",
         f"F0LoudnessMetrics.crepe_capacity = {preset.eval_crepe_capacity!r}",
         f"evaluate.num_batches = {preset.eval_batches}",
         f"sample.batch_size = {preset.sample_examples}",

@@ -20,6 +20,14 @@ METRICS_FILE = "metrics.json"
 EVAL_DIR = "eval"
 EVAL_SUMMARY_DIR = "summaries/eval"
 SAMPLE_SUMMARY_DIR = "summaries/sample"
+# What the page and metrics.json say when the examples are the training data.
+TRAINING_DATA_NOTE = ("Measured on training examples (the dataset has no held-out split): these figures show how "
+                      "well the model fits its training notes, not how it sounds on notes it never heard.")
+
+
+def split_note(split):
+    """The note for examples of `split` ('train' gets TRAINING_DATA_NOTE; others None)."""
+    return TRAINING_DATA_NOTE if split == "train" else None
 
 
 class EvaluationError(RuntimeError):
@@ -67,8 +75,12 @@ def batches(data_provider, batch_size, num_batches):
     return found
 
 
-def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, num_batches):
-    """Metrics of the restored model over num_batches batches; written to JSON and TensorBoard."""
+def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, num_batches, split=None):
+    """Metrics of the restored model over num_batches batches; written to JSON and TensorBoard.
+
+    `split` ('train', 'eval' or None: unknown) is recorded with the metrics, and a note when
+    they were measured on training examples.
+    """
     evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate) for cls in evaluator_classes]
     n_examples = 0
     for batch in batches(data_provider, batch_size, num_batches):
@@ -84,6 +96,11 @@ def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step,
         "step": int(step), "n_examples": n_examples, "metrics": metrics,
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    if split is not None:
+        record["split"] = split
+    if split_note(split):
+        record["note"] = split_note(split)
+        logging.warning(split_note(split))
     storage.write_json(storage.join(save_dir, METRICS_FILE), record)
     storage.write_json(storage.join(save_dir, EVAL_DIR, f"metrics-{int(step)}.json"), record)
     with SummaryWriter(storage.join(save_dir, EVAL_SUMMARY_DIR)) as writer:
@@ -92,7 +109,7 @@ def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step,
     return record
 
 
-def sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size):
+def sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, split=None):
     """Writes original vs generated audio, plots and the HTML page for one batch (and TensorBoard)."""
     evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate) for cls in evaluator_classes]
     batch = batches(data_provider, batch_size, 1)[0]
@@ -105,7 +122,7 @@ def sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, b
         paths = samples.write_samples(
             save_dir, step, batch, outputs["audio_synth"], data_provider.sample_rate, data_provider.frame_rate,
             metrics=losses, summary_writer=writer, max_examples=batch_size, title=f"Samples of {_run_name(save_dir)}",
-            **extras)
+            note=split_note(split), **extras)
     logging.info("step: %d  wrote %d WAV and %d PNG files; page: %s", step, len(paths["wav"]), len(paths["png"]),
                  paths["html"])
     return paths
@@ -121,7 +138,8 @@ def _fmt(value):
 
 
 def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore_dir=None, model=None,
-                       batch_size=8, num_batches=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None):
+                       batch_size=8, num_batches=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None,
+                       split=None):
     """Runs eval or sample on the newest checkpoint, once or each time a new one appears.
 
     Args:
@@ -130,6 +148,8 @@ def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore
         ckpt_delay_secs: Seconds between looks for a new checkpoint (watch mode).
         run_once: Handle the newest checkpoint and return.
         timeout_secs: In watch mode, give up after this long without a new checkpoint.
+        split: Which data the examples are: 'eval' (held out), 'train' (the page and
+            metrics.json say so) or None (not known).
 
     Returns:
         The results of the last checkpoint handled.
@@ -153,9 +173,9 @@ def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore
             logging.info("%s on %s (step %d)", mode, path, step)
             if mode == "eval":
                 result = evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size,
-                                             num_batches)
+                                             num_batches, split)
             else:
-                result = sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size)
+                result = sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, split)
             done.add(step)
             waited_since = time.monotonic()
         if run_once:
@@ -175,15 +195,15 @@ def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore
 
 @gin.configurable
 def evaluate(data_provider, evaluator_classes=(), save_dir="/tmp/ddsp", restore_dir=None, model=None,
-             batch_size=8, num_batches=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None):
+             batch_size=8, num_batches=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None, split=None):
     """Metrics of checkpoints: see `evaluate_or_sample`. Writes save_dir/metrics.json."""
     return evaluate_or_sample("eval", data_provider, evaluator_classes, save_dir, restore_dir, model, batch_size,
-                              num_batches, ckpt_delay_secs, run_once, timeout_secs)
+                              num_batches, ckpt_delay_secs, run_once, timeout_secs, split)
 
 
 @gin.configurable
 def sample(data_provider, evaluator_classes=(), save_dir="/tmp/ddsp", restore_dir=None, model=None,
-           batch_size=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None):
+           batch_size=4, ckpt_delay_secs=300, run_once=False, timeout_secs=None, split=None):
     """Audio, plots and an HTML page of checkpoints: see `evaluate_or_sample`. Writes save_dir/samples/."""
     return evaluate_or_sample("sample", data_provider, evaluator_classes, save_dir, restore_dir, model, batch_size,
-                              1, ckpt_delay_secs, run_once, timeout_secs)
+                              1, ckpt_delay_secs, run_once, timeout_secs, split)

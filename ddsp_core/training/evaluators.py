@@ -52,10 +52,15 @@ class BasicEvaluator(Evaluator):
 
 @gin.register
 class F0LdEvaluator(Evaluator):
-    """Loudness L1 (dB), and f0 L1 (cents) and outlier ratio from CREPE on the generated audio.
+    """Loudness L1 (dB) overall and on quiet frames, level where the input is silent, onset
+    lag, and f0 L1 (cents) and outlier ratio from CREPE on the generated audio.
 
     See `metrics.F0LoudnessMetrics` (its settings, e.g. crepe_capacity, are bound in gin).
+    On the sample page each example gets its own values of these metrics.
     """
+
+    RESULT_NAMES = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms",
+                    "f0_l1_cents", "f0_outlier_ratio", "n_confident_frames", "n_quiet_frames", "n_onsets")
 
     def __init__(self, sample_rate, frame_rate):
         super().__init__(sample_rate, frame_rate)
@@ -67,10 +72,11 @@ class F0LdEvaluator(Evaluator):
 
     def result(self):
         result = self.metrics.result()
-        return {name: result[name] for name in ("loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio",
-                                                "n_confident_frames")}
+        return {name: result[name] for name in self.RESULT_NAMES}
 
     def sample_extras(self, batch, outputs):
         generated = self.metrics.update_state(batch, outputs["audio_synth"])
         return {"f0_hz_gen": np.asarray(generated["f0_hz_gen"]),
-                "f0_confidence_gen": np.asarray(generated["f0_confidence_gen"])}
+                "f0_confidence_gen": np.asarray(generated["f0_confidence_gen"]),
+                "loudness_db_gen": np.asarray(generated["loudness_db_gen"]),
+                "example_metrics": generated["example_metrics"]}

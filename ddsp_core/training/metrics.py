@@ -14,6 +14,13 @@ metrics measure the features of the generated audio against those inputs:
     f0_outlier_ratio  Fraction of those frames whose error exceeds `outlier_cents`
                       (50 cents, a quarter tone: 1 - the raw pitch accuracy of MIREX
                       melody extraction at its 50-cent tolerance).
+    quiet_loudness_l1_db   Loudness L1 over the input's quiet frames (at least 30 dB below
+                      the example's peak: releases, rests), pooled over frames.
+    silent_level_db   Power-mean level of the generated audio where the input is silent
+                      (60 dB below its peak), in dB re the input example's peak.
+    onset_lag_median_ms    Median over onsets (and windows that start inside a note) of
+                      the time until the generated loudness is within 3 dB of the input's.
+(the last three are defined in `level_metrics`).
 
 Frames line up by time: frame i of every feature is centred on i / frame_rate seconds
 (the prepare job's convention, and `compute_loudness` / `compute_f0` with padding
@@ -28,6 +35,7 @@ import numpy as np
 
 from ddsp_core import crepe, spectral_ops
 from ddsp_core.core import checks
+from ddsp_core.training import level_metrics
 from ddsp_core.training.data_preparation.audio_io import resample
 
 # Input frames with at least this f0 confidence are compared (magenta's threshold).
@@ -189,6 +197,11 @@ class F0LoudnessMetrics:
         self._f0_error_sum = 0.0  # Sum over confident frames of |error| in cents.
         self._n_confident_frames = 0
         self._n_outlier_frames = 0
+        self._quiet_error_sum = 0.0  # Sum over quiet input frames of |error| in dB.
+        self._n_quiet_frames = 0
+        self._silent_power_sum = 0.0  # Sum over silent input frames of the generated power re the peak.
+        self._n_silent_frames = 0
+        self._onset_lags_s = []  # One per onset.
 
     def update_state(self, batch, audio_gen):
         """Adds one batch of examples and their generated audio.
@@ -203,7 +216,9 @@ class F0LoudnessMetrics:
         Returns:
             The features of the generated audio, e.g. for plots: {'f0_hz_gen': [batch,
             n_f0_frames] Hz, 'f0_confidence_gen': [batch, n_f0_frames],
-            'loudness_db_gen': [batch, n_loudness_frames] dB}, float32.
+            'loudness_db_gen': [batch, n_loudness_frames] dB}, float32, and
+            'example_metrics': one dict per example with the metrics of `result` for that
+            example alone (None where it has no such frames).
         """
         features = self._check_batch(batch, audio_gen)
         audio_gen = np.asarray(audio_gen, dtype=np.float32)
@@ -212,13 +227,38 @@ class F0LoudnessMetrics:
         loudness_gen = np.asarray(loudness_gen, dtype=np.float32).reshape(audio_gen.shape[0], -1)
         f0_gen, confidence_gen = self._track_f0(audio_gen)
 
-        self._loudness_l1_sum += float(np.sum(loudness_l1_db(features["loudness_db"], loudness_gen)))
+        loudness_in = features["loudness_db"]
+        loudness_errors = loudness_l1_db(loudness_in, loudness_gen)  # [batch]
+        self._loudness_l1_sum += float(np.sum(loudness_errors))
         self._n_examples += audio_gen.shape[0]
-        errors = f0_errors_cents(features["f0_hz"], features["f0_confidence"], f0_gen, self.min_f0_confidence)
-        self._f0_error_sum += float(np.sum(errors))
-        self._n_confident_frames += errors.size
-        self._n_outlier_frames += int(np.sum(errors > self.outlier_cents))
-        return {"f0_hz_gen": f0_gen, "f0_confidence_gen": confidence_gen, "loudness_db_gen": loudness_gen}
+        quiet_errors, quiet_counts = level_metrics.quiet_loudness_errors_db(loudness_in, loudness_gen)
+        self._quiet_error_sum += float(np.sum(quiet_errors))
+        self._n_quiet_frames += int(np.sum(quiet_counts))
+        silent_levels, silent_powers, silent_counts = level_metrics.silent_level_db(loudness_in, loudness_gen)
+        self._silent_power_sum += float(np.sum(silent_powers))
+        self._n_silent_frames += int(np.sum(silent_counts))
+        lags = level_metrics.onset_lags_s(loudness_in, loudness_gen, self.frame_rate)
+        self._onset_lags_s.extend(float(lag) for example_lags in lags for lag in example_lags)
+
+        example_metrics = []
+        quiet_ends = np.cumsum(quiet_counts)
+        for i in range(audio_gen.shape[0]):
+            errors = f0_errors_cents(features["f0_hz"][i:i + 1], features["f0_confidence"][i:i + 1],
+                                     f0_gen[i:i + 1], self.min_f0_confidence)
+            quiet = quiet_errors[quiet_ends[i] - quiet_counts[i]:quiet_ends[i]]
+            example_metrics.append({
+                "loudness_l1_db": float(loudness_errors[i]),
+                "quiet_loudness_l1_db": float(np.mean(quiet)) if quiet.size else None,
+                "silent_level_db": None if silent_counts[i] == 0 else float(silent_levels[i]),
+                "onset_lag_median_ms": float(1000.0 * np.median(lags[i])) if lags[i].size else None,
+                "f0_l1_cents": float(np.mean(errors)) if errors.size else None,
+                "f0_outlier_ratio": float(np.mean(errors > self.outlier_cents)) if errors.size else None,
+            })
+            self._f0_error_sum += float(np.sum(errors))
+            self._n_confident_frames += errors.size
+            self._n_outlier_frames += int(np.sum(errors > self.outlier_cents))
+        return {"f0_hz_gen": f0_gen, "f0_confidence_gen": confidence_gen, "loudness_db_gen": loudness_gen,
+                "example_metrics": example_metrics}
 
     def result(self):
         """The metrics over every batch since the last `reset_state`.
@@ -226,15 +266,23 @@ class F0LoudnessMetrics:
         Returns:
             {'loudness_l1_db': float (None before any example), 'f0_l1_cents': float,
             'f0_outlier_ratio': float (both None when no input frame was confidently
-            pitched), 'n_examples': int, 'n_confident_frames': int}.
+            pitched), 'quiet_loudness_l1_db', 'silent_level_db', 'onset_lag_median_ms':
+            float (None without quiet frames, silent frames or onsets), 'n_examples',
+            'n_confident_frames', 'n_quiet_frames', 'n_silent_frames', 'n_onsets': int}.
         """
         has_f0 = self._n_confident_frames > 0
         return {
             "loudness_l1_db": self._loudness_l1_sum / self._n_examples if self._n_examples else None,
+            "quiet_loudness_l1_db": self._quiet_error_sum / self._n_quiet_frames if self._n_quiet_frames else None,
+            "silent_level_db": level_metrics.pooled_level_db(self._silent_power_sum, self._n_silent_frames),
+            "onset_lag_median_ms": float(1000.0 * np.median(self._onset_lags_s)) if self._onset_lags_s else None,
             "f0_l1_cents": self._f0_error_sum / self._n_confident_frames if has_f0 else None,
             "f0_outlier_ratio": self._n_outlier_frames / self._n_confident_frames if has_f0 else None,
             "n_examples": self._n_examples,
             "n_confident_frames": self._n_confident_frames,
+            "n_quiet_frames": self._n_quiet_frames,
+            "n_silent_frames": self._n_silent_frames,
+            "n_onsets": len(self._onset_lags_s),
         }
 
     def _track_f0(self, audio_gen):

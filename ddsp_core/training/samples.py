@@ -200,7 +200,7 @@ def _plot_f0(ax, f0_hz, f0_confidence, frame_rate, colour, label):
 
 
 def f0_png(frame_rate, f0_hz=None, f0_confidence=None, f0_hz_gen=None, f0_confidence_gen=None,
-           loudness_db=None):
+           loudness_db=None, loudness_db_gen=None):
     """PNG of the input f0 and the generated audio's f0 over time, with loudness on a twin axis.
 
     Frames whose confidence is below F0_CONFIDENCE_THRESHOLD are drawn faded. Every series
@@ -213,6 +213,7 @@ def f0_png(frame_rate, f0_hz=None, f0_confidence=None, f0_hz_gen=None, f0_confid
         f0_hz_gen: f0 of the generated audio in Hz, shape [n_frames'].
         f0_confidence_gen: Its confidence in [0, 1], shape [n_frames'].
         loudness_db: Input loudness in dB, shape [n_frames].
+        loudness_db_gen: Loudness of the generated audio in dB, shape [n_frames'].
     """
     figure, ax = _new_figure()
     confident = []
@@ -225,12 +226,16 @@ def f0_png(frame_rate, f0_hz=None, f0_confidence=None, f0_hz_gen=None, f0_confid
     if values.size:  # Scale to the confident frames; unconfident ones may be far off.
         ax.set_ylim(0.8 * values.min(), 1.25 * values.max())
     handles, labels = ax.get_legend_handles_labels()
-    if loudness_db is not None:
-        loudness = np.nan_to_num(np.asarray(loudness_db, dtype=np.float64).reshape(-1), nan=-120.0,
-                                 posinf=0.0, neginf=-120.0)
+    series = [(values, colour, label) for values, colour, label in
+              ((loudness_db, "0.5", "input loudness"), (loudness_db_gen, "C1", "generated loudness"))
+              if values is not None]
+    if series:
         twin = ax.twinx()
-        twin.plot(np.arange(loudness.size) / frame_rate, loudness, color="0.5", linestyle="--",
-                  linewidth=1.0, label="loudness")
+        for values, colour, label in series:
+            loudness = np.nan_to_num(np.asarray(values, dtype=np.float64).reshape(-1), nan=-120.0,
+                                     posinf=0.0, neginf=-120.0)
+            twin.plot(np.arange(loudness.size) / frame_rate, loudness, color=colour, linestyle="--",
+                      linewidth=1.0, label=label)
         twin.set_ylabel("loudness (dB)")
         more_handles, more_labels = twin.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
@@ -250,25 +255,37 @@ def _format_value(value):
         return str(value)
 
 
-def step_page_html(title, step, metrics, n_examples):
+def _metrics_table(metrics):
+    """An HTML table of {name: value} (escaped), or '' when empty."""
+    if not metrics:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(str(name))}</td>"
+                   f'<td class="value">{html.escape(_format_value(value))}</td></tr>'
+                   for name, value in metrics.items())
+    return f'<table class="metrics"><tr><th>metric</th><th>value</th></tr>{rows}</table>'
+
+
+def step_page_html(title, step, metrics, n_examples, example_metrics=None, note=None):
     """The HTML page of one step: title, metrics table and, per example, players and plots.
 
     It links the files of `write_samples` by relative path ("00_original.wav", ...) and
-    `../index.html`; all text is escaped.
+    `../index.html`; all text is escaped. `example_metrics` (a list of {name: value}, one
+    per example) adds a table to each example; `note` is a sentence shown under the title
+    (e.g. that the examples are training data).
     """
     escape = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(title)} - step {step}</title>", f"<style>{_PAGE_STYLE}</style></head><body>",
              '<p><a href="../index.html">All steps</a></p>',
              f"<h1>{escape(title)}</h1>", f"<p>Step {step}</p>"]
-    if metrics:
-        parts.append('<table class="metrics"><tr><th>metric</th><th>value</th></tr>')
-        for name, value in metrics.items():
-            parts.append(f"<tr><td>{escape(str(name))}</td>"
-                         f'<td class="value">{escape(_format_value(value))}</td></tr>')
-        parts.append("</table>")
+    if note:
+        parts.append(f'<p class="note"><strong>{escape(str(note))}</strong></p>')
+    parts.append(_metrics_table(metrics))
     for i in range(n_examples):
-        parts.append(f'<section class="example"><h2>Example {i:02d}</h2><div class="players">')
+        parts.append(f'<section class="example"><h2>Example {i:02d}</h2>')
+        if example_metrics is not None and i < len(example_metrics):
+            parts.append(_metrics_table(example_metrics[i]))
+        parts.append('<div class="players">')
         for kind in ("original", "generated"):
             src = escape(f"{i:02d}_{kind}.wav", quote=True)
             parts.append(f'<figure><figcaption>{kind}</figcaption>'
@@ -329,7 +346,8 @@ def list_steps(samples_dir):
 
 def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
                   f0_hz_gen=None, f0_confidence_gen=None, metrics=None,
-                  summary_writer=None, max_examples=8, title=None):
+                  summary_writer=None, max_examples=8, title=None, loudness_db_gen=None,
+                  example_metrics=None, note=None):
     """Writes WAV and PNG files and an HTML page for one batch, and rewrites samples/index.html.
 
     Args:
@@ -351,6 +369,10 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
             'spectrogram/{i}', 'waveform/{i}' and 'f0/{i}' to TensorBoard.
         max_examples: Most examples written, the first ones of the batch.
         title: Page title; "DDSP samples" if None.
+        loudness_db_gen: Optional loudness of the generated audio in dB, [batch, n_frames'],
+            drawn with the input's.
+        example_metrics: Optional list of {name: value}, one per example, shown with it.
+        note: Optional sentence shown under the page title.
 
     Returns:
         {'html': path of the step page, 'index': path of samples/index.html,
@@ -364,7 +386,8 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
     features = {name: _batched(batch[name], f"batch[{name!r}]", n_examples)
                 for name in ("f0_hz", "f0_confidence", "loudness_db") if batch.get(name) is not None}
     gen_f0 = {name: _batched(values, name, n_examples)
-              for name, values in (("f0_hz_gen", f0_hz_gen), ("f0_confidence_gen", f0_confidence_gen))
+              for name, values in (("f0_hz_gen", f0_hz_gen), ("f0_confidence_gen", f0_confidence_gen),
+                                   ("loudness_db_gen", loudness_db_gen))
               if values is not None}
 
     samples_dir = storage.join(save_dir, SAMPLES_FOLDER)
@@ -394,7 +417,8 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
         summary_writer.flush()
 
     paths["html"] = storage.join(step_dir, "index.html")
-    storage.write_bytes(paths["html"], step_page_html(title, step, metrics or {}, n_examples).encode("utf-8"))
+    page = step_page_html(title, step, metrics or {}, n_examples, example_metrics=example_metrics, note=note)
+    storage.write_bytes(paths["html"], page.encode("utf-8"))
     paths["index"] = storage.join(samples_dir, "index.html")
     steps = set(list_steps(samples_dir)) | {step}  # The listing may lag behind the page just written.
     storage.write_bytes(paths["index"], index_html(steps, title).encode("utf-8"))

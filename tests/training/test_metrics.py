@@ -212,7 +212,9 @@ def test_48_khz_audio_is_resampled_for_crepe(tiny_tracker):
 def test_update_state_returns_the_generated_features(tiny_tracker):
     metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=tiny_tracker)
     generated = metric.update_state(_example_batch(_sine(A4_HZ)), _sine(SEMITONE_UP_HZ)[None, :])
-    assert set(generated) == {"f0_hz_gen", "f0_confidence_gen", "loudness_db_gen"}
+    assert set(generated) == {"f0_hz_gen", "f0_confidence_gen", "loudness_db_gen", "example_metrics"}
+    example_metrics = generated.pop("example_metrics")
+    assert len(example_metrics) == 1 and example_metrics[0]["f0_l1_cents"] == pytest.approx(100.0, abs=15.0)
     for value in generated.values():
         assert value.shape == (1, N_FRAMES + 1) and value.dtype == np.float32
     steady = generated["f0_hz_gen"][0, 25:-25]
@@ -244,7 +246,9 @@ def test_reset_state_clears(tiny_tracker):
     metric.update_state(_example_batch(_sine(A4_HZ)), _sine(SEMITONE_UP_HZ)[None, :])
     metric.reset_state()
     assert metric.result() == {"loudness_l1_db": None, "f0_l1_cents": None, "f0_outlier_ratio": None,
-                               "n_examples": 0, "n_confident_frames": 0}
+                               "quiet_loudness_l1_db": None, "silent_level_db": None, "onset_lag_median_ms": None,
+                               "n_examples": 0, "n_confident_frames": 0, "n_quiet_frames": 0, "n_silent_frames": 0,
+                               "n_onsets": 0}
     metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :])
     assert metric.result()["f0_l1_cents"] < 10.0  # The sharp batch is forgotten.
 
@@ -344,3 +348,46 @@ def test_bad_batches_are_named(batch, audio_gen, message):
 def test_batch_must_be_a_dict():
     with pytest.raises(TypeError, match="dict"):
         metrics.F0LoudnessMetrics(pitch_tracker=object()).update_state([np.zeros([1, 4])], np.zeros([1, 16000]))
+
+
+# ------------------------------------------------------------------------------------------
+# Releases, rests and onsets (level_metrics through F0LoudnessMetrics)
+# ------------------------------------------------------------------------------------------
+
+
+def _released_sine():
+    """A4 for the first half second, then digital silence: [n_samples]."""
+    audio = _sine(A4_HZ)
+    audio[audio.size // 2:] = 0.0
+    return audio
+
+
+def test_a_copy_of_a_released_note_is_silent_where_the_input_is(tiny_tracker):
+    audio = _released_sine()
+    result = _measure(tiny_tracker, _example_batch(audio), audio)
+    assert result["n_quiet_frames"] > 100 and result["n_onsets"] == 1
+    assert result["quiet_loudness_l1_db"] < 0.5
+    assert result["silent_level_db"] < -60.0
+    assert result["onset_lag_median_ms"] == 0.0
+
+
+def test_a_note_that_keeps_sounding_after_its_release_is_caught(tiny_tracker):
+    batch = _example_batch(_released_sine())
+    result = _measure(tiny_tracker, batch, _sine(A4_HZ))  # Sounds on through the input's rest.
+    assert result["silent_level_db"] == pytest.approx(0.0, abs=1.0)  # At the note's own level.
+    assert result["quiet_loudness_l1_db"] > 60.0
+    assert result["loudness_l1_db"] < result["quiet_loudness_l1_db"]
+
+
+def test_a_late_attack_gives_its_onset_lag(tiny_tracker):
+    audio = _sine(A4_HZ)
+    late = audio.copy()
+    late[:800] = 0.0  # Starts 50 ms late.
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=tiny_tracker)
+    generated = metric.update_state(_example_batch(audio), late[None, :])
+    # Within 3 dB once about half of a 512-sample (32 ms) loudness frame's energy is the sine,
+    # i.e. near the frame centred on the attack; frames are 4 ms apart.
+    assert 46.0 <= metric.result()["onset_lag_median_ms"] <= 58.0
+    per_example = generated["example_metrics"]
+    assert len(per_example) == 1 and per_example[0]["onset_lag_median_ms"] == metric.result()["onset_lag_median_ms"]
+    assert per_example[0]["silent_level_db"] is None  # No silent input frame.

@@ -214,3 +214,13 @@ def test_writes_to_gcs(gcs_emulator, gcs_bucket):
     assert rate == SAMPLE_RATE and peak_hz(audio) == GENERATED_HZ
     index = gcs_emulator.download(paths["index"]).decode()
     assert re.findall(r'href="(step_\d+)/', index) == ["step_00000020", "step_00000010"]
+
+
+def test_step_page_shows_each_examples_metrics_and_the_note():
+    page = samples.step_page_html("run", 7, {"spectral_loss": 1.5}, 2,
+                                  example_metrics=[{"silent_level_db": -61.25}, {"onset_lag_median_ms": 12.0}],
+                                  note="Measured on training examples <here>.")
+    assert "Measured on training examples &lt;here&gt;." in page
+    first, second = page.split('<section class="example">')[1:]
+    assert "silent_level_db" in first and "-61.25" in first and "onset_lag_median_ms" not in first
+    assert "onset_lag_median_ms" in second and ">12<" in second
