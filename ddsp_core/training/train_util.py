@@ -210,7 +210,7 @@ class TrainLoopCallback(keras.callbacks.Callback):
 @gin.configurable
 def train(data_provider, trainer, model=None, distribution=None, batch_size=32, num_steps=1000000,
           steps_per_summary=300, steps_per_save=300, save_dir="/tmp/ddsp", restore_dir=None,
-          early_stop_loss_value=None):
+          early_stop_loss_value=None, augmentation=None):
     """Trains a model; returns the last step and its losses.
 
     Args:
@@ -228,6 +228,8 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         restore_dir: Where to look for a checkpoint to start from when save_dir has
             none (fine-tuning); None: only save_dir.
         early_stop_loss_value: Stop once total_loss falls below this.
+        augmentation: None, or a callable mapping a batch (dict of tensors) to an
+            augmented one, e.g. `augmentation.GainAugmentation()`; training batches only.
 
     Returns:
         {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float}}.
@@ -247,6 +249,10 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
     distribution.check_batch_size(batch_size)
     data_provider.list_files()  # A clear error now if the pattern matches nothing.
     dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
+    if augmentation is not None:
+        import tensorflow as tf  # The data pipeline is tf.data whatever the backend.
+
+        dataset = dataset.map(augmentation, num_parallel_calls=tf.data.AUTOTUNE)
 
     with distribution.scope():
         model = model if model is not None else get_model()
