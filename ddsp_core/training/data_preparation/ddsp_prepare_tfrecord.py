@@ -46,6 +46,9 @@ def make_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--input_audio_filepatterns", type=_list, action="append", required=True,
                         help="Comma-separated globs of audio files, local or gs:// (repeatable).")
+    parser.add_argument("--eval_audio_filepatterns", type=_list, action="append", default=[],
+                        help="Comma-separated globs of audio files that all go to the eval split, e.g. a held-out "
+                             "instrument (repeatable; never mixed with the training files).")
     parser.add_argument("--output_tfrecord_path", required=True, help="Path prefix of the train shards.")
     parser.add_argument("--eval_tfrecord_path", default="",
                         help="Path prefix of the eval shards (default: 'train' -> 'eval' in the train path).")
@@ -103,6 +106,7 @@ def main(argv=None):
             num_shards=args.num_shards, sample_rate=args.sample_rate, frame_rate=args.frame_rate,
             example_secs=args.example_secs, hop_secs=args.hop_secs, center=args.center,
             eval_split_fraction=args.eval_split_fraction,
+            eval_audio_filepatterns=[p for group in args.eval_audio_filepatterns for p in group],
             viterbi=args.viterbi, crepe_capacity=args.crepe_capacity, crepe_batch_size=args.crepe_batch_size,
             crepe_precision=args.crepe_precision,
             min_audio_secs=args.min_audio_secs, silence_db=args.silence_db,
@@ -121,6 +125,9 @@ def main(argv=None):
     except (FileNotFoundError, FileExistsError) as error:
         print(f"ddsp_prepare_tfrecord: error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except ValueError as error:  # Flags that contradict each other (e.g. overlapping train and eval files).
+        print(f"ddsp_prepare_tfrecord: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     for line in lib.summary_lines(manifest):
         logging.info(line)
     logging.info("Manifest: %s", settings.manifest_path)

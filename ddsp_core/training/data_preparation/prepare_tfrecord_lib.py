@@ -46,12 +46,16 @@ class PrepareSettings:
     Attributes:
         input_audio_filepatterns: Globs of audio files (local or gs://).
         output_tfrecord_path: Train shards are written as `<path>-SSSSS-of-NNNNN`.
-        eval_tfrecord_path: Eval shards, when eval_split_fraction > 0 (default: the
+        eval_tfrecord_path: Eval shards, when there is an eval split (default: the
             train path with 'train' replaced by 'eval', or '-eval' added to its stem).
+        eval_audio_filepatterns: Globs of audio files that all go to the eval split (a
+            held-out instrument, say); never mixed with the training files: a file matched
+            by both is an error.
         num_shards: Shards per split; 0 lets the runner decide.
         sample_rate, frame_rate, example_secs, hop_secs, center: See `ExampleShape`
             (`center` is its `centered`).
-        eval_split_fraction: Fraction of the files (not windows) held out for eval.
+        eval_split_fraction: Fraction of the input_audio_filepatterns files (not windows)
+            held out for eval.
         viterbi: Viterbi decoding of CREPE's f0.
         crepe_capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
         crepe_batch_size: CREPE frames per forward pass.
@@ -81,12 +85,16 @@ class PrepareSettings:
     min_audio_secs: float = 0.5
     silence_db: float = -60.0
     allow_memory_growth: bool = False
+    eval_audio_filepatterns: list = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         from ddsp_core import crepe
 
         if isinstance(self.input_audio_filepatterns, str):
             self.input_audio_filepatterns = [self.input_audio_filepatterns]
+        if isinstance(self.eval_audio_filepatterns, str):
+            self.eval_audio_filepatterns = [self.eval_audio_filepatterns]
+        self.eval_audio_filepatterns = list(self.eval_audio_filepatterns)
         if not self.input_audio_filepatterns:
             raise ValueError("input_audio_filepatterns is empty: give at least one glob of audio files.")
         if not self.output_tfrecord_path:
@@ -101,8 +109,12 @@ class PrepareSettings:
             raise ValueError(f"num_shards must be >= 0 (0: the runner decides), got {self.num_shards}.")
         if self.min_audio_secs < 0:
             raise ValueError(f"min_audio_secs must be >= 0, got {self.min_audio_secs}.")
-        if self.eval_split_fraction and not self.eval_tfrecord_path:
+        if self.has_eval_split and not self.eval_tfrecord_path:
             self.eval_tfrecord_path = default_eval_path(self.output_tfrecord_path)
+
+    @property
+    def has_eval_split(self):
+        return bool(self.eval_split_fraction or self.eval_audio_filepatterns)
 
     @property
     def shape(self):
@@ -115,7 +127,7 @@ class PrepareSettings:
     def output_paths(self):
         """{split: TFRecord path prefix} of the splits this job writes."""
         paths = {TRAIN: self.output_tfrecord_path}
-        if self.eval_split_fraction:
+        if self.has_eval_split:
             paths[EVAL] = self.eval_tfrecord_path
         return paths
 
@@ -240,16 +252,18 @@ class ProcessAudioFile(beam.DoFn):
         yield beam.pvalue.TaggedOutput(REPORTS, report)
 
 
-def build_pipeline(pipeline, settings, files):
+def build_pipeline(pipeline, settings, files, eval_files=()):
     """Adds the prepare job to `pipeline`.
 
     Args:
         pipeline: A beam.Pipeline.
         settings: PrepareSettings.
-        files: [(path, size_in_bytes)] to read.
+        files: [(path, size_in_bytes)] to read (split by settings.eval_split_fraction).
+        eval_files: [(path, size_in_bytes)] that all go to the eval split.
     """
     splits = assign_splits([path for path, _ in files], settings.eval_split_fraction)
-    sizes = dict(files)
+    splits.update({path: EVAL for path, _ in eval_files})
+    sizes = {**dict(files), **dict(eval_files)}
     outputs = (pipeline
                | "ListFiles" >> beam.Create(sorted(splits.items()))
                | "SpreadFilesOverWorkers" >> beam.Reshuffle()
@@ -345,6 +359,11 @@ def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
         FileExistsError: outputs of an earlier run are there and overwrite is False.
     """
     files = storage.match(settings.input_audio_filepatterns)
+    eval_files = storage.match(settings.eval_audio_filepatterns) if settings.eval_audio_filepatterns else []
+    both = sorted(set(dict(files)) & set(dict(eval_files)))
+    if both:
+        raise ValueError(f"{len(both)} files are matched by both the training and the eval audio patterns, e.g. "
+                         f"{both[0]}: a held-out set must not be trained on. Make the patterns disjoint.")
     leftovers = existing_outputs(settings)
     if leftovers:
         if not overwrite:
@@ -355,8 +374,11 @@ def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
         logging.info("Deleting %d files of an earlier run (--overwrite).", len(leftovers))
         storage.delete(leftovers)
     logging.info("Preparing %d files from %s", len(files), ", ".join(settings.input_audio_filepatterns))
+    if eval_files:
+        logging.info("... and %d held-out eval files from %s", len(eval_files),
+                     ", ".join(settings.eval_audio_filepatterns))
     pipeline = pipeline_for(pipeline_args, num_workers)
-    build_pipeline(pipeline, settings, files)
+    build_pipeline(pipeline, settings, files, eval_files)
     result = pipeline.run()
     result.wait_until_finish()
     return storage.read_json(settings.manifest_path)

@@ -224,3 +224,32 @@ def test_absl_style_boolean_flags_parse():
     assert [p for group in args.input_audio_filepatterns for p in group] == ["a/*.wav", "b/*.flac", "c/*.ogg"]
     args = make_parser().parse_args(required + ["--viterbi=false", "--center=true", "--window_secs=2"])
     assert (args.viterbi, args.center, args.example_secs) == (False, True, 2.0)
+
+
+def test_eval_audio_files_all_go_to_the_eval_split(tmp_path):
+    """--eval_audio_filepatterns: a held-out set (here two notes) is only in eval.tfrecord-*."""
+    train_dir, eval_dir = tmp_path / "train_audio", tmp_path / "eval_audio"
+    for folder, notes in ((train_dir, NOTES[:2]), (eval_dir, NOTES[10:12])):
+        folder.mkdir()
+        for path in notes:
+            (folder / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    out = tmp_path / "out"
+    status = main([f"--input_audio_filepatterns={train_dir}/*.flac", f"--eval_audio_filepatterns={eval_dir}/*.flac",
+                   f"--output_tfrecord_path={out}/train.tfrecord", "--crepe_capacity=tiny", "--num_shards=1",
+                   "--num_workers=1"])
+    assert status == EXIT_OK
+    manifest = json.loads((out / "train_manifest.json").read_text())
+    splits = {os.path.basename(item["path"]): item["split"] for item in manifest["files"]}
+    assert splits == {**{os.path.basename(p): "train" for p in NOTES[:2]},
+                      **{os.path.basename(p): "eval" for p in NOTES[10:12]}}
+    eval_records = read_records(glob.glob(f"{out}/eval.tfrecord-*"))
+    assert len(eval_records) == manifest["examples_written"]["eval"] == 2
+    eval_pitches = [_hz(_midi(p)) for p in NOTES[10:12]]
+    assert all(_median_cents_off(record, eval_pitches) < 20 for record in eval_records)
+
+
+def test_a_file_in_both_train_and_eval_patterns_is_refused(tmp_path):
+    status = main([f"--input_audio_filepatterns={NOTES[0]}", f"--eval_audio_filepatterns={NOTES[0]}",
+                   f"--output_tfrecord_path={tmp_path}/train.tfrecord", "--crepe_capacity=tiny"])
+    assert status == EXIT_USAGE
+    assert not glob.glob(f"{tmp_path}/*.tfrecord-*")
