@@ -50,11 +50,12 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # The project itself (seconds); the sources are removed once installed, so that only the
 # installed copy can be imported, whatever the working directory. The bundled clarinet
-# notes stay, for a demo run: /opt/ddsp-pipeline/data/clarinet/notes/*.flac.
+# material stays, for a demo run: /opt/ddsp-pipeline/data/clarinet/{train,validation}/*.flac.
 COPY ddsp_core ./ddsp_core
 COPY components ./components
 COPY pipelines ./pipelines
-COPY data/clarinet/notes ./data/clarinet/notes
+COPY data/clarinet/train ./data/clarinet/train
+COPY data/clarinet/validation ./data/clarinet/validation
 RUN if [ -n "$PIP_CERT" ]; then export PIP_CERT; else unset PIP_CERT; fi \
     && pip install --no-cache-dir --no-deps . \
     && rm -rf build ./*.egg-info ddsp_core components pipelines \

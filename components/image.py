@@ -9,8 +9,10 @@ import os
 
 IMAGE_ENV = "DDSP_PIPELINE_IMAGE"
 DEFAULT_IMAGE = "ddsp-pipeline:0.1.0"
-# The bundled clarinet notes inside the image (the Dockerfile copies them there).
-BUNDLED_AUDIO_IN_IMAGE = "/opt/ddsp-pipeline/data/clarinet/notes/*.flac"
+# The bundled clarinet material inside the image (the Dockerfile copies it there): the training
+# set (FluidR3_GM) and the validation set, a clarinet from another soundfont that is never trained on.
+BUNDLED_AUDIO_IN_IMAGE = "/opt/ddsp-pipeline/data/clarinet/train/*.flac"
+BUNDLED_EVAL_AUDIO_IN_IMAGE = "/opt/ddsp-pipeline/data/clarinet/validation/*.flac"
 
 
 def base_image():

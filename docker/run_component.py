@@ -27,7 +27,7 @@ import sys
 import time
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLED_NOTES = os.path.join(REPO_DIR, "data", "clarinet", "notes")
+BUNDLED_NOTES = os.path.join(REPO_DIR, "data", "clarinet", "train")
 # The user the image runs its steps as (Dockerfile: useradd --uid 1000 ddsp).
 IMAGE_UID = 1000
 
@@ -38,7 +38,7 @@ def _parse_args(argv):
                         help="Host folder for kfp's artifacts (mounted into the container). Default: %(default)s")
     parser.add_argument("--audio-dir", default=BUNDLED_NOTES,
                         help="Folder of .flac/.wav files to prepare (copied under the pipeline root). "
-                             "Default: the bundled clarinet notes.")
+                             "Default: the bundled clarinet training set.")
     parser.add_argument("--crepe-capacity", default="tiny", help="CREPE size (default: %(default)s).")
     return parser.parse_args(argv)
 

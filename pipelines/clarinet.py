@@ -20,7 +20,7 @@ from kfp import compiler, dsl
 from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
 
 from components.eval.component import eval as eval_component
-from components.image import BUNDLED_AUDIO_IN_IMAGE, IMAGE_ENV, base_image
+from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE, IMAGE_ENV, base_image
 from components.prepare_tfrecord.component import prepare_tfrecord
 from components.sample.component import sample as sample_component
 from components.train.component import train as train_component
@@ -32,6 +32,8 @@ DEFAULT_ACCELERATOR = "NVIDIA_L4"
 # Where the compiled YAML expects the bundled notes when no audio_pattern is given: inside
 # the project's image (see Dockerfile). Locally, `ddsp_pipeline run` passes the checkout's path.
 DEFAULT_AUDIO_PATTERN = BUNDLED_AUDIO_IN_IMAGE
+# The bundled validation clarinet (another soundfont), held out: eval and sample measure on it.
+DEFAULT_EVAL_AUDIO_PATTERN = BUNDLED_EVAL_AUDIO_IN_IMAGE
 
 
 def train_accelerator():
@@ -60,13 +62,16 @@ def clarinet_pipeline(
     gin_params: List[str] = [],
     beam_pipeline_options: str = "--runner=DirectRunner",
     audio_fingerprint: str = "",
+    eval_audio_pattern: str = DEFAULT_EVAL_AUDIO_PATTERN,
 ) -> Outputs:
     """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
     ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
-    beam_pipeline_options run the prepare job elsewhere, e.g. on Dataflow."""
+    beam_pipeline_options run the prepare job elsewhere, e.g. on Dataflow; eval_audio_pattern:
+    audio held out for eval and sample ('' for the preset's split of audio_pattern)."""
     prepare_task = prepare_tfrecord(
         audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
-        beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint)
+        beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
+        eval_audio_pattern=eval_audio_pattern)
     prepare_task.set_display_name("prepare TFRecords").set_memory_limit("16G").set_cpu_limit("8")
 
     train_task = train_component(

@@ -24,8 +24,12 @@ def _add_run_arguments(parser):
     from pipelines import local
 
     parser.add_argument("--audio", default=local.BUNDLED_AUDIO,
-                        help="Glob(s) of audio files, comma-separated, local or gs:// (default: the bundled "
-                             "clarinet notes).")
+                        help="Glob(s) of audio files to train on, comma-separated, local or gs:// (default: the "
+                             "bundled clarinet training set).")
+    parser.add_argument("--eval-audio", default=None,
+                        help="Glob(s) of audio held out for eval and sample, e.g. another recording of the "
+                             "instrument (default: the bundled validation clarinet with the bundled training set; "
+                             "with your own --audio, none: the preset's split of your files). '' for none.")
     parser.add_argument("--preset", default="quick",
                         help="Preset: " + "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()))
     parser.add_argument("--pipeline-root", default=local.DEFAULT_PIPELINE_ROOT,
@@ -75,7 +79,7 @@ def run_command(args):
         result = local.run(audio=args.audio, preset=args.preset, pipeline_root=args.pipeline_root,
                            num_steps=args.num_steps, batch_size=args.batch_size, crepe_capacity=args.crepe_capacity,
                            gin_files=args.gin_file, gin_params=args.gin_param, beam_options=args.beam_options,
-                           use_cache=not args.no_cache, verbose=args.verbose)
+                           use_cache=not args.no_cache, verbose=args.verbose, eval_audio=args.eval_audio)
     except local.PipelineRunError as error:
         print(f"ddsp_pipeline run: error: {error}", file=sys.stderr)
         return error.exit_status

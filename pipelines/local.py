@@ -25,13 +25,21 @@ import warnings
 from ddsp_core.pipeline import presets as presets_lib
 from ddsp_core.pipeline import steps as steps_lib
 
-from components.image import BUNDLED_AUDIO_IN_IMAGE
+from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The bundled clarinet notes: the checkout's, or the image's copy where the project is installed.
-BUNDLED_AUDIO = os.path.join(REPO_DIR, "data", "clarinet", "notes", "*.flac")
+# The bundled clarinet material: the checkout's, or the image's copy where the project is installed.
+# Training set (FluidR3_GM) and validation set (another soundfont's clarinet, never trained on).
+BUNDLED_AUDIO = os.path.join(REPO_DIR, "data", "clarinet", "train", "*.flac")
+BUNDLED_EVAL_AUDIO = os.path.join(REPO_DIR, "data", "clarinet", "validation", "*.flac")
 if not glob.glob(BUNDLED_AUDIO):
-    BUNDLED_AUDIO = BUNDLED_AUDIO_IN_IMAGE
+    BUNDLED_AUDIO, BUNDLED_EVAL_AUDIO = BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE
+
+
+def default_eval_audio(audio):
+    """The held-out audio that goes with `audio`: the bundled validation set for the bundled
+    training set, else '' (the preset's split of the user's own files)."""
+    return BUNDLED_EVAL_AUDIO if audio == BUNDLED_AUDIO else ""
 DEFAULT_PIPELINE_ROOT = os.path.join("out", "pipeline")
 
 
@@ -110,11 +118,12 @@ def _quiet_executor_input(enabled=True):
         sys.stdout = stdout
 
 
-def resolve_audio(pattern):
+def resolve_audio(pattern, allow_empty=False):
     """Local globs -> absolute globs (steps run in other folders); gs:// unchanged.
 
     Raises:
-        PipelineRunError: a local glob matches no file (naming it, and the bundled set).
+        PipelineRunError: a local glob matches no file (naming it, and the bundled set), or
+            the pattern is empty and allow_empty is False.
     """
     resolved = []
     for part in steps_lib.split_commas(pattern):
@@ -127,7 +136,7 @@ def resolve_audio(pattern):
                 f"step 'prepare_tfrecord' cannot start: the audio pattern {part!r} matches no file. Check the "
                 f"path and quote the glob (--audio 'folder/*.wav'); the bundled set is {BUNDLED_AUDIO!r}.")
         resolved.append(part)
-    if not resolved:
+    if not resolved and not allow_empty:
         raise PipelineRunError("step 'prepare_tfrecord' cannot start: the audio pattern is empty.")
     return ",".join(resolved)
 
@@ -168,10 +177,11 @@ def check_pipeline_root(pipeline_root):
 
 
 def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_capacity="", gin_files=(),
-                       gin_params=(), beam_options="", fingerprint=""):
+                       gin_params=(), beam_options="", fingerprint="", eval_audio=""):
     """The pipeline's parameter values for a run, checking the preset name first."""
     presets_lib.get_preset(preset)
-    arguments = {"audio_pattern": audio, "preset": preset, "num_steps": int(num_steps),
+    arguments = {"audio_pattern": audio, "eval_audio_pattern": eval_audio, "preset": preset,
+                 "num_steps": int(num_steps),
                  "batch_size": int(batch_size), "crepe_capacity": crepe_capacity or "",
                  "gin_files": list(gin_files), "gin_params": list(gin_params),
                  "audio_fingerprint": fingerprint}
@@ -181,8 +191,12 @@ def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_c
 
 
 def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT, num_steps=0, batch_size=0,
-        crepe_capacity="", gin_files=(), gin_params=(), beam_options="", use_cache=True, verbose=False):
+        crepe_capacity="", gin_files=(), gin_params=(), beam_options="", use_cache=True, verbose=False,
+        eval_audio=None):
     """Runs the whole pipeline locally; returns a RunResult.
+
+    eval_audio: audio held out for eval and sample (all of it in the eval split); None: the
+    bundled validation clarinet when `audio` is the bundled training set, else none ('').
 
     Raises:
         PipelineRunError: bad input (no audio, unknown preset, unwritable root), or a step
@@ -196,10 +210,11 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     except ValueError as error:
         raise PipelineRunError(str(error)) from None
     root = check_pipeline_root(pipeline_root)
+    eval_audio = resolve_audio(default_eval_audio(audio) if eval_audio is None else eval_audio, allow_empty=True)
     audio = resolve_audio(audio)
     arguments = pipeline_arguments(audio, preset, num_steps, batch_size, crepe_capacity,
                                    [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
-                                   audio_fingerprint(audio))
+                                   audio_fingerprint(",".join(filter(None, [audio, eval_audio]))), eval_audio)
     run_name = time.strftime("%Y%m%d-%H%M%S")
     status_dir = os.path.join(root, ".status", run_name)
     os.environ[steps_lib.STATUS_DIR_ENV] = status_dir

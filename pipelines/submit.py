@@ -77,6 +77,10 @@ def add_arguments(parser):
                       help="Glob(s) of audio files, comma-separated: local files are uploaded under the pipeline "
                            "root first; gs:// globs are used as they are (default: the clarinet notes bundled in "
                            "the image).")
+    what.add_argument("--eval-audio", default=None,
+                      help="Glob(s) of audio held out for eval and sample, uploaded like --audio (default: the "
+                           "validation clarinet bundled in the image; with --audio, none: the preset's split of "
+                           "those files). '' for none.")
     what.add_argument("--preset", default=None, help="Preset name: quick or full (default: the pipeline's, quick).")
     what.add_argument("--num-steps", type=int, default=None, help="Training steps (default: the preset's).")
     what.add_argument("--batch-size", type=int, default=None, help="Training batch (default: the preset's).")
@@ -138,6 +142,18 @@ def main(args):
                 parameters["audio_pattern"] = pattern
                 if report.fingerprint:
                     parameters["audio_fingerprint"] = report.fingerprint
+                if args.eval_audio is None:  # The bundled validation clarinet is no held-out set for other audio.
+                    parameters["eval_audio_pattern"] = ""
+            if args.eval_audio:
+                pattern, report = upload_audio(args.eval_audio, join(args.pipeline_root or "", AUDIO_FOLDER), client)
+                for line in report.lines():
+                    print(line)
+                parameters["eval_audio_pattern"] = pattern
+                if report.fingerprint:
+                    parameters["audio_fingerprint"] = "-".join(
+                        filter(None, [parameters.get("audio_fingerprint"), report.fingerprint]))
+            elif args.eval_audio == "":
+                parameters["eval_audio_pattern"] = ""
             if args.vertex:
                 submit_vertex(template, args.project, args.region, args.pipeline_root, parameters,
                               display_name=args.display_name or _pipeline_name(), service_account=args.service_account,
@@ -190,7 +206,8 @@ def check_args(args):
     for path in args.gin_file:
         check_gin_file(path)
     parse_labels(args.label)
-    local_audio = [part for part in split_patterns(args.audio or "") if not is_url(part)]
+    local_audio = [part for part in split_patterns(",".join(filter(None, [args.audio, args.eval_audio])))
+                   if not is_url(part)]
     if local_audio and not (root or "").startswith("gs://"):
         raise _bad_input(
             "upload audio", f"the local audio {', '.join(map(repr, local_audio))} must be uploaded for the "

@@ -6,6 +6,7 @@ No network and no build: building the image takes many minutes
 (docker/podman_run_component.sh does that).
 """
 
+import glob
 import os
 import re
 import shutil
@@ -52,10 +53,11 @@ def test_dockerfile_copies_every_package_and_dockerignore_lets_them_through():
     for package in packages:
         assert re.search(rf"^COPY {package} ", dockerfile, re.MULTILINE), f"Dockerfile does not copy {package}/"
         assert package in allowed, f".dockerignore excludes {package}/"
-    for name in ("pyproject.toml", "README.md", "data/clarinet/notes"):
+    for name in ("pyproject.toml", "README.md", "data/clarinet/train", "data/clarinet/validation"):
         assert name in allowed
     # The data the image bakes in is there.
-    assert len(os.listdir(os.path.join(REPO_DIR, "data", "clarinet", "notes"))) >= 45
+    for folder in ("train", "validation"):
+        assert glob.glob(os.path.join(REPO_DIR, "data", "clarinet", folder, "*.flac"))
 
 
 def test_dockerfile_runs_as_non_root_with_the_venv_first_on_path():
@@ -81,8 +83,9 @@ def test_compose_runs_the_pipeline_into_the_volume_tensorboard_reads():
     assert "artifacts" in compose["volumes"]
     # The default audio is where the Dockerfile puts the bundled notes.
     audio = next(arg for arg in pipeline["command"] if arg.startswith("--audio="))
-    assert "/opt/ddsp-pipeline/data/clarinet/notes/*.flac" in audio
-    assert "COPY data/clarinet/notes ./data/clarinet/notes" in _read("Dockerfile")
+    assert "/opt/ddsp-pipeline/data/clarinet/train/*.flac" in audio
+    assert "COPY data/clarinet/train ./data/clarinet/train" in _read("Dockerfile")
+    assert "COPY data/clarinet/validation ./data/clarinet/validation" in _read("Dockerfile")
     assert "WORKDIR /opt/ddsp-pipeline" in _read("Dockerfile")
 
 

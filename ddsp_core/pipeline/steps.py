@@ -53,7 +53,7 @@ def split_commas(text):
 
 
 def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
-            beam_pipeline_options="--runner=DirectRunner", num_workers=0):
+            beam_pipeline_options="--runner=DirectRunner", num_workers=0, eval_audio_pattern=""):
     """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir`.
 
     Args:
@@ -65,6 +65,8 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
         beam_pipeline_options: Comma-separated Beam options, e.g.
             '--runner=DataflowRunner,--project=p,--region=r,--temp_location=gs://b/tmp'.
         num_workers: Local runner's worker processes (0: one per core).
+        eval_audio_pattern: Glob(s) of audio that all goes to the eval split (a held-out
+            instrument); the preset's eval_split_fraction then is not applied. '' for none.
 
     Returns:
         The manifest (dict).
@@ -75,13 +77,15 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
     lib.tidy_beam_logging()
     patterns = split_commas(audio_pattern)
     if not patterns:
-        raise ValueError("audio_pattern is empty: give a glob of audio files, e.g. 'data/clarinet/notes/*.flac'.")
+        raise ValueError("audio_pattern is empty: give a glob of audio files, e.g. 'data/clarinet/train/*.flac'.")
+    eval_patterns = split_commas(eval_audio_pattern)
     settings = lib.PrepareSettings(
         input_audio_filepatterns=patterns,
         output_tfrecord_path=storage.join(dataset_dir, TRAIN_PREFIX),
         eval_tfrecord_path=storage.join(dataset_dir, EVAL_PREFIX),
         num_shards=preset.num_shards, example_secs=preset.example_secs, hop_secs=preset.hop_secs,
-        eval_split_fraction=preset.eval_split_fraction,
+        eval_split_fraction=0.0 if eval_patterns else preset.eval_split_fraction,
+        eval_audio_filepatterns=eval_patterns,
         crepe_capacity=crepe_capacity or preset.crepe_capacity, crepe_precision="auto")
     manifest = lib.run(settings, split_commas(beam_pipeline_options), num_workers=num_workers, overwrite=True)
     for line in lib.summary_lines(manifest):

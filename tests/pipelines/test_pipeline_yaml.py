@@ -51,8 +51,10 @@ def test_yaml_loads_back_with_kfp():
     assert pipeline.name == clarinet.PIPELINE_NAME
     inputs = pipeline.component_spec.inputs
     assert set(inputs) == {"audio_pattern", "preset", "num_steps", "batch_size", "crepe_capacity", "gin_files",
-                           "gin_params", "beam_pipeline_options", "audio_fingerprint"}
+                           "gin_params", "beam_pipeline_options", "audio_fingerprint", "eval_audio_pattern"}
     assert inputs["preset"].default == "quick"
+    assert inputs["audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/train/*.flac"
+    assert inputs["eval_audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/validation/*.flac"
     assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples"}
 
 

@@ -187,7 +187,9 @@ def test_vertex_submit_uploads_audio_then_builds_the_job(gcs_emulator, gcs_bucke
         "pipeline_root": f"{gcs_bucket}/runs", "enable_caching": False, "labels": {"team": "audio"},
         "parameter_values": {"preset": "full", "num_steps": 500, "gin_files": ["models/solo_instrument.gin"],
                              "gin_params": ["learning_rate = 0.002"], "audio_pattern": audio_pattern,
-                             "audio_fingerprint": fingerprint},
+                             "audio_fingerprint": fingerprint,
+                             # Own audio: the bundled validation clarinet is not its held-out set.
+                             "eval_audio_pattern": ""},
     }
     seen["job"].submit.assert_called_once_with(service_account="runner@my-project.iam.gserviceaccount.com",
                                                experiment=None)
@@ -218,7 +220,7 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
     create.assert_called_once()
     assert create.call_args.kwargs == {
         "arguments": {"batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": "--runner=DirectRunner",
-                      "audio_pattern": f"{gcs_bucket}/audio/*.flac"},
+                      "audio_pattern": f"{gcs_bucket}/audio/*.flac", "eval_audio_pattern": ""},
         "run_name": "try-1", "experiment_name": "clarinet", "enable_caching": True, "pipeline_root": None,
         "service_account": None,
     }
