@@ -9,12 +9,12 @@ loudness stays the loudness of the audio it must reproduce. f0 is unchanged. In 
     GainAugmentation.min_db = -40.0
     GainAugmentation.max_db = 3.0
 
-Batches are tf.data tensors (the data pipeline is TensorFlow whatever the Keras backend),
-so this uses TensorFlow ops.
+Batches are tf.data tensors in training (the data pipeline is TensorFlow whatever the Keras
+backend) or NumPy arrays (benchmarks, where only JAX is installed); both work.
 """
 
 import gin
-import tensorflow as tf
+import numpy as np
 
 from ddsp_core.core.units import DB_RANGE
 
@@ -26,20 +26,26 @@ def apply_gain(batch, gain_db, floor_db=-DB_RANGE):
     """Plays every example of `batch` gain_db louder: audio x 10^(gain/20), loudness + gain.
 
     Args:
-        batch: Dict of float32 tensors: 'audio' [batch, n_samples] (and 'audio_16k'),
-            'loudness_db' [batch, n_frames] in dB; other keys are passed through.
-        gain_db: Gain of each example in dB, [batch].
+        batch: Dict of float32 tf tensors or NumPy arrays: 'audio' [batch, n_samples] (and
+            'audio_16k'), 'loudness_db' [batch, n_frames] in dB; other keys are passed through.
+        gain_db: Gain of each example in dB, [batch], of the same kind.
         floor_db: Loudness floor in dB (compute_loudness's -range_db).
 
     Returns:
         A new dict with the scaled audio and shifted loudness.
     """
-    gain_db = tf.cast(gain_db, tf.float32)[:, tf.newaxis]  # [batch, 1]
+    if isinstance(batch["audio"], np.ndarray):
+        maximum, gain_db = np.maximum, np.asarray(gain_db, np.float32)
+    else:
+        import tensorflow as tf
+
+        maximum, gain_db = tf.maximum, tf.cast(gain_db, tf.float32)
+    gain_db = gain_db[:, None]  # [batch, 1]
     out = dict(batch)
     for key in AUDIO_KEYS:
         if key in out:
-            out[key] = out[key] * tf.pow(10.0, gain_db / 20.0)
-    out["loudness_db"] = tf.maximum(out["loudness_db"] + gain_db, floor_db)
+            out[key] = out[key] * 10.0 ** (gain_db / 20.0)
+    out["loudness_db"] = maximum(out["loudness_db"] + gain_db, floor_db)
     return out
 
 
@@ -60,9 +66,13 @@ class GainAugmentation:
         self.min_db = float(min_db)
         self.max_db = float(max_db)
         self.seed = seed
+        self._rng = np.random.default_rng(seed)
 
     def __call__(self, batch):
-        """Augments one batch (a dict of tensors, see `apply_gain`)."""
-        batch_size = tf.shape(batch["audio"])[0]
-        gain_db = tf.random.uniform([batch_size], self.min_db, self.max_db, seed=self.seed)
+        """Augments one batch (a dict of tf tensors or NumPy arrays, see `apply_gain`)."""
+        if isinstance(batch["audio"], np.ndarray):
+            return apply_gain(batch, self._rng.uniform(self.min_db, self.max_db, len(batch["audio"])))
+        import tensorflow as tf
+
+        gain_db = tf.random.uniform([tf.shape(batch["audio"])[0]], self.min_db, self.max_db, seed=self.seed)
         return apply_gain(batch, gain_db)

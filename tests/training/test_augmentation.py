@@ -77,3 +77,14 @@ def test_gin_binds_gain_augmentation_into_train():
                      "GainAugmentation.min_db = -12.0")
     assert gin.query_parameter("GainAugmentation.min_db") == -12.0
     assert gin.query_parameter("train.augmentation").selector.endswith("GainAugmentation")
+
+
+def test_numpy_batches_get_the_same_gain_as_tensors():
+    batch = _batch()
+    gains = np.array([-12.0, 2.0], np.float32)
+    from_numpy = augmentation.apply_gain(batch, gains)
+    from_tf = augmentation.apply_gain({k: tf.constant(v) for k, v in batch.items()}, tf.constant(gains))
+    for key in ("audio", "loudness_db"):
+        np.testing.assert_allclose(from_numpy[key], from_tf[key].numpy(), rtol=1e-6, atol=1e-6)
+    drawn = augmentation.GainAugmentation(-40.0, 3.0, seed=0)(batch)
+    assert isinstance(drawn["audio"], np.ndarray)
