@@ -1,0 +1,255 @@
+"""Quality of training recipes on the held-out validation clarinet: what a listener hears.
+
+Each recipe (a variant: training audio, example length, gin bindings such as the gain
+augmentation) trains the solo-instrument model for a number of steps, then resynthesizes
+every window of the validation clarinet (`data/clarinet/validation`, another soundfont,
+never trained on) and measures it with the eval metrics (`metrics.F0LoudnessMetrics`):
+loudness L1 overall and on quiet frames, the generated level where the input is silent,
+onset lag, f0 L1 and outliers. Rows of one run share the data, the features and the CREPE
+that measures them.
+
+The windows are the prepare job's (`examples.cut_examples`, silent windows dropped) and the
+features the same functions' (CREPE, A-weighted loudness), but computed here, in memory,
+without TFRecords or TensorFlow, so the script runs where only JAX is installed (a GPU
+machine). Training is `train_on_batch` on shuffled batches of those windows with the model
+and optimizer the gin files give (`ddsp_run --mode=train` uses the same, through `fit`).
+
+    python benchmarks/quality.py                                   # every variant, quick scale
+    python benchmarks/quality.py --variants material,material_gain --steps 600 --markdown
+    KERAS_BACKEND=jax python benchmarks/quality.py --variants full --json out/quality.json
+
+CREPE 'tiny' computes the features and the f0 metric by default (--crepe-capacity).
+"""
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_dsp as common  # noqa: E402  Stdlib-only helpers: machine description, peak RSS.
+
+SAMPLE_RATE = 16000
+FRAME_RATE = 250
+DATA = os.path.join(ROOT, "data", "clarinet")
+OLD_NOTES = os.path.join(DATA, "notes", "*.flac")
+TRAIN_AUDIO = os.path.join(DATA, "train", "*.flac")
+VALIDATION_AUDIO = os.path.join(DATA, "validation", "*.flac")
+GAIN = ("train.augmentation = @augmentation.GainAugmentation()", "GainAugmentation.min_db = -40.0",
+        "GainAugmentation.max_db = 3.0")
+DRY = ("ProcessorGroup.dag = [(@synths.Harmonic(), ['amps', 'harmonic_distribution', 'f0_hz']), "
+       "(@synths.FilteredNoise(), ['noise_magnitudes']), "
+       "(@processors.Add(), ['filtered_noise/signal', 'harmonic/signal'])]",)
+SMALL = ("RnnFcDecoder.rnn_channels = 256", "RnnFcDecoder.ch = 256", "RnnFcDecoder.layers_per_stack = 2")
+QUICK = dict(example_secs=1.0, hop_secs=0.5, batch_size=16, steps=600, learning_rate=1e-3)
+# name: (description, training audio, settings, gin bindings)
+VARIANTS = {
+    "notes": ("old set: 45 sustained notes, quick recipe", OLD_NOTES, QUICK, ()),
+    "material": ("new material, quick recipe", TRAIN_AUDIO, QUICK, ()),
+    "material_gain": ("new material + gain augmentation U(-40, +3) dB", TRAIN_AUDIO, QUICK, GAIN),
+    "material_gain_dry": ("... + no reverb (dry synth)", TRAIN_AUDIO, QUICK, GAIN + DRY),
+    "material_gain_small": ("... + smaller decoder (256 units, 2 layers)", TRAIN_AUDIO, QUICK, GAIN + SMALL),
+    "material_gain_2s": ("... + 2 s windows, batch 8", TRAIN_AUDIO,
+                         dict(QUICK, example_secs=2.0, hop_secs=1.0, batch_size=8), GAIN),
+    "full": ("full recipe: 4 s windows, batch 16, lr 3e-4, gain augmentation", TRAIN_AUDIO,
+             dict(example_secs=4.0, hop_secs=1.0, batch_size=16, steps=30000, learning_rate=3e-4), GAIN),
+}
+METRICS = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms", "f0_l1_cents",
+           "f0_outlier_ratio", "spectral_loss")
+
+
+def load_files(pattern, pitch_tracker):
+    """[(name, audio [n] at 16 kHz, features)] of every file of `pattern`."""
+    import soundfile
+
+    from ddsp_core.training.data_preparation import audio_io, examples
+
+    files = []
+    for path in sorted(glob.glob(pattern)):
+        audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        audio = audio_io.resample(audio.mean(axis=1), rate, SAMPLE_RATE)
+        files.append((os.path.basename(path), audio, examples.compute_features(audio, FRAME_RATE, pitch_tracker)))
+    if not files:
+        raise SystemExit(f"quality.py: no audio matches {pattern}")
+    return files
+
+
+def cut_windows(files, example_secs, hop_secs):
+    """The prepare job's windows of `files`, stacked: {'audio': [n, n_samples], 'f0_hz': [n, n_frames], ...}."""
+    import numpy as np
+
+    from ddsp_core.training.data_preparation import examples
+
+    shape = examples.ExampleShape(SAMPLE_RATE, FRAME_RATE, example_secs, hop_secs, False)
+    windows = []
+    for _, audio, features in files:
+        windows += examples.cut_examples(audio, audio, features, shape)
+    return {key: np.stack([window[key] for window in windows]) for key in windows[0]}
+
+
+def build(variant, settings, extra_params, example_batch):
+    """(model, augmentation or None) of a variant, built on example_batch and compiled as training compiles it."""
+    import gin
+
+    from ddsp_core.training import ddsp_run, trainers
+    from ddsp_core.training.models import get_model
+
+    n_samples = int(settings["example_secs"] * SAMPLE_RATE)
+    ddsp_run.parse_gin(["models/solo_instrument.gin"],
+                       [f"n_samples = {n_samples}", f"learning_rate = {settings['learning_rate']}",
+                        "import ddsp_core.training.augmentation", *VARIANTS[variant][3], *extra_params])
+    model = get_model()
+    model(example_batch)  # Creates the variables.
+    try:
+        augmentation = gin.query_parameter("train.augmentation")
+    except ValueError:
+        augmentation = None
+    if augmentation is not None:
+        augmentation = gin.get_configurable(augmentation.selector)()
+    trainers.Trainer().compile(model)
+    return model, augmentation
+
+
+def train(model, augmentation, windows, settings, steps, seed=0, log_every=100):
+    """`steps` train_on_batch steps on shuffled batches; returns (seconds per step, last loss)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n, batch_size = len(windows["audio"]), settings["batch_size"]
+    order, position, times, loss = rng.permutation(n), 0, [], float("nan")
+    for step in range(1, steps + 1):
+        if position + batch_size > n:
+            order, position = rng.permutation(n), 0
+        batch = {key: values[order[position:position + batch_size]] for key, values in windows.items()}
+        position += batch_size
+        if augmentation is not None:
+            batch = augmentation(batch)
+        start = time.perf_counter()
+        loss = float(np.asarray(model.train_on_batch(batch, return_dict=True)["total_loss"]))
+        times.append(time.perf_counter() - start)
+        if step % log_every == 0 or step == steps:
+            print(f"  step {step}/{steps}  total_loss {loss:.3f}  ({statistics.median(times):.3f} s/step)",
+                  file=sys.stderr, flush=True)
+    return statistics.median(times[1:] or times), loss
+
+
+def evaluate(model, windows, pitch_tracker, batch_size=16):
+    """Eval metrics of the model on `windows`; also returns the generated audio [n, n_samples]."""
+    import keras
+    import numpy as np
+
+    from ddsp_core.training.metrics import F0LoudnessMetrics
+
+    metric = F0LoudnessMetrics(sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, pitch_tracker=pitch_tracker,
+                               min_f0_confidence=0.5)
+    generated, spectral = [], []
+    for start in range(0, len(windows["audio"]), batch_size):
+        batch = {key: values[start:start + batch_size] for key, values in windows.items()}
+        outputs = model.predict_on_batch(batch)
+        audio = np.asarray(keras.ops.convert_to_numpy(outputs["audio_synth"]), np.float32)
+        spectral.append(model.losses_dict(batch, outputs)["spectral_loss"] * len(audio))
+        metric.update_state(batch, audio)
+        generated.append(audio)
+    result = metric.result()
+    result["spectral_loss"] = sum(spectral) / len(windows["audio"])
+    return result, np.concatenate(generated)
+
+
+def run_variant(name, args, pitch_tracker, validation, cache):
+    import numpy as np
+
+    description, pattern, settings, _ = VARIANTS[name]
+    steps = args.steps or settings["steps"]
+    key = (pattern, settings["example_secs"], settings["hop_secs"])
+    if pattern not in cache:
+        cache[pattern] = load_files(pattern, pitch_tracker)
+    if key not in cache:
+        cache[key] = cut_windows(cache[pattern], settings["example_secs"], settings["hop_secs"])
+    windows = cache[key]
+    print(f"== {name}: {description}; {len(windows['audio'])} training windows, {steps} steps", file=sys.stderr)
+    model, augmentation = build(name, settings, args.gin_param, {key: values[:1] for key, values in windows.items()})
+    started = time.perf_counter()
+    step_s, loss = train(model, augmentation, windows, settings, steps, seed=args.seed)
+    train_s = time.perf_counter() - started
+    eval_windows = cut_windows(validation, settings["example_secs"], settings["example_secs"])
+    result, generated = evaluate(model, eval_windows, pitch_tracker)
+    row = {"variant": name, "description": description, "steps": steps, "batch": settings["batch_size"],
+           "example_secs": settings["example_secs"], "train_s": round(train_s, 1), "step_s": step_s,
+           "train_loss": loss, "n_eval_windows": len(eval_windows["audio"]),
+           **{metric: result[metric] for metric in METRICS}}
+    if args.audio_dir:
+        os.makedirs(args.audio_dir, exist_ok=True)
+        n = min(len(generated), args.audio_examples)
+        np.savez_compressed(os.path.join(args.audio_dir, f"{name}.npz"),
+                            original=(eval_windows["audio"][:n] * 32767).astype(np.int16),
+                            generated=(np.clip(generated[:n], -1, 1) * 32767).astype(np.int16))
+    return row
+
+
+def format_table(rows, markdown=False):
+    headers = ["variant", "steps", "train s", "loudness L1 dB", "quiet L1 dB", "silent level dB", "onset lag ms",
+               "f0 L1 cents", "f0 outliers", "spectral loss"]
+    keys = ["variant", "steps", "train_s", *METRICS]
+
+    def cell(value):
+        return "-" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = [[cell(row[key]) for key in keys] for row in rows]
+    if markdown:
+        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+                         + ["| " + " | ".join(line) + " |" for line in lines])
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in [headers, *lines])
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default=",".join(name for name in VARIANTS if name != "full"),
+                        help=f"Comma-separated, of: {', '.join(VARIANTS)}.")
+    parser.add_argument("--steps", type=int, default=0, help="Training steps (default: each variant's).")
+    parser.add_argument("--crepe-capacity", default="tiny", help="CREPE for the features and the f0 metric.")
+    parser.add_argument("--gin-param", action="append", default=[], help="More gin bindings, for every variant.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="Write the rows here (after each variant).")
+    parser.add_argument("--audio-dir", default=None, help="Save original and generated validation audio here.")
+    parser.add_argument("--audio-examples", type=int, default=8, help="Windows saved per variant.")
+    parser.add_argument("--markdown", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras
+
+    from ddsp_core import crepe
+
+    names = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"quality.py: unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    pitch_tracker = crepe.PitchTracker(args.crepe_capacity, batch_size=512)
+    validation = load_files(VALIDATION_AUDIO, pitch_tracker)
+    rows, cache = [], {}
+    machine = {"backend": keras.backend.backend(), "machine": common._cpu_model()}
+    if keras.backend.backend() == "jax":
+        import jax
+
+        machine["device"] = str(jax.devices()[0].device_kind)
+    for name in names:
+        rows.append(run_variant(name, args, pitch_tracker, validation, cache))
+        print(format_table(rows[-1:]), file=sys.stderr, flush=True)
+        if args.json:
+            with open(args.json + ".tmp", "w") as file:
+                json.dump({"machine": machine, "crepe": args.crepe_capacity, "rows": rows}, file, indent=1)
+            os.replace(args.json + ".tmp", args.json)
+    print(f"Quality on the validation clarinet ({len(validation)} files), {machine}, CREPE {args.crepe_capacity}:")
+    print(format_table(rows, args.markdown))
+
+
+if __name__ == "__main__":
+    main()
