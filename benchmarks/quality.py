@@ -28,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -115,13 +116,15 @@ def build(variant, settings, extra_params, example_batch):
     return model, augmentation
 
 
-def train(model, augmentation, windows, settings, steps, seed=0, log_every=100):
-    """`steps` train_on_batch steps on shuffled batches; returns (seconds per step, last loss)."""
+def train(model, augmentation, windows, settings, steps, seed=0, log_every=100, max_secs=None):
+    """Up to `steps` train_on_batch steps on shuffled batches, or until max_secs of wall time have
+    passed; returns (steps taken, median seconds per step, last loss)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     n, batch_size = len(windows["audio"]), settings["batch_size"]
     order, position, times, loss = rng.permutation(n), 0, [], float("nan")
+    started = time.perf_counter()
     for step in range(1, steps + 1):
         if position + batch_size > n:
             order, position = rng.permutation(n), 0
@@ -132,10 +135,13 @@ def train(model, augmentation, windows, settings, steps, seed=0, log_every=100):
         start = time.perf_counter()
         loss = float(np.asarray(model.train_on_batch(batch, return_dict=True)["total_loss"]))
         times.append(time.perf_counter() - start)
-        if step % log_every == 0 or step == steps:
+        out_of_time = max_secs is not None and time.perf_counter() - started > max_secs
+        if step % log_every == 0 or step == steps or out_of_time:
             print(f"  step {step}/{steps}  total_loss {loss:.3f}  ({statistics.median(times):.3f} s/step)",
                   file=sys.stderr, flush=True)
-    return statistics.median(times[1:] or times), loss
+        if out_of_time:
+            break
+    return step, statistics.median(times[1:] or times), loss
 
 
 def evaluate(model, windows, pitch_tracker, batch_size=16):
@@ -174,7 +180,8 @@ def run_variant(name, args, pitch_tracker, validation, cache):
     print(f"== {name}: {description}; {len(windows['audio'])} training windows, {steps} steps", file=sys.stderr)
     model, augmentation = build(name, settings, args.gin_param, {key: values[:1] for key, values in windows.items()})
     started = time.perf_counter()
-    step_s, loss = train(model, augmentation, windows, settings, steps, seed=args.seed)
+    steps, step_s, loss = train(model, augmentation, windows, settings, steps, seed=args.seed,
+                                max_secs=args.max_train_secs)
     train_s = time.perf_counter() - started
     eval_windows = cut_windows(validation, settings["example_secs"], settings["example_secs"])
     result, generated = evaluate(model, eval_windows, pitch_tracker)
@@ -214,6 +221,8 @@ def parse_args(argv):
     parser.add_argument("--steps", type=int, default=0, help="Training steps (default: each variant's).")
     parser.add_argument("--crepe-capacity", default="tiny", help="CREPE for the features and the f0 metric.")
     parser.add_argument("--gin-param", action="append", default=[], help="More gin bindings, for every variant.")
+    parser.add_argument("--max-train-secs", type=float, default=None,
+                        help="Stop each variant's training after this many seconds (the steps reached are reported).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="Write the rows here (after each variant).")
     parser.add_argument("--audio-dir", default=None, help="Save original and generated validation audio here.")
@@ -241,7 +250,12 @@ def main(argv=None):
 
         machine["device"] = str(jax.devices()[0].device_kind)
     for name in names:
-        rows.append(run_variant(name, args, pitch_tracker, validation, cache))
+        try:
+            rows.append(run_variant(name, args, pitch_tracker, validation, cache))
+        except Exception:  # One failed variant must not cost the others (a device run is one shot).
+            traceback.print_exc()
+            rows.append({"variant": name, "description": f"FAILED: {traceback.format_exc().splitlines()[-1]}",
+                         **{key: None for key in ("steps", "train_s", *METRICS)}})
         print(format_table(rows[-1:]), file=sys.stderr, flush=True)
         if args.json:
             with open(args.json + ".tmp", "w") as file:
