@@ -41,24 +41,23 @@ DATA = os.path.join(ROOT, "data", "clarinet")
 OLD_NOTES = os.path.join(DATA, "notes", "*.flac")
 TRAIN_AUDIO = os.path.join(DATA, "train", "*.flac")
 VALIDATION_AUDIO = os.path.join(DATA, "validation", "*.flac")
-GAIN = ("train.augmentation = @augmentation.GainAugmentation()", "GainAugmentation.min_db = -40.0",
-        "GainAugmentation.max_db = 3.0")
-DRY = ("ProcessorGroup.dag = [(@synths.Harmonic(), ['amps', 'harmonic_distribution', 'f0_hz']), "
-       "(@synths.FilteredNoise(), ['noise_magnitudes']), "
-       "(@processors.Add(), ['filtered_noise/signal', 'harmonic/signal'])]",)
+GAIN = ("augmentation/gain.gin",)
+DRY = ("models/solo_instrument_dry.gin",)
 SMALL = ("RnnFcDecoder.rnn_channels = 256", "RnnFcDecoder.ch = 256", "RnnFcDecoder.layers_per_stack = 2")
 QUICK = dict(example_secs=1.0, hop_secs=0.5, batch_size=16, steps=600, learning_rate=1e-3)
-# name: (description, training audio, settings, gin bindings)
+FULL = dict(example_secs=4.0, hop_secs=1.0, batch_size=16, steps=30000, learning_rate=3e-4)
+# name: (description, training audio, settings, gin files after models/solo_instrument.gin, gin bindings)
 VARIANTS = {
-    "notes": ("old set: 45 sustained notes, quick recipe", OLD_NOTES, QUICK, ()),
-    "material": ("new material, quick recipe", TRAIN_AUDIO, QUICK, ()),
-    "material_gain": ("new material + gain augmentation U(-40, +3) dB", TRAIN_AUDIO, QUICK, GAIN),
-    "material_gain_dry": ("... + no reverb (dry synth)", TRAIN_AUDIO, QUICK, GAIN + DRY),
-    "material_gain_small": ("... + smaller decoder (256 units, 2 layers)", TRAIN_AUDIO, QUICK, GAIN + SMALL),
-    "material_gain_2s": ("... + 2 s windows, batch 8", TRAIN_AUDIO,
-                         dict(QUICK, example_secs=2.0, hop_secs=1.0, batch_size=8), GAIN),
-    "full": ("full recipe: 4 s windows, batch 16, lr 3e-4, gain augmentation", TRAIN_AUDIO,
-             dict(example_secs=4.0, hop_secs=1.0, batch_size=16, steps=30000, learning_rate=3e-4), GAIN),
+    "notes": ("old set: 45 sustained notes, quick recipe", OLD_NOTES, QUICK, (), ()),
+    "material": ("new material, quick recipe", TRAIN_AUDIO, QUICK, (), ()),
+    "material_gain": ("new material + gain augmentation U(-40, +3) dB", TRAIN_AUDIO, QUICK, GAIN, ()),
+    "material_gain_dry": ("... + no reverb (the quick preset now)", TRAIN_AUDIO, QUICK, GAIN + DRY, ()),
+    "material_gain_small": ("... + smaller decoder (256 units, 2 layers)", TRAIN_AUDIO, QUICK, GAIN, SMALL),
+    "material_gain_dry_small": ("... no reverb, smaller decoder", TRAIN_AUDIO, QUICK, GAIN + DRY, SMALL),
+    "material_dry": ("new material, no reverb, no gain augmentation", TRAIN_AUDIO, QUICK, DRY, ()),
+    "full": ("full recipe with reverb: 4 s windows, batch 16, lr 3e-4, gain augmentation", TRAIN_AUDIO, FULL,
+             GAIN, ()),
+    "full_dry": ("full recipe, no reverb (the full preset now)", TRAIN_AUDIO, FULL, GAIN + DRY, ()),
 }
 METRICS = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms", "f0_l1_cents",
            "f0_outlier_ratio", "spectral_loss")
@@ -101,9 +100,10 @@ def build(variant, settings, extra_params, example_batch):
     from ddsp_core.training.models import get_model
 
     n_samples = int(settings["example_secs"] * SAMPLE_RATE)
-    ddsp_run.parse_gin(["models/solo_instrument.gin"],
-                       [f"n_samples = {n_samples}", f"learning_rate = {settings['learning_rate']}",
-                        "import ddsp_core.training.augmentation", *VARIANTS[variant][3], *extra_params])
+    _, _, _, gin_files, gin_params = VARIANTS[variant]
+    ddsp_run.parse_gin(["models/solo_instrument.gin", *gin_files],
+                       [f"n_samples = {n_samples}", f"learning_rate = {settings['learning_rate']}", *gin_params,
+                        *extra_params])
     model = get_model()
     model(example_batch)  # Creates the variables.
     try:
@@ -169,7 +169,7 @@ def evaluate(model, windows, pitch_tracker, batch_size=16):
 def run_variant(name, args, pitch_tracker, validation, cache):
     import numpy as np
 
-    description, pattern, settings, _ = VARIANTS[name]
+    description, pattern, settings, _, _ = VARIANTS[name]
     steps = args.steps or settings["steps"]
     key = (pattern, settings["example_secs"], settings["hop_secs"])
     if pattern not in cache:
@@ -216,7 +216,7 @@ def format_table(rows, markdown=False):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", default=",".join(name for name in VARIANTS if name != "full"),
+    parser.add_argument("--variants", default=",".join(name for name in VARIANTS if not name.startswith("full")),
                         help=f"Comma-separated, of: {', '.join(VARIANTS)}.")
     parser.add_argument("--steps", type=int, default=0, help="Training steps (default: each variant's).")
     parser.add_argument("--crepe-capacity", default="tiny", help="CREPE for the features and the f0 metric.")

@@ -14,6 +14,10 @@ preset's own bindings, so they override those too.
 
 import dataclasses
 
+# The recipe of both presets, chosen on the held-out validation clarinet (benchmarks/RESULTS.md,
+# "Quality"): no reverb (the bundled material is dry) and gain augmentation.
+RECIPE_GIN_FILES = ("models/solo_instrument_dry.gin", "augmentation/gain.gin")
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -36,7 +40,9 @@ class Preset:
     eval_crepe_capacity: str
     eval_batches: int
     sample_examples: int
-    # Gin bindings applied after the shipped files, before the user's.
+    # Gin files (shipped names) and bindings applied after the model's and dataset's files,
+    # before the user's.
+    gin_files: tuple = ()
     gin_params: tuple = ()
 
     def n_samples(self, sample_rate=16000):
@@ -51,6 +57,7 @@ PRESETS = {
         crepe_capacity="tiny", example_secs=1.0, hop_secs=0.5, eval_split_fraction=0.0, num_shards=2,
         num_steps=600, batch_size=16, steps_per_save=200, steps_per_summary=50,
         eval_crepe_capacity="tiny", eval_batches=2, sample_examples=6,
+        gin_files=RECIPE_GIN_FILES,
         gin_params=(
             # A higher learning rate than the full recipe's 3e-4: a few hundred steps must count.
             "learning_rate = 0.001",
@@ -64,6 +71,7 @@ PRESETS = {
         crepe_capacity="full", example_secs=4.0, hop_secs=1.0, eval_split_fraction=0.1, num_shards=8,
         num_steps=30000, batch_size=16, steps_per_save=300, steps_per_summary=300,
         eval_crepe_capacity="full", eval_batches=4, sample_examples=8,
+        gin_files=RECIPE_GIN_FILES,
     ),
 }
 

@@ -188,8 +188,8 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         *preset.gin_params,
     ]
     resume = checkpoints.latest(model_dir) is not None if storage.exists(model_dir) else False
-    _parse_gin(bindings, ["models/solo_instrument.gin", "datasets/tfrecord.gin"], gin_files, gin_params,
-               operative_config_dir=model_dir if resume else None)
+    _parse_gin(bindings, ["models/solo_instrument.gin", "datasets/tfrecord.gin", *preset.gin_files], gin_files,
+               gin_params, operative_config_dir=model_dir if resume else None)
     return train_util.train(save_dir=model_dir)
 
 
