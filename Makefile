@@ -46,28 +46,32 @@ demo: $(STAMP)
 # The steps by hand, as magenta ddsp users run them (make prepare train eval sample).
 RUN_DIR ?= $(OUT)/runs/clarinet
 TFRECORDS ?= $(OUT)/tfrecords/train.tfrecord*
+# make prepare writes the validation clarinet here: eval and sample measure on it.
+EVAL_TFRECORDS ?= $(OUT)/tfrecords/eval.tfrecord*
 STEPS ?= 30
 BATCH ?= 8
 DATA_GIN := --gin_file=datasets/tfrecord.gin --gin_param="TFRecordProvider.file_pattern='$(TFRECORDS)'"
+EVAL_DATA_GIN := --gin_file=datasets/tfrecord.gin --gin_param="TFRecordProvider.file_pattern='$(EVAL_TFRECORDS)'"
 train: $(STAMP)
 	$(VENV)/bin/ddsp_run --mode=train --alsologtostderr --save_dir=$(RUN_DIR) \
-	  --gin_file=models/solo_instrument.gin $(DATA_GIN) \
+	  --gin_file=models/solo_instrument_dry.gin --gin_file=augmentation/gain.gin $(DATA_GIN) \
 	  --gin_param="batch_size=$(BATCH)" --gin_param="train_util.train.num_steps=$(STEPS)" \
 	  --gin_param="train.steps_per_save=10" --gin_param="train.steps_per_summary=10" --allow_memory_growth
 
 eval: $(STAMP)
-	$(VENV)/bin/ddsp_run --mode=eval --alsologtostderr --save_dir=$(RUN_DIR) $(DATA_GIN) \
+	$(VENV)/bin/ddsp_run --mode=eval --alsologtostderr --save_dir=$(RUN_DIR) $(EVAL_DATA_GIN) \
 	  --gin_file=eval/basic_f0_ld.gin --run_once --allow_memory_growth
 
 sample: $(STAMP)
-	$(VENV)/bin/ddsp_run --mode=sample --alsologtostderr --save_dir=$(RUN_DIR) $(DATA_GIN) \
+	$(VENV)/bin/ddsp_run --mode=sample --alsologtostderr --save_dir=$(RUN_DIR) $(EVAL_DATA_GIN) \
 	  --gin_file=eval/basic_f0_ld.gin --run_once --allow_memory_growth
 	@echo "Listen: $(RUN_DIR)/samples/index.html   TensorBoard: $(VENV)/bin/tensorboard --logdir $(RUN_DIR)"
 
 CREPE ?= full
 prepare: $(STAMP)
 	$(VENV)/bin/ddsp_prepare_tfrecord \
-	  --input_audio_filepatterns='data/clarinet/notes/*.flac' \
+	  --input_audio_filepatterns='data/clarinet/train/*.flac' \
+	  --eval_audio_filepatterns='data/clarinet/validation/*.flac' \
 	  --output_tfrecord_path=$(OUT)/tfrecords/train.tfrecord \
 	  --num_shards=4 --crepe_capacity=$(CREPE) --crepe_precision=auto --overwrite --alsologtostderr
 

@@ -144,26 +144,39 @@ def train(model, augmentation, windows, settings, steps, seed=0, log_every=100, 
     return step, statistics.median(times[1:] or times), loss
 
 
-def evaluate(model, windows, pitch_tracker, batch_size=16):
-    """Eval metrics of the model on `windows`; also returns the generated audio [n, n_samples]."""
+def generate(model, windows, batch_size=16):
+    """The model's audio for every window, [n, n_samples] float32."""
     import keras
     import numpy as np
 
+    generated = []
+    for start in range(0, len(windows["audio"]), batch_size):
+        batch = {key: values[start:start + batch_size] for key, values in windows.items()}
+        outputs = model.predict_on_batch(batch)
+        generated.append(np.asarray(keras.ops.convert_to_numpy(outputs["audio_synth"]), np.float32))
+    return np.concatenate(generated)
+
+
+def measure(windows, generated, pitch_tracker, batch_size=16):
+    """Eval metrics of `generated` [n, n_samples] against `windows`, plus the spectral loss
+    (multi-scale L1 of magnitudes and log magnitudes, the models' training loss)."""
+    import keras
+    import numpy as np
+
+    from ddsp_core.losses import SpectralLoss
     from ddsp_core.training.metrics import F0LoudnessMetrics
 
     metric = F0LoudnessMetrics(sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, pitch_tracker=pitch_tracker,
                                min_f0_confidence=0.5)
-    generated, spectral = [], []
-    for start in range(0, len(windows["audio"]), batch_size):
+    loss, spectral = SpectralLoss(loss_type="L1", mag_weight=1.0, logmag_weight=1.0), 0.0
+    for start in range(0, len(generated), batch_size):
         batch = {key: values[start:start + batch_size] for key, values in windows.items()}
-        outputs = model.predict_on_batch(batch)
-        audio = np.asarray(keras.ops.convert_to_numpy(outputs["audio_synth"]), np.float32)
-        spectral.append(model.losses_dict(batch, outputs)["spectral_loss"] * len(audio))
+        audio = generated[start:start + batch_size]
         metric.update_state(batch, audio)
-        generated.append(audio)
+        spectral += float(keras.ops.convert_to_numpy(loss(batch["audio"], audio))) * len(audio)
     result = metric.result()
-    result["spectral_loss"] = sum(spectral) / len(windows["audio"])
-    return result, np.concatenate(generated)
+    result["spectral_loss"] = spectral / len(generated)
+    return result
 
 
 def run_variant(name, args, pitch_tracker, validation, cache):
@@ -184,7 +197,8 @@ def run_variant(name, args, pitch_tracker, validation, cache):
                                 max_secs=args.max_train_secs)
     train_s = time.perf_counter() - started
     eval_windows = cut_windows(validation, settings["example_secs"], settings["example_secs"])
-    result, generated = evaluate(model, eval_windows, pitch_tracker)
+    generated = generate(model, eval_windows)
+    result = measure(eval_windows, generated, pitch_tracker)
     row = {"variant": name, "description": description, "steps": steps, "batch": settings["batch_size"],
            "example_secs": settings["example_secs"], "train_s": round(train_s, 1), "step_s": step_s,
            "train_loss": loss, "n_eval_windows": len(eval_windows["audio"]),
@@ -198,20 +212,36 @@ def run_variant(name, args, pitch_tracker, validation, cache):
     return row
 
 
-def format_table(rows, markdown=False):
-    headers = ["variant", "steps", "train s", "loudness L1 dB", "quiet L1 dB", "silent level dB", "onset lag ms",
-               "f0 L1 cents", "f0 outliers", "spectral loss"]
-    keys = ["variant", "steps", "train_s", *METRICS]
+def format_value(value):
+    return "-" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
 
-    def cell(value):
-        return "-" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
 
-    lines = [[cell(row[key]) for key in keys] for row in rows]
+def render(headers, lines, markdown=False):
+    """A text (or Markdown) table of `lines` (lists of strings) under `headers`."""
     if markdown:
         return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
                          + ["| " + " | ".join(line) + " |" for line in lines])
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
     return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in [headers, *lines])
+
+
+def format_table(rows, markdown=False):
+    headers = ["variant", "steps", "train s", "loudness L1 dB", "quiet L1 dB", "silent level dB", "onset lag ms",
+               "f0 L1 cents", "f0 outliers", "spectral loss"]
+    keys = ["variant", "steps", "train_s", *METRICS]
+    return render(headers, [[format_value(row[key]) for key in keys] for row in rows], markdown)
+
+
+def machine_line():
+    """'<backend> on <device or CPU model>'."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.devices()[0].platform != "cpu":
+            return f"jax on {jax.devices()[0].device_kind}"
+    return f"{keras.backend.backend()} on {common._cpu_model()} ({os.cpu_count()} cores)"
 
 
 def parse_args(argv):
@@ -244,11 +274,7 @@ def main(argv=None):
     pitch_tracker = crepe.PitchTracker(args.crepe_capacity, batch_size=512)
     validation = load_files(VALIDATION_AUDIO, pitch_tracker)
     rows, cache = [], {}
-    machine = {"backend": keras.backend.backend(), "machine": common._cpu_model()}
-    if keras.backend.backend() == "jax":
-        import jax
-
-        machine["device"] = str(jax.devices()[0].device_kind)
+    machine = machine_line()
     for name in names:
         try:
             rows.append(run_variant(name, args, pitch_tracker, validation, cache))

@@ -62,8 +62,9 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 
 
 def test_the_gin_folder_has_the_expected_files():
-    assert GIN_FILES == ["datasets/base.gin", "datasets/tfrecord.gin", "eval/basic.gin", "eval/basic_f0_ld.gin",
-                         "models/ae.gin", "models/solo_instrument.gin", "optimization/base.gin"]
+    assert GIN_FILES == ["augmentation/gain.gin", "datasets/base.gin", "datasets/tfrecord.gin", "effects/reverb.gin",
+                         "eval/basic.gin", "eval/basic_f0_ld.gin", "models/ae.gin", "models/solo_instrument.gin",
+                         "models/solo_instrument_dry.gin", "optimization/base.gin"]
 
 
 @pytest.mark.parametrize("relative_path", GIN_FILES)
@@ -92,6 +93,19 @@ def test_every_bound_configurable_can_be_built(relative_path):
     ddsp_run.parse_gin([relative_path], params_for(relative_path))
     for selector in sorted({selector for selector, _, _ in bindings(relative_path)} - set(JOBS)):
         assert gin.get_configurable(selector)() is not None, selector
+
+
+@pytest.mark.parametrize("files, last_processor", [
+    (["models/solo_instrument_dry.gin"], "add"),
+    (["models/solo_instrument_dry.gin", "augmentation/gain.gin"], "add"),
+    (["models/solo_instrument_dry.gin", "effects/reverb.gin"], "reverb"),
+])
+def test_the_pipeline_recipe_is_the_solo_model_without_reverb_unless_added(files, last_processor):
+    ddsp_run.parse_gin(files, ["n_samples = 16000"])
+    model = gin.get_configurable("get_model")()
+    assert [processor.name for processor in model.processor_group.processors][-1] == last_processor
+    assert model.decoder.output_splits[1] == ("harmonic_distribution", 60)
+    assert gin.query_parameter("%n_samples") == 16000  # effects/reverb.gin keeps the example length.
 
 
 @pytest.mark.parametrize("model_file", ["models/ae.gin", "models/solo_instrument.gin"])

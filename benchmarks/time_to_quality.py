@@ -1,0 +1,217 @@
+"""Time to quality: our quick recipe and magenta ddsp 3.7.0's solo instrument, same CPU, same data.
+
+Both train on the same TFRecords of the bundled training material (written once by our
+prepare job, tiny CREPE; magenta's `ddsp_run` reads them: same keys and lengths), each
+with its own recipe and the whole machine, one after the other:
+
+    ours      ddsp_run --mode=train, the quick preset's recipe: models/solo_instrument_dry.gin +
+              augmentation/gain.gin, 1 s examples, batch 16, learning rate 1e-3
+    magenta   its ddsp_run --mode=train, models/solo_instrument.gin (trainable reverb), its
+              default 4 s examples, batch 16, learning rate 3e-4
+
+Each run is stopped after its wall-time budget (counted from the command's start, so
+start-up counts), saving a checkpoint every few steps. Then, for each time budget, the
+newest checkpoint written within it resynthesizes the validation clarinet (the same 4 s
+windows for both), and the same code measures both (`quality.measure`: loudness L1 overall
+and on quiet frames, silent level, onset lag, f0 from CREPE tiny, spectral loss).
+
+    python benchmarks/time_to_quality.py --markdown          # ~45 min: 10 min ours, 20 min magenta, evals
+
+magenta's venv is built as compare_magenta.py builds it. magenta's ddsp_run imports
+`hypertune` (Google Cloud's reporting client, which does not install here): the folder
+magenta_side/ holds a no-op stand-in for it, put first on magenta's path.
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import compare_magenta  # noqa: E402  The magenta venv.
+import quality  # noqa: E402  Features, windows, metrics.
+
+ROOT = quality.ROOT
+OURS_GIN = ["models/solo_instrument_dry.gin", "augmentation/gain.gin", "datasets/tfrecord.gin"]
+OURS_PARAMS = ["learning_rate = 0.001", "batch_size = 16", "n_samples = 16000", "TFRecordProvider.example_secs = 1"]
+MAGENTA_PARAMS = ["batch_size = 16"]
+EVAL_SECS = 4.0
+
+
+def prepare(folder, example_secs, hop_secs):
+    """Our prepare job on the training material into `folder` (kept between runs); returns the shard glob."""
+    from ddsp_core.training.data_preparation import ddsp_prepare_tfrecord
+
+    prefix = os.path.join(folder, "train.tfrecord")
+    if not glob.glob(prefix + "-*"):
+        status = ddsp_prepare_tfrecord.main([
+            f"--input_audio_filepatterns={quality.TRAIN_AUDIO}", f"--output_tfrecord_path={prefix}",
+            f"--example_secs={example_secs}", f"--hop_secs={hop_secs}", "--crepe_capacity=tiny",
+            "--num_shards=2", "--overwrite"])
+        if status != 0:
+            raise SystemExit(f"time_to_quality.py: the prepare job failed (exit {status})")
+    return prefix + "*"
+
+
+def train_for(command, minutes, log_path, env=None):
+    """Runs a training command for `minutes` of wall time, then stops it; returns its start time."""
+    started = time.time()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            process.wait(timeout=minutes * 60)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait(timeout=120)
+    return started
+
+
+def checkpoints_by_time(save_dir, pattern, started):
+    """[(seconds after start, step, path)] of the checkpoints of save_dir, oldest first."""
+    found = []
+    for path in glob.glob(os.path.join(save_dir, pattern)):
+        step = int(os.path.basename(path).split("-")[1].split(".")[0])
+        found.append((os.path.getmtime(path) - started, step, path))
+    return sorted(found)
+
+
+def at_budgets(checkpoints, budgets_min):
+    """{budget: (seconds, step, path)}: the newest checkpoint written within each budget."""
+    chosen = {}
+    for budget in budgets_min:
+        within = [item for item in checkpoints if item[0] <= budget * 60]
+        if within:
+            chosen[budget] = within[-1]
+    return chosen
+
+
+def our_model(save_dir):
+    """Our trained model, configured from its operative gin for EVAL_SECS windows."""
+    from ddsp_core.training import ddsp_run
+    from ddsp_core.training.models import get_model
+
+    ddsp_run.parse_gin([], [f"n_samples = {int(EVAL_SECS * quality.SAMPLE_RATE)}"], operative_config_dir=save_dir)
+    return get_model()
+
+
+def evaluate_ours(save_dir, chosen, windows, tracker):
+    from ddsp_core.training import eval_util
+
+    model = our_model(save_dir)
+    model({key: values[:1] for key, values in windows.items()})
+    rows = {}
+    for budget, (seconds, step, path) in chosen.items():
+        eval_util.restore_for_inference(model, path)
+        rows[budget] = dict(seconds=seconds, step=step, **quality.measure(windows, quality.generate(model, windows),
+                                                                         tracker))
+    return rows
+
+
+def evaluate_magenta(python, save_dir, chosen, windows_path, windows, tracker, work):
+    import numpy as np
+
+    prefixes = sorted({os.path.basename(path)[:-len(".index")] for _, _, path in chosen.values()})
+    out_dir = os.path.join(work, "magenta_generated")
+    subprocess.run([python, os.path.join(HERE, "magenta_side", "generate.py"), save_dir, windows_path, out_dir,
+                    *prefixes], check=True, env=magenta_env())
+    rows = {}
+    for budget, (seconds, step, path) in chosen.items():
+        generated = np.load(os.path.join(out_dir, os.path.basename(path)[:-len(".index")] + ".npz"))["generated"]
+        rows[budget] = dict(seconds=seconds, step=step, **quality.measure(windows, generated, tracker))
+    return rows
+
+
+def magenta_env():
+    path = [os.path.join(HERE, "magenta_side")] + [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
+    return dict(os.environ, TF_USE_LEGACY_KERAS="1", PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python",
+                TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=":".join(path))
+
+
+def table(rows, markdown):
+    headers = ["who", "budget min", "step", "loudness L1 dB", "quiet L1 dB", "silent level dB", "onset lag ms",
+               "f0 L1 cents", "spectral loss"]
+    keys = ["step", "loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms",
+            "f0_l1_cents", "spectral_loss"]
+    lines = [[who, f"{budget:g}", *[quality.format_value(row[key]) for key in keys]]
+             for who, results in rows.items() for budget, row in results.items()]
+    return quality.render(headers, lines, markdown)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", default=os.path.join(ROOT, "out", "time_to_quality"))
+    parser.add_argument("--ours-minutes", type=float, default=10.0)
+    parser.add_argument("--magenta-minutes", type=float, default=20.0)
+    parser.add_argument("--ours-budgets", default="0.5,1,1.5,2,3,4,5,10")
+    parser.add_argument("--magenta-budgets", default="5,10,20")
+    parser.add_argument("--magenta-venv", default=compare_magenta.DEFAULT_VENV)
+    parser.add_argument("--skip-training", action="store_true", help="Evaluate the runs already in --work.")
+    parser.add_argument("--markdown", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from ddsp_core import crepe
+
+    os.makedirs(args.work, exist_ok=True)
+    ours_dir, magenta_dir = os.path.join(args.work, "ours"), os.path.join(args.work, "magenta")
+    state_path = os.path.join(args.work, "starts.json")
+    magenta_python = compare_magenta.ensure_magenta_venv(args.magenta_venv)
+    if not args.skip_training:
+        ours_data = prepare(os.path.join(args.work, "data_1s"), 1.0, 0.5)
+        magenta_data = prepare(os.path.join(args.work, "data_4s"), 4.0, 1.0)
+        for folder in (ours_dir, magenta_dir):
+            subprocess.run(["rm", "-rf", folder], check=True)
+        starts = {"ours": train_for(
+            [sys.executable, "-m", "ddsp_core.training.ddsp_run", "--mode=train", f"--save_dir={ours_dir}",
+             *[f"--gin_file={name}" for name in OURS_GIN],
+             *[f"--gin_param={p}" for p in OURS_PARAMS + [f"TFRecordProvider.file_pattern='{ours_data}'",
+                                                          "train.num_steps = 1000000", "train.steps_per_save = 25",
+                                                          "Trainer.checkpoints_to_keep = 10000"]]],
+            args.ours_minutes, os.path.join(args.work, "ours.log"))}
+        starts["magenta"] = train_for(
+            [magenta_python, "-m", "ddsp.training.ddsp_run", "--mode=train", f"--save_dir={magenta_dir}",
+             "--gin_file=models/solo_instrument.gin", "--gin_file=datasets/tfrecord.gin",
+             *[f"--gin_param={p}" for p in MAGENTA_PARAMS + [f"TFRecordProvider.file_pattern='{magenta_data}'",
+                                                             "train_util.train.num_steps=1000000",
+                                                             "train_util.train.steps_per_save=5",
+                                                             "Trainer.checkpoints_to_keep=10000"]]],
+            args.magenta_minutes, os.path.join(args.work, "magenta.log"), env=magenta_env())
+        with open(state_path, "w") as file:
+            json.dump(starts, file)
+    with open(state_path) as file:
+        starts = json.load(file)
+
+    tracker = crepe.PitchTracker("tiny", batch_size=512)
+    windows = quality.cut_windows(quality.load_files(quality.VALIDATION_AUDIO, tracker), EVAL_SECS, EVAL_SECS)
+    windows_path = os.path.join(args.work, "validation_windows.npz")
+    import numpy as np
+
+    np.savez(windows_path, **windows)
+    budgets = {"ours": [float(b) for b in args.ours_budgets.split(",")],
+               "magenta": [float(b) for b in args.magenta_budgets.split(",")]}
+    rows = {
+        "ours": evaluate_ours(ours_dir, at_budgets(checkpoints_by_time(ours_dir, "ckpt-*.weights.h5",
+                                                                       starts["ours"]), budgets["ours"]),
+                              windows, tracker),
+        "magenta": evaluate_magenta(magenta_python, magenta_dir,
+                                    at_budgets(checkpoints_by_time(magenta_dir, "ckpt-*.index", starts["magenta"]),
+                                               budgets["magenta"]), windows_path, windows, tracker, args.work),
+    }
+    with open(os.path.join(args.work, "time_to_quality.json"), "w") as file:
+        json.dump(rows, file, indent=1, default=str)
+    print(f"Validation clarinet ({len(windows['audio'])} windows of {EVAL_SECS:g} s), {quality.machine_line()}:")
+    print(table(rows, args.markdown))
+    target = rows["magenta"][max(rows["magenta"])]["loudness_l1_db"] if rows["magenta"] else None
+    reached = [budget for budget, row in sorted(rows["ours"].items()) if target and row["loudness_l1_db"] <= target]
+    print(f"magenta's loudness L1 after {max(rows['magenta'], default=0):g} min: {quality.format_value(target)} dB; "
+          f"ours reaches it within {reached[0]:g} min" if reached else "ours does not reach it in the budgets run")
+
+
+if __name__ == "__main__":
+    main()
