@@ -135,24 +135,19 @@ def main(args):
             if args.pipeline_root and args.pipeline_root.startswith("gs://"):
                 client = storage_client(args.project)
                 check_pipeline_root(args.pipeline_root, client)
-            if args.audio:
-                pattern, report = upload_audio(args.audio, join(args.pipeline_root or "", AUDIO_FOLDER), client)
-                for line in report.lines():
-                    print(line)
-                parameters["audio_pattern"] = pattern
-                if report.fingerprint:
-                    parameters["audio_fingerprint"] = report.fingerprint
-                if args.eval_audio is None:  # The bundled validation clarinet is no held-out set for other audio.
-                    parameters["eval_audio_pattern"] = ""
-            if args.eval_audio:
-                pattern, report = upload_audio(args.eval_audio, join(args.pipeline_root or "", AUDIO_FOLDER), client)
-                for line in report.lines():
-                    print(line)
-                parameters["eval_audio_pattern"] = pattern
-                if report.fingerprint:
-                    parameters["audio_fingerprint"] = "-".join(
-                        filter(None, [parameters.get("audio_fingerprint"), report.fingerprint]))
-            elif args.eval_audio == "":
+            fingerprints = []
+            for flag, name in (("audio", "audio_pattern"), ("eval_audio", "eval_audio_pattern")):
+                if getattr(args, flag):
+                    pattern, report = upload_audio(getattr(args, flag), join(args.pipeline_root or "", AUDIO_FOLDER),
+                                                   client)
+                    for line in report.lines():
+                        print(line)
+                    parameters[name] = pattern
+                    fingerprints += [report.fingerprint] if report.fingerprint else []
+            if fingerprints:
+                parameters["audio_fingerprint"] = "-".join(fingerprints)
+            if args.eval_audio == "" or (args.audio and args.eval_audio is None):
+                # None given, or own --audio: the bundled validation clarinet is no held-out set for it.
                 parameters["eval_audio_pattern"] = ""
             if args.vertex:
                 submit_vertex(template, args.project, args.region, args.pipeline_root, parameters,

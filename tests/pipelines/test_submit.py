@@ -286,3 +286,19 @@ def test_refused_submission_exits_1_naming_the_step(gcs_emulator, gcs_bucket, ca
     assert "step 'submit to Vertex AI' failed: aiplatform.pipelineJobs.create denied" in err
     assert job_class.call_args.kwargs["parameter_values"] == {}, "only the flags given are passed"
     assert _blobs(gcs_emulator, gcs_bucket) == {}, "the write probe is removed"
+
+
+def test_eval_audio_is_uploaded_too_and_becomes_the_held_out_set(gcs_emulator, gcs_bucket, notes, tmp_path, capsys):
+    folder, _ = notes
+    held_out = tmp_path / "held out"
+    _write(held_out / "v.wav", b"RIFF-v" * 70)
+    with mock.patch("kfp.Client") as client_class:
+        status = cli.main(["submit", "--kfp-host", "http://kfp.example:8888", "--pipeline-root", f"{gcs_bucket}/runs",
+                           "--audio", str(folder / "*.wav"), "--eval-audio", str(held_out / "*.wav")])
+    assert status == 0, capsys.readouterr().err
+    arguments = client_class.return_value.create_run_from_pipeline_package.call_args.kwargs["arguments"]
+    assert _beam_matches(gcs_emulator, gcs_bucket, arguments["eval_audio_pattern"]) == [
+        f"{gcs_bucket}/{name}" for name in _blobs(gcs_emulator, gcs_bucket, "runs/inputs/audio/held-out-")]
+    assert len(_beam_matches(gcs_emulator, gcs_bucket, arguments["eval_audio_pattern"])) == 1
+    assert len(_beam_matches(gcs_emulator, gcs_bucket, arguments["audio_pattern"])) == 2
+    assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{16}", arguments["audio_fingerprint"])
