@@ -5,11 +5,14 @@ evaluation's settings. Pipeline parameters (num_steps, batch_size, crepe_capacit
 it when set; gin files and gin params given to the pipeline are applied after the
 preset's own bindings, so they override those too.
 
-- `quick`: a smoke run that still gives a listenable page: tiny CREPE, a short training
-  run on 1 s examples. About 10 minutes on a 2-core CPU.
-- `full`: the real experiment, as magenta's solo-instrument recipe: full CREPE, 4 s
-  examples, 30000 steps at batch 16 (about 20 minutes on an H100; days on a CPU), a
-  held-out eval split.
+- `quick`: a first playable model on a CPU: tiny CREPE, 600 steps on 1 s examples, about
+  10 minutes on 2 cores; it follows loudness through attacks, releases and rests on the
+  held-out clarinet (benchmarks/RESULTS.md, "Quality").
+- `full`: the real experiment, at magenta's solo-instrument scale: full CREPE, 4 s
+  examples, 30000 steps at batch 16 (about 15 minutes on an H200; days on a CPU), a
+  held-out eval split (the held-out audio, or 10% of the files).
+
+Both train the same recipe (RECIPE_GIN_FILES).
 """
 
 import dataclasses
@@ -53,10 +56,11 @@ class Preset:
 PRESETS = {
     "quick": Preset(
         name="quick",
-        description="Smoke run on a CPU: tiny CREPE, 1 s examples, a short training run (~10 min on 2 cores).",
+        description="A first model on a CPU: tiny CREPE, 1 s examples, 600 steps (~10 min on 2 cores).",
         crepe_capacity="tiny", example_secs=1.0, hop_secs=0.5, eval_split_fraction=0.0, num_shards=2,
         num_steps=600, batch_size=16, steps_per_save=200, steps_per_summary=50,
-        eval_crepe_capacity="tiny", eval_batches=2, sample_examples=6,
+        # 40 batches of 8: every 1 s window of the bundled validation clarinet (about 290).
+        eval_crepe_capacity="tiny", eval_batches=40, sample_examples=6,
         gin_files=RECIPE_GIN_FILES,
         gin_params=(
             # A higher learning rate than the full recipe's 3e-4: a few hundred steps must count.
@@ -70,7 +74,7 @@ PRESETS = {
         description="The real experiment: full CREPE, 4 s examples, 30000 steps at batch 16 (a GPU node).",
         crepe_capacity="full", example_secs=4.0, hop_secs=1.0, eval_split_fraction=0.1, num_shards=8,
         num_steps=30000, batch_size=16, steps_per_save=300, steps_per_summary=300,
-        eval_crepe_capacity="full", eval_batches=4, sample_examples=8,
+        eval_crepe_capacity="full", eval_batches=16, sample_examples=8,
         gin_files=RECIPE_GIN_FILES,
     ),
 }

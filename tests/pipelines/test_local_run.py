@@ -68,6 +68,8 @@ def test_run_leaves_every_artifact(first_run):
     for name in ("spectral_loss", "loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio"):
         assert math.isfinite(record["metrics"][name]), name
     assert result.metrics == record["metrics"]
+    # No held-out audio and the quick preset splits nothing off: measured on training data, and said so.
+    assert record["split"] == "train" and "training examples" in record["note"]
     assert glob.glob(os.path.join(artifacts["eval_logs"], "summaries", "eval", "events.out.tfevents.*"))
 
     # Samples: WAV files at 16 kHz of 1 s, PNGs, and a self-contained page that plays them.
@@ -78,6 +80,7 @@ def test_run_leaves_every_artifact(first_run):
     assert len(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.png"))) == 3 * 6
     page = pathlib.Path(artifacts["page"]).read_text(encoding="utf-8")
     assert page.count('src="data:audio/wav;base64,') == 12 and page.count('src="data:image/png;base64,') == 18
+    assert "Measured on training examples" in page
     assert glob.glob(os.path.join(artifacts["samples"], "summaries", "sample", "events.out.tfevents.*"))
 
     # One TensorBoard folder holds the train, eval and sample logs.
