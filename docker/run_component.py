@@ -6,7 +6,7 @@
 `docker/podman_run_component.sh` sets this up (image, podman's Docker-compatible API
 socket) and calls it. What it does:
 
-1. copies the audio (default: the bundled clarinet notes) under the pipeline root, the one
+1. copies the audio (default: the bundled clarinet training material) under the pipeline root, the one
    host folder kfp's DockerRunner mounts into the container (at the same path);
 2. runs the component through `kfp.local` with `DockerRunner`: kfp starts a container of
    the component's base_image (DDSP_PIPELINE_IMAGE, read when the component module is

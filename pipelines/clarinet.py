@@ -29,7 +29,7 @@ PIPELINE_NAME = "ddsp-clarinet"
 PACKAGE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clarinet.yaml")
 ACCELERATOR_ENV = "DDSP_TRAIN_ACCELERATOR"
 DEFAULT_ACCELERATOR = "NVIDIA_L4"
-# Where the compiled YAML expects the bundled notes when no audio_pattern is given: inside
+# Where the compiled YAML expects the bundled material when no audio_pattern is given: inside
 # the project's image (see Dockerfile). Locally, `ddsp_pipeline run` passes the checkout's path.
 DEFAULT_AUDIO_PATTERN = BUNDLED_AUDIO_IN_IMAGE
 # The bundled validation clarinet (another soundfont), held out: eval and sample measure on it.

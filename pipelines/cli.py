@@ -1,6 +1,6 @@
 r"""`ddsp_pipeline`: run the clarinet pipeline here, compile it, or submit it to the cloud.
 
-    ddsp_pipeline run                       # the bundled clarinet notes, quick preset (~10 min on 2 cores)
+    ddsp_pipeline run                       # the bundled clarinet material, quick preset (~10 min on 2 cores)
     ddsp_pipeline run --audio '/data/clarinet/*.wav' --preset full
     ddsp_pipeline compile                   # writes pipelines/clarinet.yaml
     ddsp_pipeline submit --vertex --project P --region R --pipeline-root gs://B/runs --audio '/data/*.wav'

@@ -27,7 +27,7 @@ pipelines API failed:
 5. submit: aiplatform.PipelineJob(...).submit() or kfp.Client(host).create_run_from_pipeline_package().
 
 Only parameters given on the command line are passed; the others keep the pipeline's
-defaults (no --audio: the clarinet notes bundled in the image).
+defaults (no --audio: the clarinet material bundled in the image, evaluated on its validation clarinet).
 """
 
 import base64
@@ -75,7 +75,7 @@ def add_arguments(parser):
                                      "pipeline's defaults)")
     what.add_argument("--audio", default=None,
                       help="Glob(s) of audio files, comma-separated: local files are uploaded under the pipeline "
-                           "root first; gs:// globs are used as they are (default: the clarinet notes bundled in "
+                           "root first; gs:// globs are used as they are (default: the clarinet material bundled in "
                            "the image).")
     what.add_argument("--eval-audio", default=None,
                       help="Glob(s) of audio held out for eval and sample, uploaded like --audio (default: the "
