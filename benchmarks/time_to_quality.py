@@ -17,9 +17,9 @@ and on quiet frames, silent level, onset lag, f0 from CREPE tiny, spectral loss)
 
     python benchmarks/time_to_quality.py --markdown          # ~45 min: 10 min ours, 20 min magenta, evals
 
-magenta's venv is built as compare_magenta.py builds it. magenta's ddsp_run imports
-`hypertune` (Google Cloud's reporting client, which does not install here): the folder
-magenta_side/ holds a no-op stand-in for it, put first on magenta's path.
+magenta's venv is built as compare_magenta.py builds it (with TensorBoard, which magenta's
+training loop needs for its summaries); magenta_side/ is put first on its path, for the
+`crepe` stand-in there.
 """
 
 import argparse
@@ -42,8 +42,13 @@ MAGENTA_PARAMS = ["batch_size = 16"]
 EVAL_SECS = 4.0
 
 
-def prepare(folder, example_secs, hop_secs):
-    """Our prepare job on the training material into `folder` (kept between runs); returns the shard glob."""
+def prepare(folder, example_secs, hop_secs, for_magenta=False):
+    """Our prepare job on the training material into `folder` (kept between runs); returns the shard glob.
+
+    for_magenta: also add the feature 'audio_16k' (a copy of 'audio' at 16 kHz), which magenta
+    3.7.0's TFRecordProvider requires whatever the sample rate; our job writes it only when
+    the audio is not at 16 kHz.
+    """
     from ddsp_core.training.data_preparation import ddsp_prepare_tfrecord
 
     prefix = os.path.join(folder, "train.tfrecord")
@@ -54,7 +59,25 @@ def prepare(folder, example_secs, hop_secs):
             "--num_shards=2", "--overwrite"])
         if status != 0:
             raise SystemExit(f"time_to_quality.py: the prepare job failed (exit {status})")
-    return prefix + "*"
+    if not for_magenta:
+        return prefix + "*"
+    magenta_prefix = os.path.join(folder, "magenta", "train.tfrecord")
+    if not glob.glob(magenta_prefix + "-*"):
+        _add_audio_16k(sorted(glob.glob(prefix + "-*")), magenta_prefix)
+    return magenta_prefix + "*"
+
+
+def _add_audio_16k(paths, prefix):
+    import tensorflow as tf
+
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    for index, path in enumerate(paths):
+        with tf.io.TFRecordWriter(f"{prefix}-{index:05d}-of-{len(paths):05d}") as writer:
+            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                example = tf.train.Example.FromString(record)
+                features = example.features.feature
+                features["audio_16k"].float_list.value.extend(features["audio"].float_list.value)
+                writer.write(example.SerializeToString())
 
 
 def train_for(command, minutes, log_path, env=None):
@@ -149,7 +172,8 @@ def parse_args(argv):
     parser.add_argument("--ours-budgets", default="0.5,1,1.5,2,3,4,5,10")
     parser.add_argument("--magenta-budgets", default="5,10,20")
     parser.add_argument("--magenta-venv", default=compare_magenta.DEFAULT_VENV)
-    parser.add_argument("--skip-training", action="store_true", help="Evaluate the runs already in --work.")
+    parser.add_argument("--train", default="ours,magenta",
+                        help="Which to train ('' to evaluate the runs already in --work).")
     parser.add_argument("--markdown", action="store_true")
     return parser.parse_args(argv)
 
@@ -162,18 +186,24 @@ def main(argv=None):
     ours_dir, magenta_dir = os.path.join(args.work, "ours"), os.path.join(args.work, "magenta")
     state_path = os.path.join(args.work, "starts.json")
     magenta_python = compare_magenta.ensure_magenta_venv(args.magenta_venv)
-    if not args.skip_training:
+    to_train = [name for name in args.train.split(",") if name]
+    starts = {}
+    if os.path.exists(state_path):
+        with open(state_path) as file:
+            starts = json.load(file)
+    if "ours" in to_train:
         ours_data = prepare(os.path.join(args.work, "data_1s"), 1.0, 0.5)
-        magenta_data = prepare(os.path.join(args.work, "data_4s"), 4.0, 1.0)
-        for folder in (ours_dir, magenta_dir):
-            subprocess.run(["rm", "-rf", folder], check=True)
-        starts = {"ours": train_for(
+        subprocess.run(["rm", "-rf", ours_dir], check=True)
+        starts["ours"] = train_for(
             [sys.executable, "-m", "ddsp_core.training.ddsp_run", "--mode=train", f"--save_dir={ours_dir}",
              *[f"--gin_file={name}" for name in OURS_GIN],
              *[f"--gin_param={p}" for p in OURS_PARAMS + [f"TFRecordProvider.file_pattern='{ours_data}'",
                                                           "train.num_steps = 1000000", "train.steps_per_save = 25",
                                                           "Trainer.checkpoints_to_keep = 10000"]]],
-            args.ours_minutes, os.path.join(args.work, "ours.log"))}
+            args.ours_minutes, os.path.join(args.work, "ours.log"))
+    if "magenta" in to_train:
+        magenta_data = prepare(os.path.join(args.work, "data_4s"), 4.0, 1.0, for_magenta=True)
+        subprocess.run(["rm", "-rf", magenta_dir], check=True)
         starts["magenta"] = train_for(
             [magenta_python, "-m", "ddsp.training.ddsp_run", "--mode=train", f"--save_dir={magenta_dir}",
              "--gin_file=models/solo_instrument.gin", "--gin_file=datasets/tfrecord.gin",
@@ -182,10 +212,8 @@ def main(argv=None):
                                                              "train_util.train.steps_per_save=5",
                                                              "Trainer.checkpoints_to_keep=10000"]]],
             args.magenta_minutes, os.path.join(args.work, "magenta.log"), env=magenta_env())
-        with open(state_path, "w") as file:
-            json.dump(starts, file)
-    with open(state_path) as file:
-        starts = json.load(file)
+    with open(state_path, "w") as file:
+        json.dump(starts, file)
 
     tracker = crepe.PitchTracker("tiny", batch_size=512)
     windows = quality.cut_windows(quality.load_files(quality.VALIDATION_AUDIO, tracker), EVAL_SECS, EVAL_SECS)
