@@ -5,7 +5,8 @@ prepare job, tiny CREPE; magenta's `ddsp_run` reads them: same keys and lengths)
 with its own recipe and the whole machine, one after the other:
 
     ours      ddsp_run --mode=train, the quick preset's recipe: models/solo_instrument_dry.gin +
-              augmentation/gain.gin, 1 s examples, batch 16, learning rate 1e-3
+              augmentation/gain.gin, 1 s examples, batch 16, learning rate 1e-3 after a
+              100-step warm-up
     magenta   its ddsp_run --mode=train, models/solo_instrument.gin (trainable reverb), its
               default 4 s examples, batch 16, learning rate 3e-4
 
@@ -33,11 +34,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import compare_magenta  # noqa: E402  The magenta venv.
+from ddsp_core.pipeline import presets  # noqa: E402
 import quality  # noqa: E402  Features, windows, metrics.
 
 ROOT = quality.ROOT
-OURS_GIN = ["models/solo_instrument_dry.gin", "augmentation/gain.gin", "datasets/tfrecord.gin"]
-OURS_PARAMS = ["learning_rate = 0.001", "batch_size = 16", "n_samples = 16000", "TFRecordProvider.example_secs = 1"]
+QUICK = presets.get_preset("quick")  # Our recipe is the quick preset's, as `make run` trains it.
+OURS_GIN = [*QUICK.gin_files, "datasets/tfrecord.gin"]
+OURS_PARAMS = [*QUICK.gin_params, f"batch_size = {QUICK.batch_size}", f"n_samples = {QUICK.n_samples()}",
+               f"TFRecordProvider.example_secs = {QUICK.example_secs}"]
 MAGENTA_PARAMS = ["batch_size = 16"]
 EVAL_SECS = 4.0
 
