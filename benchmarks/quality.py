@@ -44,8 +44,20 @@ VALIDATION_AUDIO = os.path.join(DATA, "validation", "*.flac")
 GAIN = ("augmentation/gain.gin",)
 DRY = ("models/solo_instrument_dry.gin",)
 SMALL = ("RnnFcDecoder.rnn_channels = 256", "RnnFcDecoder.ch = 256", "RnnFcDecoder.layers_per_stack = 2")
-QUICK = dict(example_secs=1.0, hop_secs=0.5, batch_size=16, steps=600, learning_rate=1e-3)
-FULL = dict(example_secs=4.0, hop_secs=1.0, batch_size=16, steps=30000, learning_rate=3e-4)
+
+
+def _scale(name, learning_rate):
+    """Window, hop, batch and steps of a pipeline preset (the learning rate as measured: without
+    the quick preset's later warm-up, which a variant adds with --gin-param)."""
+    from ddsp_core.pipeline import presets
+
+    preset = presets.get_preset(name)
+    return dict(example_secs=preset.example_secs, hop_secs=preset.hop_secs, batch_size=preset.batch_size,
+                steps=preset.num_steps, learning_rate=learning_rate)
+
+
+QUICK = _scale("quick", 1e-3)
+FULL = _scale("full", 3e-4)
 # name: (description, training audio, settings, gin files after models/solo_instrument.gin, gin bindings)
 VARIANTS = {
     "notes": ("old set: 45 sustained notes, quick recipe", OLD_NOTES, QUICK, (), ()),
