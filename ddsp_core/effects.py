@@ -52,8 +52,13 @@ class Reverb(Processor):
         checks.check_rank("ir", ir, 2, "[batch, ir_size]")
         return {"audio": audio, "ir": ir}
 
+    @staticmethod
+    def wet_impulse_response(ir):
+        """The response convolved with the audio: `ir` [batch, ir_size] with its first sample zeroed
+        (the dry path is added separately)."""
+        return ops.concatenate([ops.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)
+
     def get_signal(self, audio, ir):
         """Wet (+ dry) audio, [batch, n_samples]."""
-        ir = ops.concatenate([ops.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)  # the dry path is separate
-        wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
+        wet = fft_convolve(audio, self.wet_impulse_response(ir), padding="same", delay_compensation=0)
         return wet + audio if self.add_dry else wet

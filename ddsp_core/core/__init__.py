@@ -11,7 +11,7 @@ import gin
 from ddsp_core.core.convolution import (crop_and_compensate_delay, fft_convolve, frequency_filter,
                                         frequency_impulse_response, get_fft_size)
 from ddsp_core.core.framing import frame, overlap_and_add
-from ddsp_core.core.oscillators import (accumulate_cycles, angular_cumsum, get_harmonic_frequencies,
+from ddsp_core.core.oscillators import (accumulate_cycles, angular_cumsum, get_harmonic_frequencies, harmonic_hops,
                                         harmonic_oscillator_bank, harmonic_synthesis, normalize_harmonics, oscillator_bank,
                                         remove_above_nyquist)
 from ddsp_core.core.resampling import resample, upsample_with_windows

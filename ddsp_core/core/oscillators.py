@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 from ddsp_core.core import checks
-from ddsp_core.core.resampling import resample
+from ddsp_core.core.resampling import _interpolate_between_frames, resample
 from ddsp_core.core.units import float32, safe_divide
 
 TWO_PI = 2.0 * math.pi
@@ -226,8 +226,10 @@ def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_d
     n_frames = harmonic_amplitudes.shape[1]
     if (harmonic_shifts is None and amp_resample_method in INTERPOLATION_CURVES and n_frames is not None
             and n_frames <= n_samples and n_samples % n_frames == 0):
-        f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1]
-        return _harmonic_bank_from_frames(f0_envelope, harmonic_amplitudes, amp_resample_method, sample_rate)
+        held = lambda x: ops.concatenate([x, x[:, -1:]], axis=1)  # the last frame held to the end
+        audio, _ = harmonic_hops(held(frequencies), held(harmonic_amplitudes), n_samples // n_frames,
+                                 amp_resample_method, sample_rate)
+        return audio
     amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
     if harmonic_shifts is not None:
         harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics) * (1.0 + float32(harmonic_shifts))
@@ -245,47 +247,59 @@ INTERPOLATION_CURVES = {
 }
 
 
-def _harmonic_sines(f0_envelope, n_harmonics, sample_rate):
-    """sin(2 pi k phase_f0) for k = 1..n_harmonics, 0 where k f0 >= Nyquist: [batch, n_samples, n_harmonics]."""
+def _harmonic_sines(f0_envelope, n_harmonics, sample_rate, initial_phase=None):
+    """sin(2 pi k phase_f0) for k = 1..n_harmonics, 0 where k f0 >= Nyquist.
+
+    Returns (sines [batch, n_samples, n_harmonics], f0 phase after each sample in cycles
+    [batch, n_samples, 1]); `initial_phase` [batch, 1] (cycles) is the phase before the first.
+    """
     harmonic_numbers = ops.convert_to_tensor(np.arange(1, n_harmonics + 1, dtype="float32"))
     silent = f0_envelope * harmonic_numbers >= sample_rate / 2.0
     # Multiplying by float32(1 / sample_rate) is what XLA makes of a division anyway; doing it
     # explicitly gives the same increments on every backend.
     f0_phase = accumulate_cycles(f0_envelope * (1.0 / sample_rate))  # [batch, n_samples, 1], cycles
+    if initial_phase is not None:
+        f0_phase = _wrap_cycles(f0_phase + float32(initial_phase)[:, None, :])
     phases = _wrap_cycles(f0_phase * harmonic_numbers)  # [batch, n_samples, n_harmonics]
-    return ops.where(silent, 0.0, ops.sin(TWO_PI * phases))
+    return ops.where(silent, 0.0, ops.sin(TWO_PI * phases)), f0_phase
 
 
-def _harmonic_bank_from_frames(f0_envelope, harmonic_amplitudes, method, sample_rate):
-    """`harmonic_oscillator_bank` with the amplitudes still at frame rate (same result, less memory).
+def harmonic_hops(f0_points, amplitude_points, hop_size, method="window", sample_rate=16000, initial_phase=None):
+    """Harmonic audio between consecutive control points, one hop per interval, with a phase carried in.
 
-    The amplitude envelope of harmonic k between frames i and i + 1 is
-    (1 - c_j) a_ik + c_j a_(i+1)k (c: the resampling curve over the hop), so the audio of
-    hop i is sum_k sines_ijk ((1 - c_j) a_ik + c_j a_(i+1)k): two small matrix products
-    per hop. No [batch, n_samples, n_harmonics] amplitude envelope is built, and the
-    backward pass keeps only the sines.
+    Interval i runs from point i to point i + 1 over `hop_size` samples: f0 moves linearly
+    (`resample`'s 'linear'), the harmonic amplitudes along `method`'s curve, so the audio of
+    interval i is sum_k sines_ijk ((1 - c_j) a_ik + c_j a_(i+1)k) (c: the curve over the
+    hop): two small matrix products per hop, and no [batch, n_samples, n_harmonics]
+    amplitude envelope is built. The whole-signal synthesis (`harmonic_synthesis`) is the
+    case of n_frames + 1 points (the last frame held) and no initial phase; a stream passes
+    its last point and phase on to the next block, so block-wise audio equals the whole.
 
     Args:
-        f0_envelope: [batch, n_samples, 1] in Hz.
-        harmonic_amplitudes: [batch, n_frames, n_harmonics]; n_samples = n_frames * hop.
+        f0_points: Fundamental frequency in Hz, [batch, n_hops + 1, 1].
+        amplitude_points: Linear amplitude of each harmonic, [batch, n_hops + 1, n_harmonics].
+        hop_size: Samples per interval.
         method: 'linear' or 'window' (see `resample`).
         sample_rate: Sample rate in Hz.
+        initial_phase: Phase of the fundamental before the first sample, in cycles,
+            [batch, 1]; None for 0.
 
     Returns:
-        Audio, [batch, n_samples].
+        (audio [batch, n_hops * hop_size], final_phase [batch, 1] in cycles, [0, 1)).
+        Harmonics at or above Nyquist are silent.
     """
-    f0_envelope = float32(f0_envelope)
-    n_samples, (n_frames, n_harmonics) = f0_envelope.shape[1], harmonic_amplitudes.shape[1:]
-    hop_size = n_samples // n_frames
-    sines = _harmonic_sines(f0_envelope, n_harmonics, sample_rate)
-    sines = ops.reshape(sines, (-1, n_frames, hop_size, n_harmonics))
-    held = ops.concatenate([harmonic_amplitudes, harmonic_amplitudes[:, -1:]], axis=1)  # last frame held
-    ends = ops.stack([held[:, :-1], held[:, 1:]], axis=-1)  # [batch, n_frames, n_harmonics, 2]
-    per_end = ops.einsum("bfjk,bfkm->bfjm", sines, ends)  # [batch, n_frames, hop, 2]
+    f0_points, amplitude_points = float32(f0_points), float32(amplitude_points)
+    n_hops, n_harmonics = amplitude_points.shape[1] - 1, amplitude_points.shape[2]
+    n_samples = n_hops * hop_size
+    f0_envelope = _interpolate_between_frames(f0_points, hop_size, np.arange(hop_size) / hop_size)  # [b, n, 1]
+    sines, f0_phase = _harmonic_sines(f0_envelope, n_harmonics, sample_rate, initial_phase)
+    sines = ops.reshape(sines, (-1, n_hops, hop_size, n_harmonics))
+    ends = ops.stack([amplitude_points[:, :-1], amplitude_points[:, 1:]], axis=-1)  # [batch, n_hops, n_harmonics, 2]
+    per_end = ops.einsum("bfjk,bfkm->bfjm", sines, ends)  # [batch, n_hops, hop, 2]
     curve = INTERPOLATION_CURVES[method](hop_size).astype("float32")
     weights = ops.convert_to_tensor(np.stack([1.0 - curve, curve], axis=-1).astype("float32"))  # [hop, 2]
-    audio = ops.sum(per_end * weights, axis=-1)  # [batch, n_frames, hop]
-    return ops.reshape(audio, (-1, n_samples))
+    audio = ops.sum(per_end * weights, axis=-1)  # [batch, n_hops, hop]
+    return ops.reshape(audio, (-1, n_samples)), f0_phase[:, -1, :]
 
 
 def harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=16000):
@@ -307,5 +321,5 @@ def harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=16000
     checks.check_positive("sample_rate", sample_rate)
     f0_envelope = float32(f0_envelope)
     amplitude_envelopes = float32(amplitude_envelopes)
-    sines = _harmonic_sines(f0_envelope, amplitude_envelopes.shape[-1], sample_rate)
+    sines, _ = _harmonic_sines(f0_envelope, amplitude_envelopes.shape[-1], sample_rate)
     return ops.sum(amplitude_envelopes * sines, axis=-1)

@@ -74,8 +74,19 @@ class RnnFcDecoder(keras.layers.Layer):
         self.dense_out = keras.layers.Dense(sum(size for _, size in self.output_splits), name="dense_out",
                                             dtype=policy)
 
-    def call(self, conditioning):
-        """conditioning: dict with the input keys -> {control name: [batch, n_frames, size]}."""
+    def call(self, conditioning, initial_state=None, return_state=False):
+        """conditioning: dict with the input keys -> {control name: [batch, n_frames, size]}.
+
+        Args:
+            conditioning: {input key: [batch, n_frames, 1] or [batch, n_frames]}.
+            initial_state: The recurrent state before the first frame, [batch, rnn_channels]
+                (a GRU; zeros when None). Streaming passes the state a previous block ended with.
+            return_state: Also return the state after the last frame.
+
+        Returns:
+            {control name: [batch, n_frames, size]}, and with return_state the state
+            [batch, rnn_channels] as a second value.
+        """
         missing = [key for key in self.input_keys if key not in conditioning]
         if missing:
             raise KeyError(f"RnnFcDecoder needs {missing}; the conditioning has {sorted(conditioning)}.")
@@ -84,7 +95,11 @@ class RnnFcDecoder(keras.layers.Layer):
             x = conditioning[key]
             inputs.append(x[..., None] if len(x.shape) == 2 else x)
         stacks = [stack(x) for stack, x in zip(self.input_stacks, inputs)]  # each [batch, n_frames, ch]
-        x = self.rnn(ops.concatenate(stacks, axis=-1))  # [batch, n_frames, rnn_channels]
+        if (initial_state is not None or return_state) and not isinstance(self.rnn, keras.layers.GRU):
+            raise ValueError("RnnFcDecoder carries a recurrent state only with a GRU (rnn_type 'gru' or 'keras_gru').")
+        x = self.rnn(ops.concatenate(stacks, axis=-1), initial_state=initial_state)  # [batch, n_frames, rnn]
+        state = ops.cast(x[:, -1], "float32")  # A GRU's output is its state.
         x = ops.concatenate([x] + stacks, axis=-1)
         x = ops.cast(self.dense_out(self.output_stack(x)), "float32")  # [batch, n_frames, sum of sizes]
-        return split_to_dict(x, self.output_splits)
+        controls = split_to_dict(x, self.output_splits)
+        return (controls, state) if return_state else controls

@@ -70,6 +70,8 @@ def _gru_states(x_proj, recurrent_kernel, recurrent_bias, h0):
         h = hh + zr[:, :units] * (h_prev - hh)  # z h_prev + (1 - z) hh
         return h, h
 
+    if x_proj.shape[0] == 1:  # One step (streaming): no loop, so a TFLite export has builtin ops only.
+        return step(h0, x_proj[0])[1][None]
     _, states = ops.scan(step, h0, x_proj)
     return states
 

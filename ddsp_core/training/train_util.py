@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from ddsp_core.training import checkpoints, storage
+from ddsp_core.training import model_statistics as model_statistics_lib
 from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
 
@@ -97,6 +98,21 @@ def restore_latest(model, save_dir, restore_dir=None):
             logging.info("Resuming from %s at step %d.", found[1], step)
             return step
     return 0
+
+
+def write_model_statistics(save_dir, data_provider):
+    """Writes the training data's statistics (model_statistics.py) into save_dir, once."""
+    if storage.exists(storage.join(save_dir, model_statistics_lib.STATISTICS_FILE)):
+        return
+    started = time.perf_counter()
+    try:
+        statistics = model_statistics_lib.from_provider(data_provider, gin_config=gin.operative_config_str())
+    except (model_statistics_lib.StatisticsError, KeyError, AttributeError) as error:
+        logging.warning("No model statistics written (%s: %s): ddsp_play and ddsp_export will need them.",
+                        type(error).__name__, error)
+        return
+    path = model_statistics_lib.write(save_dir, statistics)
+    logging.info("Wrote %s (%d examples, %.1f s).", path, statistics["n_examples"], time.perf_counter() - started)
 
 
 class TrainLoopCallback(keras.callbacks.Callback):
@@ -210,7 +226,7 @@ class TrainLoopCallback(keras.callbacks.Callback):
 @gin.configurable
 def train(data_provider, trainer, model=None, distribution=None, batch_size=32, num_steps=1000000,
           steps_per_summary=300, steps_per_save=300, save_dir="/tmp/ddsp", restore_dir=None,
-          early_stop_loss_value=None, augmentation=None):
+          early_stop_loss_value=None, augmentation=None, model_statistics=True):
     """Trains a model; returns the last step and its losses.
 
     Args:
@@ -230,6 +246,9 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         early_stop_loss_value: Stop once total_loss falls below this.
         augmentation: None, or a callable mapping a batch (dict of tensors) to an
             augmented one, e.g. `augmentation.GainAugmentation()`; training batches only.
+        model_statistics: Write save_dir/model_statistics.json (the training data's level
+            and pitch distribution, rates and gin config; what `ddsp_play` and `ddsp_export`
+            need) before the first step, unless it is there already.
 
     Returns:
         {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float}}.
@@ -264,6 +283,8 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
     start_step = restore_latest(model, save_dir, restore_dir)
     config_path = write_operative_config(save_dir, start_step)
     logging.info("Wrote %s", config_path)
+    if model_statistics:
+        write_model_statistics(save_dir, data_provider)
     if start_step >= num_steps:
         logging.info("Already at step %d >= num_steps %d: nothing to train.", start_step, num_steps)
         return {"step": start_step, "status": "finished", "losses": {}}

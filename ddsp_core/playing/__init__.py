@@ -1,0 +1,1 @@
+"""Playing a trained model: MIDI, timbre transfer, streaming synthesis, export."""
