@@ -154,6 +154,9 @@ class StreamingSynth:
             "noise_tail": np.zeros((batch, self.ir_size - 1), "float32"),
             "harmonic_delay": np.zeros((batch, self.latency_samples - self.hop_size), "float32"),
             "noise_delay": np.zeros((batch, self.latency_samples - self.noise_delay), "float32"),
+            # Samples of the stream still before time 0 (the virtual hop's): silenced, so that
+            # they do not reach the reverb.
+            "before_start": np.full((1, 1), self.latency_samples, "float32"),
         }
         if self.parts.reverb is not None:
             state["reverb_tail"] = np.zeros((batch, self.parts.reverb.reverb_length - 1), "float32")
@@ -213,8 +216,10 @@ class StreamingSynth:
         # Align both to the stream's latency: harmonic audio is one hop late, noise noise_delay early.
         harmonic = ops.concatenate([state["harmonic_delay"], harmonic], axis=1)
         noise_out = ops.concatenate([state["noise_delay"], filtered[:, :n_samples]], axis=1)
-        dry = harmonic[:, :n_samples] + noise_out[:, :n_samples]
+        started = ops.cast(ops.arange(n_samples, dtype="float32")[None, :] >= state["before_start"], "float32")
+        dry = (harmonic[:, :n_samples] + noise_out[:, :n_samples]) * started
         new_state = {
+            "before_start": ops.maximum(state["before_start"] - n_samples, 0.0),
             "f0": f0_hz[:, -1:], "amplitudes": harmonic_amplitudes[:, -1:], "phase": phase,
             "noise_tail": filtered[:, n_samples:],
             "harmonic_delay": harmonic[:, n_samples:], "noise_delay": noise_out[:, n_samples:],

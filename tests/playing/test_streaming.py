@@ -1,0 +1,92 @@
+"""Block-wise streaming synthesis equals whole-signal synthesis (tests/playing/conftest.py model)."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from ddsp_core.core.convolution import fft_convolve, frequency_filter
+from ddsp_core.core.oscillators import harmonic_synthesis
+from ddsp_core.effects import Reverb
+from ddsp_core.playing.instrument import load_instrument
+from ddsp_core.playing.streaming import StreamingSynth, render
+from tests.playing.conftest import build_known_instrument
+
+N_FRAMES = 230
+
+
+def _features(seed=1, n_frames=N_FRAMES, n_voices=1):
+    """A wandering pitch and level (and silences), [n_voices, n_frames]."""
+    rng = np.random.default_rng(seed)
+    f0 = 300.0 * 2 ** (np.cumsum(rng.normal(0, 0.1, (n_voices, n_frames)), axis=1) / 12)
+    level = np.clip(-40 + np.cumsum(rng.normal(0, 3, (n_voices, n_frames)), axis=1), -80, 0)
+    return {"f0_hz": f0.astype("float32"), "loudness_db": level.astype("float32")}
+
+
+@pytest.fixture(scope="module", params=["dry", "reverb"])
+def instrument(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"stream_{request.param}")
+    extra = ["effects/reverb.gin"] if request.param == "reverb" else []
+    # A random reverb of 0.1 s, so that its tail crosses many blocks.
+    build_known_instrument(folder, extra_gin=extra, harmonic_bias=1.0, extra_params=["Reverb.reverb_length = 1600"])
+    loaded = load_instrument(str(folder))
+    if request.param == "reverb":
+        reverb = loaded.model.processor_group.dag[-1][0]
+        ir = np.random.default_rng(0).normal(0, 0.05, reverb._ir.shape) * np.exp(-np.arange(reverb._ir.shape[0]) / 800)
+        reverb._ir.assign(ir.astype("float32"))
+    return loaded
+
+
+@pytest.mark.parametrize("block_frames", [1, 7, 64], ids=lambda n: f"blocks_of_{n}")
+def test_blocks_equal_whole(instrument, block_frames):
+    features = _features()
+    synth = StreamingSynth(instrument.model, instrument.hop_size, seed=3)
+    whole = render(synth, features, chunk_frames=N_FRAMES)
+    blocks = render(synth, features, chunk_frames=block_frames)
+    assert whole.shape == (1, N_FRAMES * instrument.hop_size)
+    peak = np.abs(whole).max()
+    assert peak > 0.05
+    np.testing.assert_allclose(blocks, whole, atol=2e-5 * max(1.0, peak))
+
+
+def test_whole_equals_the_models_synthesis(instrument):
+    """The stream renders what the model's own processors render from the same controls and noise."""
+    features = _features(seed=2)
+    synth = StreamingSynth(instrument.model, instrument.hop_size, seed=5)
+    audio = render(synth, features, chunk_frames=50)
+    synth.reset()
+    controls = synth.controls(features)
+    n_samples = N_FRAMES * instrument.hop_size
+    noise = np.random.default_rng(5).uniform(-1, 1, (n_samples, 1)).T.astype("float32")
+    harmonic = harmonic_synthesis(controls["f0_hz"], np.ones((1, N_FRAMES, 1), "float32"),
+                                  harmonic_distribution=controls["harmonic_amplitudes"], n_samples=n_samples,
+                                  sample_rate=16000, amp_resample_method="window")
+    expected = harmonic + frequency_filter(noise, controls["noise_magnitudes"], window_size=257)
+    reverb = synth.parts.reverb
+    if reverb is not None:
+        expected = reverb(expected)
+    np.testing.assert_allclose(audio, ops.convert_to_numpy(expected), atol=2e-5)
+
+
+def test_voices_are_independent(instrument):
+    """A batch of voices renders each as it renders alone (chords are batches)."""
+    features = _features(seed=3, n_voices=2)
+    both = render(StreamingSynth(instrument.model, instrument.hop_size, batch_size=2), features, chunk_frames=40)
+    synth = StreamingSynth(instrument.model, instrument.hop_size, batch_size=1)
+    for voice in range(2):
+        alone = render(synth, {key: value[voice:voice + 1] for key, value in features.items()}, chunk_frames=40)
+        # Noise differs (drawn per batch); the harmonic part dominates this instrument.
+        assert np.sqrt(np.mean((alone[0] - both[voice]) ** 2)) < 0.02 * np.sqrt(np.mean(alone[0] ** 2)) + 1e-3
+
+
+def test_latency_and_flush(instrument):
+    """One frame per call: nothing until the latency has passed, then one hop per frame; flush ends it."""
+    features = _features(seed=4, n_frames=10)
+    synth = StreamingSynth(instrument.model, instrument.hop_size)
+    hop, latency = instrument.hop_size, synth.latency_samples
+    # 65 noise bands: FIR filters of 2 * 64 - 1 = 127 taps (window_size 257 is more than that), 63 late.
+    assert synth.ir_size == 127 and latency == max(hop, 63) == 64
+    lengths = [synth.process({key: value[:, i:i + 1] for key, value in features.items()}).shape[1]
+               for i in range(10)]
+    assert sum(lengths) == 10 * hop - latency
+    assert lengths[-1] == hop
+    assert synth.flush().shape[1] == latency
