@@ -81,6 +81,8 @@ def play(args):
             what = args.midi
         else:
             notes, bends, what = midi_lib.builtin_melody(), (), "The built-in melody"
+            # The built-in melody moves by octaves into the instrument's range.
+            args.pitch_shift += play_lib.octaves_into_range(instrument, [note.pitch for note in notes])
         expression = midi_lib.Expression(attack_s=args.attack, release_s=args.release, glide_s=args.glide,
                                          vibrato_cents=args.vibrato_cents, vibrato_hz=args.vibrato_hz)
         performance = play_lib.play_midi(instrument, notes, bends, expression, pitch_shift=args.pitch_shift,

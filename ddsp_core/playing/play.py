@@ -90,6 +90,17 @@ def check_pitch_range(instrument, midi_notes, what):
                         "--pitch_shift (semitones), or pass --allow_out_of_range to play them anyway.")
 
 
+def octaves_into_range(instrument, pitches):
+    """Semitones (a multiple of 12) that move the most of `pitches` into the instrument's range."""
+    low, high = instrument.pitch_range_midi()
+    pitches = np.asarray(pitches, np.float64)
+    shifts = [12.0 * octave for octave in range(-4, 5)]
+    inside = [np.mean((pitches + shift >= low - PITCH_MARGIN_SEMITONES) & (pitches + shift <= high + PITCH_MARGIN_SEMITONES))
+              for shift in shifts]
+    best = max(inside)
+    return min((abs(shift), shift) for shift, share in zip(shifts, inside) if share == best)[1]
+
+
 def play_midi(instrument, notes, bends=(), expression=midi_lib.Expression(), pitch_shift=0.0, seed=0,
               chunk_seconds=2.0, allow_out_of_range=False, what="The MIDI file"):
     """Plays notes (a melody or chords) with the instrument.

@@ -15,11 +15,11 @@ FRAME_RATE = 250
 SAMPLE_RATE = 16000
 
 
-def synthetic_examples(n_examples=6, n_frames=250, seed=0):
-    """Examples with a pitch around A4 (MIDI 60-80) and notes between -40 and -5 dB."""
+def synthetic_examples(n_examples=8, n_frames=250, seed=0):
+    """Examples with pitches of MIDI 50-86 (one per example) and notes between -40 and -5 dB."""
     rng = np.random.default_rng(seed)
     for _ in range(n_examples):
-        midi = rng.uniform(60, 80)
+        midi = 50.0 + 36.0 * _ / (n_examples - 1)
         level = np.linspace(rng.uniform(-40, -30), rng.uniform(-10, -5), n_frames)
         yield {"f0_hz": np.full(n_frames, 440.0 * 2 ** ((midi - 69) / 12), "float32"),
                "f0_confidence": np.full(n_frames, 0.9, "float32"), "loudness_db": level.astype("float32")}
