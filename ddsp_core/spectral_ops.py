@@ -1,4 +1,4 @@
-"""Spectral features: STFT magnitudes, and A-weighted loudness in dB per frame."""
+"""Spectral features: STFT magnitudes, A-weighted loudness and frame power in dB per frame."""
 
 import numpy as np
 from keras import ops
@@ -169,6 +169,48 @@ def compute_loudness(audio, sample_rate=16000, frame_rate=250, n_fft=512, range_
     if added_batch:
         loudness = loudness[0]
     return loudness if use_tf else ops.convert_to_numpy(loudness)
+
+
+def compute_power_db(audio, sample_rate=16000, frame_rate=50, frame_size=1024, range_db=DB_RANGE, ref_db=0.0,
+                     padding="center"):
+    """Power per frame in dB: the mean square of each rectangular (unwindowed) frame.
+
+    DDSP-VST's level feature (magenta's `compute_power`; not A-weighted, unlike
+    `compute_loudness`). For each frame of frame_size samples, hop
+    sample_rate // frame_rate: power = mean(audio^2) = rms^2, then `power_to_db`:
+    max(10 log10(max(power, 10^(-range_db / 10))) - ref_db, -range_db). A full-scale sine
+    (whole periods per frame) reads 10 log10(1/2) = -3.01 dB, a constant 0.1 reads -20 dB.
+    (`compute_power`, above, is the squared STFT magnitude: another thing.)
+
+    Args:
+        audio: [batch, n_samples] or [n_samples], in [-1, 1].
+        sample_rate: Audio sample rate in Hz.
+        frame_rate: Frames per second; hop = sample_rate // frame_rate samples, at most
+            frame_size (no sample is skipped).
+        frame_size: Samples per frame (even, for 'center' padding).
+        range_db: Dynamic range in dB (the floor is -range_db).
+        ref_db: dB value that maps to 0 dB.
+        padding: 'center' (frame_size // 2 zeros at each end: frame i is centred on sample
+            i * hop, 1 + n_samples // hop frames, aligned with `compute_loudness` and
+            `compute_f0` at the same frame rate), 'same' (ceil(n_samples / hop) frames) or
+            'valid'.
+
+    Returns:
+        Power in dB, [batch, n_frames] (or [n_frames] for 1-D audio).
+    """
+    checks.check_positive("sample_rate", sample_rate)
+    checks.check_positive("frame_rate", frame_rate)
+    checks.check_positive_int("frame_size", frame_size)
+    hop_size = int(sample_rate // frame_rate)
+    if hop_size < 1 or hop_size > frame_size:
+        raise ValueError(f"frame_rate {frame_rate} gives a hop of {hop_size} samples; it must be in "
+                         f"[1, frame_size={frame_size}].")
+    audio, added_batch = _as_batch(audio)
+    audio = pad(audio, frame_size, hop_size, padding=padding)  # [batch, n_padded]
+    frames = frame(audio * audio, frame_size, hop_size, pad_end=False)  # [batch, n_frames, frame_size]
+    power = ops.mean(frames, axis=-1)  # [batch, n_frames]: rms^2
+    power_db = power_to_db(power, ref_db=ref_db, range_db=range_db)
+    return power_db[0] if added_batch else power_db
 
 
 def compute_f0(audio, frame_rate, viterbi=True, padding="center", capacity="full", pitch_tracker=None):

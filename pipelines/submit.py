@@ -81,7 +81,8 @@ def add_arguments(parser):
                       help="Glob(s) of audio held out for eval and sample, uploaded like --audio (default: the "
                            "validation clarinet bundled in the image; with --audio, none: the preset's split of "
                            "those files). '' for none.")
-    what.add_argument("--preset", default=None, help="Preset name: quick or full (default: the pipeline's, quick).")
+    what.add_argument("--preset", default=None,
+                      help="Preset name: quick, full or vst (default: the pipeline's, quick).")
     what.add_argument("--num-steps", type=int, default=None, help="Training steps (default: the preset's).")
     what.add_argument("--batch-size", type=int, default=None, help="Training batch (default: the preset's).")
     what.add_argument("--crepe-capacity", default=None, choices=CREPE_CAPACITIES,

@@ -1,10 +1,11 @@
-"""Tests for ddsp_core.spectral_ops: STFT magnitudes and A-weighted loudness against closed forms."""
+"""Tests for ddsp_core.spectral_ops: STFT magnitudes, A-weighted loudness and frame power against closed forms."""
 
 import numpy as np
 import pytest
 from keras import ops
 
 from ddsp_core import spectral_ops
+from tests.gradients import gradient
 
 pytestmark = pytest.mark.dsp
 
@@ -122,3 +123,94 @@ def test_loudness_bad_arguments(kwargs, message):
 def test_loudness_bad_rank():
     with pytest.raises(ValueError, match=r"audio must have shape \[n_samples\] or \[batch, n_samples\]"):
         spectral_ops.compute_loudness(np.zeros((1, 1, 1600), np.float32))
+
+
+# compute_power_db: mean square of rectangular frames, in dB (DDSP-VST's level feature).
+
+
+def _power_db_reference(audio, sample_rate=SAMPLE_RATE, frame_rate=50, frame_size=1024, range_db=80.0, ref_db=0.0):
+    """The formula, written out with NumPy: 'center' padding, frame i = samples [i hop, i hop + frame_size)."""
+    hop = sample_rate // frame_rate
+    padded = np.pad(np.asarray(audio, np.float64), (frame_size // 2, frame_size // 2))
+    n_frames = 1 + (len(padded) - frame_size) // hop
+    power = np.array([np.mean(padded[i * hop:i * hop + frame_size] ** 2) for i in range(n_frames)])
+    return np.maximum(10 * np.log10(np.maximum(power, 10 ** (-range_db / 10))) - ref_db, -range_db)
+
+
+def _power_db(audio, **kwargs):
+    return ops.convert_to_numpy(spectral_ops.compute_power_db(audio, **kwargs))
+
+
+@pytest.mark.parametrize("frequency_hz", [1000.0, 500.0, 250.0], ids=["1kHz", "500Hz", "250Hz"])
+def test_power_of_a_full_scale_sine_is_minus_3_db(frequency_hz):
+    # Whole periods in every 1024-sample frame: mean square exactly 1/2, 10 log10(1/2) = -3.0103 dB.
+    power = _power_db(_sine(frequency_hz, 1.0, seconds=1.0))
+    assert power.shape == (51,)
+    np.testing.assert_allclose(power[2:-2], 10 * np.log10(0.5), atol=1e-4)
+
+
+def test_power_of_a_constant_and_its_half_silent_edge_frames():
+    # 0.1 everywhere: 10 log10(0.01) = -20 dB. The first and last frames are centred on the
+    # ends, so half of each is padding: 10 log10(0.01 / 2) = -23.01 dB.
+    power = _power_db(np.full(16000, 0.1, np.float32))
+    np.testing.assert_allclose(power[2:-2], -20.0, atol=1e-4)
+    np.testing.assert_allclose(power[[0, -1]], -20.0 + 10 * np.log10(0.5), atol=1e-4)
+
+
+def test_power_of_silence_is_the_floor_and_range_db_moves_it():
+    np.testing.assert_allclose(_power_db(np.zeros(16000, np.float32)), -80.0)
+    quiet = np.full(16000, 1e-3, np.float32)  # -60 dB
+    np.testing.assert_allclose(_power_db(quiet)[2:-2], -60.0, atol=1e-3)
+    np.testing.assert_allclose(_power_db(quiet, range_db=50.0), -50.0)
+
+
+def test_power_ref_db_shifts():
+    tone = _sine(1000.0, 0.5, seconds=1.0)
+    np.testing.assert_allclose(_power_db(tone, ref_db=10.0), _power_db(tone) - 10.0, atol=1e-4)
+
+
+def test_power_matches_the_numpy_formula_on_noise():
+    rng = np.random.default_rng(0)
+    audio = (rng.normal(size=(2, 8000)) * np.array([[0.3], [0.003]])).astype(np.float32)
+    power = _power_db(audio)
+    assert power.shape == (2, 26)
+    for row in range(2):
+        np.testing.assert_allclose(power[row], _power_db_reference(audio[row]), atol=1e-3)
+    # At 250 frames/s (the prepare job's default rate), hop 64, still 1024-sample frames.
+    np.testing.assert_allclose(_power_db(audio[0], frame_rate=250), _power_db_reference(audio[0], frame_rate=250),
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("padding, frame_rate, n_frames", [
+    ("center", 50, 51), ("center", 250, 251), ("same", 50, 50), ("valid", 50, 47)],
+    ids=["center_50", "center_250", "same", "valid"])
+def test_power_frame_counts(padding, frame_rate, n_frames):
+    # center: 1 + n_samples // hop; same: ceil(n_samples / hop); valid: 1 + (n_samples - 1024) // hop.
+    power = _power_db(np.zeros((3, 16000), np.float32), frame_rate=frame_rate, padding=padding)
+    assert power.shape == (3, n_frames)
+
+
+def test_power_frames_align_with_loudness_frames():
+    audio = _sine(440.0, 0.5, seconds=1.0)
+    for frame_rate in (50, 250):
+        assert _power_db(audio, frame_rate=frame_rate).shape == \
+            ops.convert_to_numpy(spectral_ops.compute_loudness(audio, frame_rate=frame_rate)).shape
+
+
+def test_power_gradient_matches_the_closed_form():
+    # One frame ('valid', n = frame_size): d(10 log10(mean x^2)) / dx_i = (10 / ln 10) * 2 x_i / sum(x^2).
+    x = np.random.default_rng(1).normal(size=(1, 64)).astype(np.float32) * 0.5
+    [d_x] = gradient(lambda a: spectral_ops.compute_power_db(a, sample_rate=64, frame_rate=1, frame_size=64,
+                                                             padding="valid"), x)
+    np.testing.assert_allclose(d_x, 10 / np.log(10) * 2 * x / np.sum(x.astype(np.float64) ** 2), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sample_rate": 0}, "sample_rate"), ({"frame_rate": -1}, "frame_rate"), ({"frame_size": 0}, "frame_size"),
+    ({"frame_rate": 10}, r"hop of 1600 samples; it must be in \[1, frame_size=1024\]"),
+    ({"padding": "full"}, "padding"), ({"frame_size": 1023}, "even frame size")],
+    ids=["zero_sample_rate", "negative_frame_rate", "zero_frame_size", "hop_over_frame", "unknown_padding",
+         "odd_frame_center"])
+def test_power_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        spectral_ops.compute_power_db(np.zeros(16000, np.float32), **kwargs)

@@ -60,7 +60,7 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
         audio_pattern: Glob(s) of audio files, comma-separated, local or gs://.
         dataset_dir: Output folder: train.tfrecord-* (and eval.tfrecord-*) shards and
             train_manifest.json. Earlier shards there are replaced.
-        preset: Preset name (example length, eval split, CREPE size, shards).
+        preset: Preset name (example length, frame rate, eval split, CREPE size, shards).
         crepe_capacity: CREPE size; '' for the preset's.
         beam_pipeline_options: Comma-separated Beam options, e.g.
             '--runner=DataflowRunner,--project=p,--region=r,--temp_location=gs://b/tmp'.
@@ -83,7 +83,8 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
         input_audio_filepatterns=patterns,
         output_tfrecord_path=storage.join(dataset_dir, TRAIN_PREFIX),
         eval_tfrecord_path=storage.join(dataset_dir, EVAL_PREFIX),
-        num_shards=preset.num_shards, example_secs=preset.example_secs, hop_secs=preset.hop_secs,
+        num_shards=preset.num_shards, frame_rate=preset.frame_rate, example_secs=preset.example_secs,
+        hop_secs=preset.hop_secs,
         eval_split_fraction=0.0 if eval_patterns else preset.eval_split_fraction,
         eval_audio_filepatterns=eval_patterns,
         crepe_capacity=crepe_capacity or preset.crepe_capacity, crepe_precision="auto")
@@ -162,14 +163,29 @@ def _parse_gin(step_bindings, base_files, gin_files, gin_params, operative_confi
 # train, eval, sample
 
 
+def train_gin_files(preset):
+    """The shipped gin files the train step parses, in order: the preset's model, the dataset, the
+    preset's own files. `preset` is a `presets.Preset`."""
+    return [preset.model_gin, "datasets/tfrecord.gin", *preset.gin_files]
+
+
+def check_frame_rate(manifest, preset):
+    """ValueError unless the dataset was prepared at the preset's frame rate."""
+    frame_rate = int(manifest["settings"]["frame_rate"])
+    if frame_rate != preset.frame_rate:
+        raise ValueError(f"The dataset was prepared at {frame_rate} frames/s, but the '{preset.name}' preset trains "
+                         f"at {preset.frame_rate} frames/s: prepare it with the '{preset.name}' preset "
+                         f"(or ddsp_prepare_tfrecord --frame_rate={preset.frame_rate}).")
+
+
 def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=()):
-    """Trains the solo-instrument model (as `ddsp_run --mode=train`) on the dataset's train split.
+    """Trains the preset's model (as `ddsp_run --mode=train`) on the dataset's train split.
 
     Args:
-        dataset_dir: A prepare step's output folder.
+        dataset_dir: A prepare step's output folder, prepared at the preset's frame rate.
         model_dir: Output folder: ckpt-N.weights.h5, operative_config-N.gin, summaries/train.
             A checkpoint already there is resumed.
-        preset: Preset name (steps, batch, learning rate).
+        preset: Preset name (model, steps, batch, learning rate).
         num_steps, batch_size: Override the preset's when > 0.
         gin_files, gin_params: Applied after the model's and the preset's bindings.
 
@@ -180,6 +196,7 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
 
     preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
+    check_frame_rate(manifest, preset)
     bindings = _data_bindings(dataset_dir, manifest, "train") + [
         f"batch_size = {int(batch_size) or preset.batch_size}",
         f"train.num_steps = {int(num_steps) or preset.num_steps}",
@@ -188,8 +205,8 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         *preset.gin_params,
     ]
     resume = checkpoints.latest(model_dir) is not None if storage.exists(model_dir) else False
-    _parse_gin(bindings, ["models/solo_instrument.gin", "datasets/tfrecord.gin", *preset.gin_files], gin_files,
-               gin_params, operative_config_dir=model_dir if resume else None)
+    _parse_gin(bindings, train_gin_files(preset), gin_files, gin_params,
+               operative_config_dir=model_dir if resume else None)
     return train_util.train(save_dir=model_dir)
 
 

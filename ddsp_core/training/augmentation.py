@@ -1,9 +1,10 @@
 """Data augmentation for training: changes applied to batches that keep audio and features consistent.
 
 `GainAugmentation` plays each example at a random level: the audio is scaled by g dB and
-its loudness shifted by the same g dB (floored at -DB_RANGE, as `compute_loudness`
-floors it), so the model sees each note at many dynamics, down to near silence, while
-loudness stays the loudness of the audio it must reproduce. f0 is unchanged. In gin:
+its loudness (and power, when the batch has it) shifted by the same g dB (floored at
+-DB_RANGE, as `compute_loudness` and `compute_power_db` floor them), so the model sees
+each note at many dynamics, down to near silence, while loudness and power stay those of
+the audio it must reproduce. f0 is unchanged. In gin:
 
     train.augmentation = @augmentation.GainAugmentation()
     GainAugmentation.min_db = -40.0
@@ -20,19 +21,22 @@ from ddsp_core.core.units import DB_RANGE
 
 # Audio features scaled with the gain: the waveform at the model's rate and the f0 tracker's copy.
 AUDIO_KEYS = ("audio", "audio_16k")
+# Level features in dB shifted by the gain: A-weighted loudness, and frame power when present.
+LEVEL_KEYS = ("loudness_db", "power_db")
 
 
 def apply_gain(batch, gain_db, floor_db=-DB_RANGE):
-    """Plays every example of `batch` gain_db louder: audio x 10^(gain/20), loudness + gain.
+    """Plays every example of `batch` gain_db louder: audio x 10^(gain/20), loudness (and power) + gain.
 
     Args:
         batch: Dict of float32 tf tensors or NumPy arrays: 'audio' [batch, n_samples] (and
-            'audio_16k'), 'loudness_db' [batch, n_frames] in dB; other keys are passed through.
+            'audio_16k'), 'loudness_db' (and 'power_db') [batch, n_frames] in dB; other keys
+            are passed through.
         gain_db: Gain of each example in dB, [batch], of the same kind.
-        floor_db: Loudness floor in dB (compute_loudness's -range_db).
+        floor_db: Level floor in dB (compute_loudness's and compute_power_db's -range_db).
 
     Returns:
-        A new dict with the scaled audio and shifted loudness.
+        A new dict with the scaled audio and shifted levels.
     """
     if isinstance(batch["audio"], np.ndarray):
         maximum, gain_db = np.maximum, np.asarray(gain_db, np.float32)
@@ -45,7 +49,9 @@ def apply_gain(batch, gain_db, floor_db=-DB_RANGE):
     for key in AUDIO_KEYS:
         if key in out:
             out[key] = out[key] * 10.0 ** (gain_db / 20.0)
-    out["loudness_db"] = maximum(out["loudness_db"] + gain_db, floor_db)
+    for key in LEVEL_KEYS:
+        if key in out:
+            out[key] = maximum(out[key] + gain_db, floor_db)
     return out
 
 

@@ -7,11 +7,15 @@ seconds, with float features:
     f0_hz          [n_frames]    fundamental frequency in Hz, n_frames = example_secs * frame_rate
     f0_confidence  [n_frames]    f0 tracker confidence in [0, 1]
     loudness_db    [n_frames]    A-weighted loudness in dB
+    power_db       [n_frames]    frame power (mean square) in dB, DDSP-VST's level feature;
+                                 optional: read when the records have it
     audio_16k      [example_secs * 16000]  only when sample_rate != 16000 (the f0 tracker's input)
 
 With `centered=True` the frames are centred on their hop (frame i at i / frame_rate
-seconds, both ends included), which adds one frame. This is I/O code: it uses tf.data
-directly and needs TensorFlow whatever the Keras backend.
+seconds, both ends included), which adds one frame. Datasets prepared before `power_db`
+was added lack it; they are still read, without it (a model that needs it says so: re-run
+the prepare job). This is I/O code: it uses tf.data directly and needs TensorFlow whatever
+the Keras backend.
 """
 
 import gin
@@ -28,6 +32,8 @@ DEFAULT_SHUFFLE_BUFFER_SIZE = 10000
 DEFAULT_CYCLE_LENGTH = 40
 # Tolerance when checking that seconds * rate is a whole number.
 _INTEGER_TOLERANCE = 1e-6
+# Frame-rate features read when the first record has them (older datasets lack them).
+OPTIONAL_FRAME_FEATURES = ("power_db",)
 _PREPARE_HINT = (
     "Check the path, or write the TFRecords first with the prepare job (ddsp_prepare_tfrecord)."
 )
@@ -165,6 +171,7 @@ class TFRecordProvider(DataProvider):
         if self.sample_rate != F0_TRACKER_SAMPLE_RATE:
             self._n_samples_16k = _whole_number("n_samples_16k", example_secs, F0_TRACKER_SAMPLE_RATE)
         self._checked = False
+        self._optional_found = ()  # OPTIONAL_FRAME_FEATURES in the first record (check_first_record).
 
     @property
     def n_samples(self):
@@ -177,8 +184,8 @@ class TFRecordProvider(DataProvider):
         return self._n_frames
 
     @property
-    def lengths(self):
-        """{feature name: expected number of float values per record}."""
+    def required_lengths(self):
+        """{feature name: number of float values} that every record must have."""
         lengths = {"audio": self._n_samples, "f0_hz": self._n_frames,
                    "f0_confidence": self._n_frames, "loudness_db": self._n_frames}
         if self._n_samples_16k is not None:
@@ -186,8 +193,16 @@ class TFRecordProvider(DataProvider):
         return lengths
 
     @property
+    def lengths(self):
+        """{feature name: expected number of float values per record} of the features read:
+        the required ones, and the optional ones (OPTIONAL_FRAME_FEATURES) that the first
+        record has, once `check_first_record` (or `get_dataset`) has read it."""
+        return {**self.required_lengths, **{name: self._n_frames for name in self._optional_found}}
+
+    @property
     def features_dict(self):
-        """The record format, {name: tf.io.FixedLenFeature}, for tf.io.parse_single_example."""
+        """The record format, {name: tf.io.FixedLenFeature}, for tf.io.parse_single_example
+        (optional features only after `check_first_record`)."""
         return {name: tf.io.FixedLenFeature([length], dtype=tf.float32) for name, length in self.lengths.items()}
 
     def _settings(self):
@@ -215,17 +230,23 @@ class TFRecordProvider(DataProvider):
     def check_first_record(self):
         """Reads the first record of the first file and checks its features' lengths.
 
+        The optional features (OPTIONAL_FRAME_FEATURES) it has are read from then on, from
+        every record.
+
         Raises:
             ValueError: If no file matches, the first file is empty, or a feature is
-                missing, not float, or of the wrong length for these settings.
+                missing (an optional one may be), not float, or of the wrong length for
+                these settings.
         """
         first_file = self.list_files()[0]
         record = next(iter(tf.data.TFRecordDataset(first_file).take(1)), None)
         if record is None:
             raise ValueError(f"TFRecord file {first_file!r} holds no record. {_PREPARE_HINT}")
         example = tf.train.Example.FromString(record.numpy())
+        optional_found = tuple(name for name in OPTIONAL_FRAME_FEATURES if name in example.features.feature)
+        expected = {**self.required_lengths, **{name: self._n_frames for name in optional_found}}
         problems = []
-        for name, length in self.lengths.items():
+        for name, length in expected.items():
             if name not in example.features.feature:
                 problems.append(f"'{name}' is missing")
                 continue
@@ -234,6 +255,7 @@ class TFRecordProvider(DataProvider):
                 problems.append(f"'{name}' is {feature.WhichOneof('kind')}, not float_list")
             elif len(feature.float_list.value) != length:
                 problems.append(f"'{name}' has {len(feature.float_list.value)} values, expected {length}")
+        self._optional_found = optional_found
         if problems:
             raise ValueError(
                 f"The first record of {first_file!r} does not match the expected features "
@@ -254,9 +276,12 @@ class TFRecordProvider(DataProvider):
         features = {}
         for name, length in self.lengths.items():
             value = parsed[name]
+            # An optional feature is read because the first record has it; one without it mixes in older data.
+            hint = " (as the first record has; re-run the prepare job on all the data)" \
+                if name in OPTIONAL_FRAME_FEATURES else ""
             check = tf.debugging.Assert(
                 tf.equal(tf.size(value), length),
-                [f"TFRecord feature {name} must have {length} values ({self._settings()}); got", tf.size(value)],
+                [f"TFRecord feature {name} must have {length} values{hint} ({self._settings()}); got", tf.size(value)],
             )
             with tf.control_dependencies([check]):
                 features[name] = tf.ensure_shape(tf.identity(value), [length])

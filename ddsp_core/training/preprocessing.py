@@ -1,5 +1,8 @@
 """Preprocessors: turn dataset features into the decoder's scaled conditioning.
 
+`F0LoudnessPreprocessor` (f0 and A-weighted loudness: the solo-instrument model) and
+`F0PowerPreprocessor` (f0 and frame power: DDSP-VST's model).
+
 A preprocessor is a Keras layer called on the feature dict of a batch; it returns a
 new dict with the original features (given a trailing channel axis) and the scaled
 versions the network reads.
@@ -26,8 +29,16 @@ def scale_f0_hz(f0_hz):
 
 
 def scale_db(loudness_db):
-    """Loudness in dB (range [-DB_RANGE, 0]) -> [0, 1]: dB / DB_RANGE + 1."""
+    """Loudness or power in dB (range [-DB_RANGE, 0]) -> [0, 1]: dB / DB_RANGE + 1."""
     return float32(loudness_db) / DB_RANGE + 1.0
+
+
+def _check_features(layer_name, features, keys, hints=None):
+    """KeyError naming the first of `keys` missing from `features` (with hints[key], if any)."""
+    for key in keys:
+        if key not in features:
+            hint = (hints or {}).get(key, "")
+            raise KeyError(f"{layer_name} needs the feature '{key}'; the batch has {sorted(features)}.{hint}")
 
 
 @gin.register
@@ -46,14 +57,38 @@ class F0LoudnessPreprocessor(keras.layers.Layer):
         super().__init__(name=name)
 
     def call(self, features):
-        for key in ("f0_hz", "loudness_db"):
-            if key not in features:
-                raise KeyError(
-                    f"F0LoudnessPreprocessor needs the feature '{key}'; the batch has {sorted(features)}."
-                )
+        _check_features("F0LoudnessPreprocessor", features, ("f0_hz", "loudness_db"))
         outputs = dict(features)
         outputs["f0_hz"] = at_least_3d(features["f0_hz"])
         outputs["loudness_db"] = at_least_3d(features["loudness_db"])
         outputs["f0_scaled"] = scale_f0_hz(outputs["f0_hz"])
         outputs["ld_scaled"] = scale_db(outputs["loudness_db"])
+        return outputs
+
+
+@gin.register
+class F0PowerPreprocessor(keras.layers.Layer):
+    """Scales f0 and frame power for the decoder: DDSP-VST's control inputs.
+
+    Input features: 'f0_hz' and 'power_db' (`spectral_ops.compute_power_db`, written by
+    the prepare job), each [batch, n_frames] or [batch, n_frames, 1]. Output: the input
+    dict plus
+        f0_hz      [batch, n_frames, 1]  Hz
+        power_db   [batch, n_frames, 1]  dB
+        f0_scaled  [batch, n_frames, 1]  midi(f0_hz) / 127
+        pw_scaled  [batch, n_frames, 1]  power_db / 80 + 1
+    """
+
+    def __init__(self, name="f0_power_preprocessor"):
+        super().__init__(name=name)
+
+    def call(self, features):
+        _check_features("F0PowerPreprocessor", features, ("f0_hz", "power_db"), hints={
+            "power_db": " Datasets prepared before the power feature was added lack it: re-run the prepare "
+                        "job (ddsp_prepare_tfrecord, or the pipeline's prepare step) on the audio."})
+        outputs = dict(features)
+        outputs["f0_hz"] = at_least_3d(features["f0_hz"])
+        outputs["power_db"] = at_least_3d(features["power_db"])
+        outputs["f0_scaled"] = scale_f0_hz(outputs["f0_hz"])
+        outputs["pw_scaled"] = scale_db(outputs["power_db"])
         return outputs

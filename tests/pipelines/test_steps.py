@@ -15,20 +15,78 @@ def test_unknown_preset_lists_the_known_ones():
         presets.get_preset("fast")
 
 
+def _manifest(preset, frame_rate=None):
+    """A manifest of a dataset prepared with `preset` (at `frame_rate` if given)."""
+    return {"settings": {"sample_rate": 16000, "frame_rate": frame_rate or preset.frame_rate,
+                         "example_secs": preset.example_secs, "center": False},
+            "examples_written": {"train": 4, "eval": 0}}
+
+
 @pytest.mark.parametrize("name", sorted(presets.PRESETS))
 def test_each_preset_parses_with_the_shipped_gin(name, tmp_path):
     """The preset's bindings (and the dataset's) exist: parse them as the train and eval steps do."""
     preset = presets.get_preset(name)
-    manifest = {"settings": {"sample_rate": 16000, "frame_rate": 250, "example_secs": preset.example_secs,
-                             "center": False}, "examples_written": {"train": 4, "eval": 0}}
+    manifest = _manifest(preset)
     bindings = steps._data_bindings(str(tmp_path), manifest, "train") + list(preset.gin_params)
-    steps._parse_gin(bindings, ["models/solo_instrument.gin", "datasets/tfrecord.gin"], [], [])
+    steps._parse_gin(bindings, steps.train_gin_files(preset), [], [])
     assert gin.query_parameter("%n_samples") == preset.n_samples()
     assert gin.query_parameter("TFRecordProvider.example_secs") == preset.example_secs
+    assert gin.query_parameter("TFRecordProvider.frame_rate") == preset.frame_rate
     steps._parse_gin(steps._eval_bindings(str(tmp_path), manifest, preset),
                      ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"], [], [])
     assert gin.query_parameter("F0LoudnessMetrics.crepe_capacity") == preset.eval_crepe_capacity
     gin.clear_config()
+
+
+def test_the_vst_preset_trains_ddsp_vsts_model_at_50_frames_per_second(tmp_path):
+    preset = presets.get_preset("vst")
+    quick = presets.get_preset("quick")
+    assert (preset.frame_rate, preset.model_gin, preset.gin_files) == (50, "models/vst.gin", ("augmentation/gain.gin",))
+    for field in ("crepe_capacity", "example_secs", "hop_secs", "num_steps", "batch_size", "gin_params"):
+        assert getattr(preset, field) == getattr(quick, field), field
+    assert steps.train_gin_files(quick)[0] == "models/solo_instrument.gin"  # The others keep the solo model.
+    steps._parse_gin(steps._data_bindings(str(tmp_path), _manifest(preset), "train"), steps.train_gin_files(preset),
+                     [], [])
+    assert gin.query_parameter("RnnFcDecoder.input_keys") == ("pw_scaled", "f0_scaled")
+    assert gin.query_parameter("%n_samples") == 16000 and gin.query_parameter("TFRecordProvider.frame_rate") == 50
+    gin.clear_config()
+
+
+def test_train_refuses_a_dataset_of_another_frame_rate(tmp_path):
+    (tmp_path / steps.MANIFEST).write_text(json.dumps(_manifest(presets.get_preset("quick"))))
+    with pytest.raises(ValueError, match=r"prepared at 250 frames/s, but the 'vst' preset trains at 50 frames/s"):
+        steps.train(str(tmp_path), str(tmp_path / "model"), preset="vst")
+
+
+def test_the_vst_preset_prepares_trains_and_evaluates(tmp_path):
+    """prepare -> train (2 steps of the full-size DDSP-VST model) -> eval on four bundled notes (~20 s)."""
+    import numpy as np
+
+    from ddsp_core import spectral_ops
+    from tests.training.conftest import NOTES_PATTERN, read_records
+
+    dataset, model = str(tmp_path / "dataset"), str(tmp_path / "model")
+    try:
+        manifest = steps.prepare(NOTES_PATTERN, dataset, preset="vst", num_workers=1)
+        assert manifest["settings"]["frame_rate"] == 50
+        assert manifest["features"] == {"audio": 16000, "f0_hz": 50, "f0_confidence": 50, "loudness_db": 50,
+                                        "power_db": 50}
+        [record] = read_records(os.path.join(dataset, steps.TRAIN_PREFIX + "*"), 1)
+        expected = np.asarray(spectral_ops.compute_power_db(record["audio"], frame_rate=50, frame_size=1024))
+        # Frames 2 or more hops (of 320 samples) from the ends see the same audio in the file and the window.
+        np.testing.assert_allclose(record["power_db"][2:-2], expected[2:50 - 2], atol=1e-3)
+
+        result = steps.train(dataset, model, preset="vst", num_steps=2, batch_size=2)
+        assert result["step"] == 2 and np.isfinite(result["losses"]["total_loss"])
+        operative = open(os.path.join(model, "operative_config-0.gin")).read()
+        assert "F0PowerPreprocessor" in operative and "Reverb" not in operative
+        gin.clear_config()
+
+        record = steps.evaluate(dataset, model, str(tmp_path / "eval"), preset="vst",
+                                gin_params=["evaluate.num_batches = 1"])
+        assert record["step"] == 2 and np.isfinite(record["metrics"]["loudness_l1_db"])
+    finally:
+        gin.clear_config()
 
 
 def test_user_bindings_override_the_preset(tmp_path):

@@ -1,7 +1,8 @@
-"""Tests for ddsp_core.training.augmentation: audio and loudness stay consistent.
+"""Tests for ddsp_core.training.augmentation: audio, loudness and power stay consistent.
 
-Known answer: the loudness of the augmented audio, computed afresh with compute_loudness,
-equals the augmented loudness feature (the original shifted by the gain, floored at -80 dB).
+Known answer: the loudness (power) of the augmented audio, computed afresh with
+compute_loudness (compute_power_db), equals the augmented loudness (power) feature: the
+original shifted by the gain, floored at -80 dB.
 """
 
 import gin
@@ -39,6 +40,24 @@ def test_augmented_loudness_is_the_loudness_of_the_augmented_audio(gains_db):
                                rtol=1e-5)
     np.testing.assert_array_equal(out["f0_hz"].numpy(), batch["f0_hz"])
     assert out["loudness_db"].numpy().min() >= -80.0
+
+
+@pytest.mark.parametrize("gains_db", [(-40.0, -6.0), (3.0, -20.0)])
+def test_augmented_power_is_the_power_of_the_augmented_audio(gains_db):
+    batch = _batch()
+    batch["power_db"] = np.asarray(spectral_ops.compute_power_db(batch["audio"], SAMPLE_RATE, FRAME_RATE), np.float32)
+    out = augmentation.apply_gain({k: tf.constant(v) for k, v in batch.items()}, tf.constant(gains_db))
+    recomputed = np.asarray(spectral_ops.compute_power_db(out["audio"].numpy(), SAMPLE_RATE, FRAME_RATE))
+    known = batch["power_db"] > -80.0 + max(gains_db[0], gains_db[1], 0.0)
+    assert known.sum() > 100
+    np.testing.assert_allclose(out["power_db"].numpy()[known], recomputed[known], atol=0.01)
+    np.testing.assert_allclose(out["power_db"].numpy(),
+                               np.maximum(batch["power_db"] + np.array(gains_db)[:, None], -80.0), atol=1e-4)
+
+
+def test_a_batch_without_power_db_gets_none():
+    out = augmentation.apply_gain(_batch(), np.array([-6.0, 0.0], np.float32))
+    assert sorted(out) == ["audio", "f0_hz", "loudness_db"]
 
 
 def test_gain_augmentation_draws_gains_in_range_per_example():

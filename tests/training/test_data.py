@@ -26,14 +26,17 @@ def _write_records(path, examples):
     return str(path)
 
 
-def _example(index, n_samples=SHORT_SAMPLES, n_frames=SHORT_FRAMES, n_samples_16k=None):
-    """Known ramps, distinct per example; `index` is f0_hz[0] - 100."""
+def _example(index, n_samples=SHORT_SAMPLES, n_frames=SHORT_FRAMES, n_samples_16k=None, power=False):
+    """Known ramps, distinct per example; `index` is f0_hz[0] - 100. Without power_db (as datasets
+    prepared before it was added) unless `power`."""
     example = {
         "audio": (np.linspace(-0.5, 0.5, n_samples) + index).astype(np.float32),
         "f0_hz": (100.0 + index + np.arange(n_frames)).astype(np.float32),
         "f0_confidence": np.linspace(0.0, 1.0, n_frames).astype(np.float32),
         "loudness_db": (-0.1 * np.arange(n_frames) - index).astype(np.float32),
     }
+    if power:
+        example["power_db"] = (-0.2 * np.arange(n_frames) - index).astype(np.float32)
     if n_samples_16k is not None:
         example["audio_16k"] = (np.linspace(1.0, -1.0, n_samples_16k) * index).astype(np.float32)
     return example
@@ -213,6 +216,37 @@ def test_features_dict_parses_a_record(tmp_path):
     record = next(iter(tf.data.TFRecordDataset(path)))
     parsed = tf.io.parse_single_example(record, provider.features_dict)
     np.testing.assert_array_equal(parsed["f0_hz"].numpy(), example["f0_hz"])
+
+
+def test_power_db_is_read_when_the_records_have_it(tmp_path):
+    examples = [_example(i, power=True) for i in range(3)]
+    provider = _short(_write_records(tmp_path / "train.tfrecord", examples))
+    assert "power_db" not in provider.lengths  # Not known before the first record is read.
+    batch = next(provider.get_batch(3, shuffle=False).as_numpy_iterator())
+    assert sorted(batch) == ["audio", "f0_confidence", "f0_hz", "loudness_db", "power_db"]
+    np.testing.assert_array_equal(batch["power_db"], np.stack([example["power_db"] for example in examples]))
+    assert provider.lengths["power_db"] == SHORT_FRAMES
+    assert provider.features_dict["power_db"].shape == [SHORT_FRAMES]
+
+
+def test_datasets_prepared_before_power_db_are_read_without_it(tmp_path):
+    provider = _short(_write_records(tmp_path / "train.tfrecord", [_example(i) for i in range(2)]))
+    batch = next(provider.get_batch(2, shuffle=False).as_numpy_iterator())
+    assert "power_db" not in batch and "power_db" not in provider.lengths
+    assert sorted(provider.required_lengths) == ["audio", "f0_confidence", "f0_hz", "loudness_db"]
+
+
+def test_power_db_of_the_wrong_length_is_named(tmp_path):
+    example = {**_example(0), "power_db": np.zeros(SHORT_FRAMES + 1, np.float32)}
+    path = _write_records(tmp_path / "train.tfrecord", [example])
+    with pytest.raises(ValueError, match=f"'power_db' has {SHORT_FRAMES + 1} values, expected {SHORT_FRAMES}"):
+        _short(path).get_dataset()
+
+
+def test_a_later_record_without_power_db_says_to_prepare_again(tmp_path):
+    path = _write_records(tmp_path / "train.tfrecord", [_example(0, power=True), _example(1)])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="power_db must have 25 values.*re-run the prepare job"):
+        list(_short(path).get_dataset(shuffle=False).as_numpy_iterator())
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -9,6 +9,7 @@ import glob
 import importlib
 import inspect
 import os
+import re
 
 import gin
 import pytest
@@ -64,7 +65,7 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 def test_the_gin_folder_has_the_expected_files():
     assert GIN_FILES == ["augmentation/gain.gin", "datasets/base.gin", "datasets/tfrecord.gin", "effects/reverb.gin",
                          "eval/basic.gin", "eval/basic_f0_ld.gin", "models/ae.gin", "models/solo_instrument.gin",
-                         "models/solo_instrument_dry.gin", "optimization/base.gin"]
+                         "models/solo_instrument_dry.gin", "models/vst.gin", "optimization/base.gin"]
 
 
 @pytest.mark.parametrize("relative_path", GIN_FILES)
@@ -117,6 +118,51 @@ def test_model_files_configure_an_autoencoder(model_file):
         "reverb" if model_file.endswith("solo_instrument.gin") else "add")
     assert model.decoder.output_splits[1] == (
         "harmonic_distribution", 60 if model_file.endswith("solo_instrument.gin") else 100)
+
+
+def _stated_parameter_count(relative_path):
+    """The 'N trainable parameters.' figure in a shipped gin file's comments."""
+    with open(os.path.join(ddsp_run.GIN_DIR, relative_path)) as handle:
+        [count] = re.findall(r"^# ([\d,]+) trainable parameters\.$", handle.read(), flags=re.MULTILINE)
+    return int(count.replace(",", ""))
+
+
+def test_vst_model_has_ddsp_vsts_interface():
+    """models/vst.gin, 1 s at 16 kHz and 50 frames/s: f0_scaled and pw_scaled in, a GRU of 512,
+    amps 1 / harmonic_distribution 60 / noise_magnitudes 65 out, harmonic + noise, no reverb."""
+    import numpy as np
+
+    ddsp_run.parse_gin(["models/vst.gin"], ["n_samples = 16000"])
+    model = gin.get_configurable("get_model")()
+    features = {"audio": np.zeros([2, 16000], np.float32), "f0_hz": np.zeros([2, 50], np.float32),
+                "power_db": np.zeros([2, 50], np.float32)}
+    outputs = model(features)
+    shapes = {key: tuple(outputs[key].shape) for key in
+              ("amps", "harmonic_distribution", "noise_magnitudes", "f0_scaled", "pw_scaled", "audio_synth")}
+    assert shapes == {"amps": (2, 50, 1), "harmonic_distribution": (2, 50, 60), "noise_magnitudes": (2, 50, 65),
+                      "f0_scaled": (2, 50, 1), "pw_scaled": (2, 50, 1), "audio_synth": (2, 16000)}
+    assert "ld_scaled" not in outputs
+    decoder = model.decoder
+    assert decoder.input_keys == ("pw_scaled", "f0_scaled")
+    assert decoder.rnn.units == 512 and decoder.rnn.name == "gru"
+    for stack in (*decoder.input_stacks, decoder.output_stack):
+        assert (stack.ch, len(stack.denses)) == (256, 1), stack.name
+    harmonic, noise, add = model.processor_group.processors
+    assert (harmonic.name, noise.name, add.name) == ("harmonic", "filtered_noise", "add")
+    assert harmonic.amp_resample_method == "linear" and harmonic.normalize_below_nyquist
+    assert (noise.window_size, noise.initial_bias) == (0, -5.0)
+    assert models.count_trainable_parameters(model) == _stated_parameter_count("models/vst.gin") == 1_873_278
+
+
+def test_vst_model_without_power_db_says_to_prepare_again():
+    import numpy as np
+
+    ddsp_run.parse_gin(["models/vst.gin"], ["n_samples = 16000"])
+    model = gin.get_configurable("get_model")()
+    features = {"audio": np.zeros([1, 16000], np.float32), "f0_hz": np.zeros([1, 50], np.float32),
+                "loudness_db": np.zeros([1, 50], np.float32)}
+    with pytest.raises(KeyError, match="'power_db'.*re-run the prepare job"):
+        model(features)
 
 
 def test_defaults_parsed_first_are_the_optimizer_and_basic_evaluator():

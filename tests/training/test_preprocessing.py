@@ -89,3 +89,62 @@ def test_gradients_match_the_closed_form():
 
     _, d_ld = gradient(lambda f, ld: layer({"f0_hz": f, "loudness_db": ld})["ld_scaled"], f0_hz, loudness_db)
     np.testing.assert_allclose(d_ld, 1.0 / 80.0, rtol=1e-6)
+
+
+# F0PowerPreprocessor: DDSP-VST's inputs, f0_scaled and pw_scaled.
+
+
+def _power_scaled(f0_hz, power_db):
+    features = {"f0_hz": np.asarray(f0_hz, np.float32), "power_db": np.asarray(power_db, np.float32)}
+    outputs = preprocessing.F0PowerPreprocessor()(features)
+    return {key: ops.convert_to_numpy(value) for key, value in outputs.items()}
+
+
+@pytest.mark.parametrize("power_db, expected", [(-80.0, 0.0), (0.0, 1.0), (-40.0, 0.5), (-3.0103, 0.9623713)],
+                         ids=["floor", "full_scale", "half", "full_scale_sine"])
+def test_pw_scaled_is_db_over_80_plus_1(power_db, expected):
+    outputs = _power_scaled(np.full([2, 3], 440.0), np.full([2, 3], power_db))
+    np.testing.assert_allclose(outputs["pw_scaled"], expected, atol=1e-6)
+    np.testing.assert_allclose(outputs["f0_scaled"], 69.0 / 127.0, atol=1e-6)
+    assert "ld_scaled" not in outputs
+
+
+@pytest.mark.parametrize("input_shape", [(3, 7), (3, 7, 1)], ids=["2d", "3d"])
+def test_power_outputs_have_a_trailing_channel_axis_and_keep_the_originals(input_shape):
+    outputs = _power_scaled(np.full(input_shape, 220.0), np.full(input_shape, -30.0))
+    for key in ("f0_hz", "power_db", "f0_scaled", "pw_scaled"):
+        assert outputs[key].shape == (3, 7, 1), key
+    np.testing.assert_array_equal(outputs["power_db"], -30.0)
+
+
+def test_power_preprocessor_scales_f0_like_the_loudness_one():
+    f0_hz = np.geomspace(20.0, 8000.0, 50).reshape([2, 25])
+    np.testing.assert_array_equal(_power_scaled(f0_hz, np.zeros_like(f0_hz))["f0_scaled"],
+                                  _scaled(f0_hz, np.zeros_like(f0_hz))["f0_scaled"])
+
+
+def test_power_preprocessor_passes_other_features_through():
+    features = {"f0_hz": np.full([2, 4], 440.0, np.float32), "power_db": np.zeros([2, 4], np.float32),
+                "loudness_db": np.full([2, 4], -7.0, np.float32)}
+    outputs = preprocessing.F0PowerPreprocessor()(features)
+    np.testing.assert_array_equal(ops.convert_to_numpy(outputs["loudness_db"]), -7.0)
+    assert sorted(features) == ["f0_hz", "loudness_db", "power_db"]
+
+
+def test_missing_power_db_says_to_prepare_again():
+    features = {"f0_hz": np.zeros([1, 4], np.float32), "loudness_db": np.zeros([1, 4], np.float32)}
+    with pytest.raises(KeyError, match=r"F0PowerPreprocessor needs the feature 'power_db'.*re-run the prepare job"):
+        preprocessing.F0PowerPreprocessor()(features)
+
+
+def test_missing_f0_is_named_by_the_power_preprocessor():
+    with pytest.raises(KeyError, match="'f0_hz'"):
+        preprocessing.F0PowerPreprocessor()({"power_db": np.zeros([1, 4], np.float32)})
+
+
+def test_power_gradient_is_one_over_80():
+    layer = preprocessing.F0PowerPreprocessor()
+    f0_hz, power_db = np.array([[110.0, 440.0]], np.float32), np.array([[-60.0, -5.0]], np.float32)
+    d_f0, d_pw = gradient(lambda f, pw: layer({"f0_hz": f, "power_db": pw})["pw_scaled"], f0_hz, power_db)
+    np.testing.assert_allclose(d_pw, 1.0 / 80.0, rtol=1e-6)
+    np.testing.assert_array_equal(d_f0, 0.0)

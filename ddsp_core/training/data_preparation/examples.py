@@ -1,6 +1,6 @@
 """From one file's audio to training examples: features once per file, then windows.
 
-Features (f0, its confidence, loudness) are computed once over the whole file at the
+Features (f0, its confidence, loudness, power) are computed once over the whole file at the
 frame rate, frame i centred on time i / frame_rate, and then cut into windows of
 `example_secs` at most `hop_secs` apart, spread so that the first window starts at the
 start of the file and the last ends at its end: nothing is padded and nothing but a
@@ -12,10 +12,14 @@ import dataclasses
 import math
 
 import numpy as np
+from keras import ops
 
 from ddsp_core import spectral_ops
 from ddsp_core.crepe import SAMPLE_RATE as CREPE_SAMPLE_RATE
 from ddsp_core.training.data_preparation.audio_io import peak_dbfs
+
+# Samples (at 16 kHz) per frame of the power feature: DDSP-VST's frame_size, at any frame rate.
+POWER_FRAME_SIZE = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +74,7 @@ class ExampleShape:
     def feature_lengths(self):
         """{feature name: values per example} of the examples written with this shape."""
         lengths = {"audio": self.n_samples, "f0_hz": self.n_frames, "f0_confidence": self.n_frames,
-                   "loudness_db": self.n_frames}
+                   "loudness_db": self.n_frames, "power_db": self.n_frames}
         if self.sample_rate != CREPE_SAMPLE_RATE:
             lengths["audio_16k"] = self.n_samples_16k
         return lengths
@@ -86,7 +90,10 @@ class ExampleShape:
 
 
 def compute_features(audio_16k, frame_rate, pitch_tracker, viterbi=True):
-    """f0, confidence and loudness of a whole file, frame-aligned.
+    """f0, confidence, loudness and power of a whole file, frame-aligned.
+
+    Every feature has 'center' framing at the same hop (frame i centred on time
+    i / frame_rate), so frame i of each describes the same instant.
 
     Args:
         audio_16k: [n_samples] at 16 kHz.
@@ -95,14 +102,20 @@ def compute_features(audio_16k, frame_rate, pitch_tracker, viterbi=True):
         viterbi: Viterbi decoding of f0.
 
     Returns:
-        {'f0_hz', 'f0_confidence', 'loudness_db'}: float32 [1 + n_samples // hop] each.
+        {'f0_hz' (Hz), 'f0_confidence' ([0, 1]), 'loudness_db' (A-weighted, dB,
+        `compute_loudness`), 'power_db' (mean square of POWER_FRAME_SIZE-sample frames, dB,
+        `compute_power_db`)}: float32 [1 + n_samples // hop] each.
     """
     f0_hz, f0_confidence = spectral_ops.compute_f0(audio_16k, frame_rate, viterbi=viterbi,
                                                    pitch_tracker=pitch_tracker)
     loudness_db = spectral_ops.compute_loudness(audio_16k, CREPE_SAMPLE_RATE, frame_rate, use_tf=False)
-    if not len(f0_hz) == len(loudness_db):
-        raise AssertionError(f"f0 has {len(f0_hz)} frames, loudness {len(loudness_db)}: they must align.")
-    return {"f0_hz": f0_hz, "f0_confidence": f0_confidence, "loudness_db": np.asarray(loudness_db, np.float32)}
+    power_db = spectral_ops.compute_power_db(audio_16k, CREPE_SAMPLE_RATE, frame_rate, frame_size=POWER_FRAME_SIZE)
+    features = {"f0_hz": f0_hz, "f0_confidence": f0_confidence, "loudness_db": np.asarray(loudness_db, np.float32),
+                "power_db": np.asarray(ops.convert_to_numpy(power_db), np.float32)}
+    lengths = {name: len(values) for name, values in features.items()}
+    if len(set(lengths.values())) != 1:
+        raise AssertionError(f"The features' frames must align, got lengths {lengths}.")
+    return features
 
 
 def window_start_frames(n_samples_16k, shape):
@@ -148,8 +161,8 @@ def cut_examples(audio, audio_16k, features, shape, silence_db=-60.0):
         silence_db: Windows whose 16 kHz peak is below this (dBFS) are dropped.
 
     Returns:
-        A list of dicts with float32 arrays: 'audio' [n_samples], 'f0_hz',
-        'f0_confidence', 'loudness_db' [n_frames], and 'audio_16k' [n_samples_16k] when
+        A list of dicts with float32 arrays: 'audio' [n_samples], each feature of
+        `features` [n_frames], and 'audio_16k' [n_samples_16k] when
         sample_rate is not 16000.
     """
     examples = []

@@ -18,7 +18,7 @@ from ddsp_core.training.data_preparation.ddsp_prepare_tfrecord import (EXIT_FAIL
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 NOTES = sorted(glob.glob(os.path.join(REPO, "data", "clarinet", "notes", "*.flac")))
-FEATURES = ("audio", "f0_hz", "f0_confidence", "loudness_db")
+FEATURES = ("audio", "f0_hz", "f0_confidence", "loudness_db", "power_db")
 
 
 def _midi(path):
@@ -145,13 +145,29 @@ def test_examples_have_the_right_lengths_pitch_and_no_silent_padding(mixed_run):
     assert records
     for record in records:
         assert set(record) == set(FEATURES)
-        assert [record[name].size for name in FEATURES] == [64000, 1000, 1000, 1000]
+        assert [record[name].size for name in FEATURES] == [64000, 1000, 1000, 1000, 1000]
         assert np.abs(record["audio"]).max() > 1e-2  # Not silent.
         # Notes are ~3 s long and 4 s windows pad them to one window; never more than that.
         assert np.mean(np.abs(record["audio"]) < 1e-6) < 0.65
         cents = _median_cents_off(record, list(pitches.values()))
         assert cents is not None and cents < 30.0
-    assert manifest["features"] == {"audio": 64000, "f0_hz": 1000, "f0_confidence": 1000, "loudness_db": 1000}
+    assert manifest["features"] == {"audio": 64000, "f0_hz": 1000, "f0_confidence": 1000, "loudness_db": 1000,
+                                    "power_db": 1000}
+
+
+def test_power_db_is_the_power_of_the_example_audio(mixed_run):
+    """power_db (computed over the whole file, then cut) equals compute_power_db of the example's
+    own audio, except in the frames within half a 1024-sample frame of the window's ends (8
+    frames at hop 64), where the file's neighbouring audio differs from the window's padding."""
+    from ddsp_core import spectral_ops
+
+    _, _, out, _, _ = mixed_run
+    records = read_records(glob.glob(f"{out}/*.tfrecord-*"))
+    for record in records:
+        expected = np.asarray(spectral_ops.compute_power_db(record["audio"], 16000, 250, frame_size=1024))
+        assert expected.shape == (1001,)  # 'center': 1 + 64000 // 64; the example keeps the first 1000.
+        np.testing.assert_allclose(record["power_db"][8:-8], expected[8:1000 - 8], atol=1e-3)
+        assert record["power_db"].min() >= -80.0 and record["power_db"].max() <= 0.0
 
 
 def test_second_run_refuses_to_mix_with_existing_shards(mixed_run, mixed_folder, capsys):

@@ -43,7 +43,7 @@ def test_process_audio_file_reports_and_examples(tmp_path):
                                          ("bad.wav", "skipped", 0, "not a readable audio file")]),
                     label="reports")
         lengths = outputs.examples | beam.Map(_lengths)
-        assert_that(lengths, equal_to([("train", 32000, 500, 500, 500)] * 3), label="examples")
+        assert_that(lengths, equal_to([("train", 32000, 500, 500, 500, 500)] * 3), label="examples")
     assert n_seconds > 2.0
 
 
@@ -53,7 +53,7 @@ def _lengths(item):
     split, serialized = item
     feature = tf.train.Example.FromString(serialized).features.feature
     return (split,) + tuple(len(feature[name].float_list.value)
-                            for name in ("audio", "f0_hz", "f0_confidence", "loudness_db"))
+                            for name in ("audio", "f0_hz", "f0_confidence", "loudness_db", "power_db"))
 
 
 def test_assign_splits_is_deterministic_and_sized():
@@ -136,7 +136,8 @@ def test_make_manifest_counts(tmp_path):
     assert (manifest["files_matched"], manifest["files_read"], manifest["files_skipped"]) == (3, 2, 1)
     assert manifest["audio_seconds"] == 8.5
     assert manifest["skipped"] == [{"path": "/a/3.wav", "reason": "empty file (0 bytes)"}]
-    assert manifest["features"] == {"audio": 64000, "f0_hz": 1000, "f0_confidence": 1000, "loudness_db": 1000}
+    assert manifest["features"] == {"audio": 64000, "f0_hz": 1000, "f0_confidence": 1000, "loudness_db": 1000,
+                                    "power_db": 1000}
     assert manifest["settings"]["crepe_capacity"] == "tiny"
     assert manifest["outputs"]["eval"]["shards"] == ["e-0"]
     assert np.sum([f["bytes"] for f in manifest["files"]]) == 30
@@ -171,10 +172,10 @@ def test_48khz_centered_examples_carry_audio_16k(tmp_path):
                    | beam.ParDo(lib.ProcessAudioFile(settings)).with_outputs(lib.REPORTS, main="examples"))
         assert_that(outputs.examples | beam.Map(_all_lengths),
                     equal_to([{"audio": 192000, "audio_16k": 64000, "f0_hz": 1001, "f0_confidence": 1001,
-                               "loudness_db": 1001}]))
+                               "loudness_db": 1001, "power_db": 1001}]))
     manifest = lib.make_manifest([], settings, {}, {})
     assert manifest["features"] == {"audio": 192000, "f0_hz": 1001, "f0_confidence": 1001, "loudness_db": 1001,
-                                    "audio_16k": 64000}
+                                    "power_db": 1001, "audio_16k": 64000}
 
 
 def _all_lengths(item):
