@@ -1,8 +1,9 @@
-"""The clarinet pipeline: prepare_tfrecord -> train -> eval, sample.
+"""The clarinet pipeline: prepare_tfrecord -> train -> eval, sample, export.
 
     audio files --prepare_tfrecord--> Dataset --train--> Model --eval--> Metrics (+ eval logs)
-                                         |                 `---sample--> HTML page (+ WAV/PNG files)
+                                         |                 |---sample--> HTML page (+ WAV/PNG files)
                                          `---------------------^---------^
+                                                           `---export--> exported Model (SavedModel, .tflite)
 
 One definition runs locally (`ddsp_pipeline run`, kfp.local) and, compiled to
 `pipelines/clarinet.yaml`, on Vertex AI Pipelines or Kubeflow (`ddsp_pipeline submit`).
@@ -20,6 +21,7 @@ from kfp import compiler, dsl
 from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
 
 from components.eval.component import eval as eval_component
+from components.export.component import export as export_component
 from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE, IMAGE_ENV, base_image
 from components.prepare_tfrecord.component import prepare_tfrecord
 from components.sample.component import sample as sample_component
@@ -48,10 +50,11 @@ class Outputs(NamedTuple):
     eval_logs: Artifact
     page: HTML
     samples: Artifact
+    exported: Model
 
 
 @dsl.pipeline(name=PIPELINE_NAME,
-              description="DDSP solo-instrument autoencoder on clarinet notes: prepare -> train -> eval, sample.")
+              description="DDSP solo-instrument autoencoder on clarinet notes: prepare -> train -> eval, sample, export.")
 def clarinet_pipeline(
     audio_pattern: str = DEFAULT_AUDIO_PATTERN,
     preset: str = "quick",
@@ -92,9 +95,13 @@ def clarinet_pipeline(
         gin_files=gin_files, gin_params=gin_params)
     sample_task.set_display_name("sample").set_memory_limit("16G")
 
+    export_task = export_component(model=train_task.outputs["model"])
+    export_task.set_display_name("export").set_memory_limit("16G")
+
     return Outputs(dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"],
                    metrics=eval_task.outputs["metrics"], eval_logs=eval_task.outputs["eval_logs"],
-                   page=sample_task.outputs["page"], samples=sample_task.outputs["samples"])
+                   page=sample_task.outputs["page"], samples=sample_task.outputs["samples"],
+                   exported=export_task.outputs["exported"])
 
 
 def compile_pipeline(package_path=PACKAGE_PATH, image=None):

@@ -299,6 +299,7 @@ def summary_lines(result):
         ("metrics", "metrics (JSON)", ""),
         ("samples", "WAV and PNG files", "samples/"),
         ("page", "listen to the samples (self-contained HTML)", ""),
+        ("exported", "export: SavedModel, metadata, model/ for ddsp_play", ""),
     ]
     for name, what, suffix in described:
         if name in artifacts:
@@ -315,4 +316,6 @@ def summary_lines(result):
     pages = sorted(glob.glob(os.path.join(artifacts.get("samples", ""), "samples", "step_*", "index.html")))
     if pages:
         lines.append(f"Open the sample page:     file://{pages[-1]}")
+    if "exported" in artifacts:
+        lines.append(f"Play it:                  ddsp_play --model {artifacts['exported']} --output melody.wav")
     return lines

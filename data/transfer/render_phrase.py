@@ -1,4 +1,4 @@
-"""Renders data/transfer/flute_phrase.flac: a short flute phrase, the non-clarinet input the
+"""Renders ddsp_core/playing/data/flute_phrase.flac (package data, so it is in the image too): a short flute phrase, the non-clarinet input the
 pipeline's sample page transfers to the trained clarinet (timbre transfer).
 
 A phrase written here (MIDI, with mido), rendered by the fluidsynth program with
@@ -20,7 +20,7 @@ import soundfile
 import soxr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUTPUT = os.path.join(HERE, "flute_phrase.flac")
+OUTPUT = os.path.join(HERE, "..", "..", "ddsp_core", "playing", "data", "flute_phrase.flac")
 GM_PROGRAM_FLUTE = 73
 # (MIDI note, beats, velocity) at 96 bpm; 0 as the note is a rest. An original phrase.
 PHRASE = [(74, 1, 90), (76, 0.5, 80), (78, 0.5, 85), (79, 1.5, 100), (0, 0.5, 0), (78, 0.5, 80), (76, 0.5, 75),

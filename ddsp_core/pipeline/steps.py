@@ -4,6 +4,7 @@
     train(dataset_dir, model_dir)                           -> checkpoints, operative gin, summaries/train
     evaluate(dataset_dir, model_dir, eval_dir)              -> metrics.json, summaries/eval
     sample(dataset_dir, model_dir, samples_dir)             -> WAV/PNG files, HTML pages, summaries/sample
+    export(model_dir, export_dir)                           -> SavedModel, DDSP-VST .tflite, metadata.json
 
 They call the same library functions as `ddsp_prepare_tfrecord` and `ddsp_run`, with the
 settings of a preset (`presets.py`); the kfp components in `components/` are thin shells
@@ -26,7 +27,7 @@ import time
 from ddsp_core.pipeline import presets as presets_lib
 from ddsp_core.training import storage
 
-STEPS = ("prepare_tfrecord", "train", "eval", "sample")
+STEPS = ("prepare_tfrecord", "train", "eval", "sample", "export")
 STATUS_DIR_ENV = "DDSP_PIPELINE_STATUS_DIR"
 TRAIN_PREFIX = "train.tfrecord"
 EVAL_PREFIX = "eval.tfrecord"
@@ -237,8 +238,11 @@ def evaluate(dataset_dir, model_dir, eval_dir, preset="quick", gin_files=(), gin
     return eval_util.evaluate(save_dir=eval_dir, restore_dir=model_dir, run_once=True)
 
 
-def sample(dataset_dir, model_dir, samples_dir, preset="quick", gin_files=(), gin_params=()):
+def sample(dataset_dir, model_dir, samples_dir, preset="quick", gin_files=(), gin_params=(), listening_examples=True):
     """Original vs generated audio of the newest checkpoint (as `ddsp_run --mode=sample --run_once`).
+
+    With listening_examples, the page also plays the instrument: the built-in melody from MIDI
+    and a flute phrase transferred to it (ddsp_core/playing/listening.py).
 
     Writes samples_dir/samples/step_N/{NN_original.wav, NN_generated.wav, NN_*.png,
     index.html}, samples_dir/samples/index.html and summaries/sample. Returns
@@ -252,7 +256,37 @@ def sample(dataset_dir, model_dir, samples_dir, preset="quick", gin_files=(), gi
                gin_files, gin_params, operative_config_dir=model_dir)
     paths = eval_util.sample(save_dir=samples_dir, restore_dir=model_dir, run_once=True)
     paths["step_dir"] = paths["html"].rsplit("/", 1)[0]
+    if listening_examples:
+        from ddsp_core.playing import listening
+
+        examples = listening.write_listening_examples(model_dir, paths["step_dir"],
+                                                      crepe_capacity=preset.eval_crepe_capacity)
+        listening.add_to_page(paths["step_dir"], examples)
+        paths["listening"] = [storage.join(paths["step_dir"], f"{name}.wav") for name, _, _ in examples]
     return paths
+
+
+def export(model_dir, export_dir):
+    """Exports the newest checkpoint (as `ddsp_export --model_path=model_dir --save_dir=export_dir`).
+
+    Writes the SavedModel (serving signature f0 + level -> audio), metadata.json, the model/
+    folder `ddsp_play` reads and, for a model trained with the vst preset, the DDSP-VST
+    plugin's .tflite. Returns metadata.json's contents.
+
+    Raises:
+        ValueError: the export failed (the message is ddsp_export's).
+    """
+    import contextlib
+    import io
+
+    from ddsp_core.export import ddsp_export
+
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        status = ddsp_export.main(["--model_path", model_dir, "--save_dir", export_dir, "--overwrite"])
+    if status != 0:
+        raise ValueError(errors.getvalue().strip() or f"ddsp_export exited with status {status}.")
+    return storage.read_json(storage.join(export_dir, "metadata.json"))
 
 
 # ---------------------------------------------------------------------------------------------

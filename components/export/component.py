@@ -1,0 +1,22 @@
+"""Component `export`: a trained Model -> an export folder (SavedModel, DDSP-VST .tflite, metadata)."""
+
+from kfp import dsl
+from kfp.dsl import Input, Model, Output
+
+from components.image import base_image
+
+
+@dsl.component(base_image=base_image(), install_kfp_package=False)
+def export(model: Input[Model], exported: Output[Model]):
+    """Exports the model's newest checkpoint (`ddsp_export`).
+
+    exported: saved_model/ (serving signature f0_hz + level -> audio, for TF Serving and
+    Vertex AI prediction), metadata.json, model/ (what `ddsp_play --model` reads) and, for a
+    model trained with the vst preset, tflite/model.tflite for the DDSP-VST plugin.
+    """
+    from ddsp_core.pipeline import steps
+
+    metadata = steps.run_step("export", steps.export, outputs={"exported": exported.path},
+                              inputs={"model": model.path}, model_dir=model.path, export_dir=exported.path)
+    exported.metadata.update({key: metadata[key] for key in ("sample_rate", "frame_rate", "version", "export_time")
+                              if key in metadata})
