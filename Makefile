@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile clean
+.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,16 @@ $(STAMP): pyproject.toml
 PIPELINE_ARGS ?=
 run: $(STAMP)
 	$(VENV)/bin/ddsp_pipeline run --pipeline-root $(OUT)/pipeline $(PIPELINE_ARGS)
+
+# Play the model of the last `make run`: the built-in melody from MIDI into $(OUT)/play/melody.wav
+# (and .png). PLAY_ARGS passes more ddsp_play flags, e.g. PLAY_ARGS="--midi song.mid" or
+# PLAY_ARGS="--audio voice.wav" (timbre transfer).
+PLAY_ARGS ?=
+play: $(STAMP)
+	@model=$$(ls -td $(OUT)/pipeline/*/export/exported $(OUT)/pipeline/*/train/model 2>/dev/null | head -1); \
+	if [ -z "$$model" ]; then echo "No trained model under $(OUT)/pipeline: run 'make run' first." >&2; exit 2; fi; \
+	echo "Playing $$model"; \
+	$(VENV)/bin/ddsp_play --model "$$model" --output $(OUT)/play/melody.wav $(PLAY_ARGS)
 
 # Recompile pipelines/clarinet.yaml (commit it; a test fails when it is out of date).
 compile: $(STAMP)

@@ -41,6 +41,20 @@ class Instrument:
     model_dir: str
     checkpoint: str
     level_key: str
+    _synths: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def synth(self, batch_size=1, seed=0):
+        """A reset `StreamingSynth` of this model for `batch_size` voices, reused between calls
+        (its compiled functions are traced once per block length, not once per rendering)."""
+        from ddsp_core.playing.streaming import StreamingSynth
+
+        key = int(batch_size)
+        if key not in self._synths:
+            self._synths[key] = StreamingSynth(self.model, self.hop_size, batch_size=key, seed=seed)
+        synth = self._synths[key]
+        synth.seed = seed
+        synth.reset()
+        return synth
 
     @property
     def sample_rate(self):

@@ -66,7 +66,7 @@ def render_features(instrument, f0_hz, level_db, seed=0, chunk_seconds=2.0):
         (mix NumPy float32 [n_frames * hop], gain applied to avoid clipping).
     """
     f0_hz, level_db = np.atleast_2d(f0_hz).astype("float32"), np.atleast_2d(level_db).astype("float32")
-    synth = streaming.StreamingSynth(instrument.model, instrument.hop_size, batch_size=f0_hz.shape[0], seed=seed)
+    synth = instrument.synth(batch_size=f0_hz.shape[0], seed=seed)
     chunk_frames = max(1, int(round(chunk_seconds * instrument.frame_rate)))
     voices = streaming.render(synth, {"f0_hz": f0_hz, instrument.level_key: level_db}, chunk_frames=chunk_frames)
     mix = voices.sum(axis=0)
