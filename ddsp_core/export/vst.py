@@ -1,0 +1,228 @@
+"""DDSP-VST's control model: one frame of (pitch, power) in, synthesizer controls out, as TFLite.
+
+The DDSP-VST plugin (magenta/ddsp-vst) runs the network of a trained model frame by frame
+and does the synthesis itself. It loads a .tflite file and finds its tensors by name:
+
+    inputs   call_f0_scaled:0   [1]    midi(f0_hz) / 127
+             call_pw_scaled:0   [1]    power_db / 80 + 1
+             call_state:0       [512]  the GRU state after the previous frame (zeros at first)
+    outputs  StatefulPartitionedCall:0  [1]    amplitude (linear, after exp_sigmoid)
+             StatefulPartitionedCall:1  [60]   harmonic distribution (after exp_sigmoid, harmonics
+                                               at or above Nyquist removed, summing to 1)
+             StatefulPartitionedCall:2  [65]   noise band magnitudes (exp_sigmoid(x + initial_bias))
+             StatefulPartitionedCall:3  [512]  the GRU state after this frame
+
+It checks for exactly 3 inputs and 4 outputs, float32, their element counts, and links only
+TFLite's builtin ops. Those names are what TensorFlow gives a SavedModel signature 'call'
+with inputs named f0_scaled, pw_scaled and state, returning a tuple in the order above,
+once converted by TFLiteConverter.from_saved_model with builtin ops only; `export_tflite`
+builds the model that way and checks the names of the result.
+
+Only a model decoding from ('pw_scaled', 'f0_scaled') with a GRU of 512 units can be played
+by the plugin: train it with the pipeline's `--preset vst` (models/vst.gin).
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+INPUT_NAMES = {"f0_scaled": "call_f0_scaled:0", "pw_scaled": "call_pw_scaled:0", "state": "call_state:0"}
+OUTPUT_NAMES = {"amplitude": "StatefulPartitionedCall:0", "harmonics": "StatefulPartitionedCall:1",
+                "noise": "StatefulPartitionedCall:2", "state": "StatefulPartitionedCall:3"}
+VST_INPUT_KEYS = ("pw_scaled", "f0_scaled")
+STATE_SIZE = 512
+SIGNATURE_KEY = "call"
+
+
+class VstExportError(ValueError):
+    """The model cannot be played by DDSP-VST (its inputs or state size differ); the message says why."""
+
+
+def check_vst_compatible(model):
+    """Raises VstExportError unless the model's decoder has the plugin's inputs and state size."""
+    import keras
+
+    from ddsp_core.playing.streaming import StreamingError, synth_parts
+
+    if keras.backend.backend() != "tensorflow":
+        raise VstExportError(f"The DDSP-VST export needs the TensorFlow backend (KERAS_BACKEND=tensorflow); "
+                             f"this process runs Keras on {keras.backend.backend()}.")
+    decoder = model.decoder
+    input_keys = tuple(getattr(decoder, "input_keys", ()))
+    if sorted(input_keys) != sorted(VST_INPUT_KEYS):
+        raise VstExportError(f"DDSP-VST plays models that decode from {VST_INPUT_KEYS} (frame power and pitch); "
+                             f"this model's decoder reads {input_keys}. Train one with the pipeline's "
+                             "`--preset vst` (models/vst.gin).")
+    rnn = getattr(decoder, "rnn", None)
+    if not isinstance(rnn, keras.layers.GRU):
+        raise VstExportError("DDSP-VST needs a decoder with a GRU (RnnFcDecoder.rnn_type = 'gru'); this model's "
+                             f"recurrent layer is {type(rnn).__name__}. Train with `--preset vst` (models/vst.gin).")
+    if int(rnn.units) != STATE_SIZE:
+        raise VstExportError(f"DDSP-VST carries a state of {STATE_SIZE} values (RnnFcDecoder.rnn_channels = "
+                             f"{STATE_SIZE}); this model's GRU has {rnn.units} units. Train with `--preset vst` "
+                             "(models/vst.gin).")
+    try:
+        synth_parts(model)
+    except StreamingError as error:
+        raise VstExportError(f"DDSP-VST synthesizes harmonics and filtered noise itself: {error}") from None
+
+
+def control_module(model):
+    """The plugin's control model as a tf.Module with a tf.function `call` (see the module docstring).
+
+    Args:
+        model: A built, restored `Autoencoder` passing `check_vst_compatible` (decoder in float32).
+    """
+    import keras
+    import tensorflow as tf
+
+    from ddsp_core.core.units import midi_to_hz
+    from ddsp_core.playing.streaming import synth_parts
+    from ddsp_core.training.preprocessing import F0_RANGE
+
+    check_vst_compatible(model)
+    decoder, parts = model.decoder, synth_parts(model)
+
+    class ControlModule(tf.Module):
+        def __init__(self):
+            super().__init__(name="ddsp_vst_controls")
+            # Copies of the decoder's weights under unique names. Keras 3 gives its TensorFlow
+            # variables names that repeat across layers ('rnn_fc_decoder/kernel' for every
+            # Dense), and the TFLite converter then leaves some of them as uninitialized
+            # resource variables instead of freezing them into constants (the plugin would
+            # read NaNs). `call` reads these copies in place of the Keras variables.
+            self.decoder_weights = [tf.Variable(v.numpy(), trainable=False, name=f"weight_{i}")
+                                    for i, v in enumerate(decoder.variables)]
+
+        @tf.function(input_signature=[tf.TensorSpec([1], tf.float32, name="f0_scaled"),
+                                      tf.TensorSpec([1], tf.float32, name="pw_scaled"),
+                                      tf.TensorSpec([STATE_SIZE], tf.float32, name="state")])
+        def call(self, f0_scaled, pw_scaled, state):
+            conditioning = {"f0_scaled": tf.reshape(f0_scaled, [1, 1, 1]),  # [batch, n_frames, 1]
+                            "pw_scaled": tf.reshape(pw_scaled, [1, 1, 1])}
+            with keras.StatelessScope(state_mapping=list(zip(decoder.variables, self.decoder_weights))):
+                controls, new_state = decoder(conditioning, initial_state=tf.reshape(state, [1, STATE_SIZE]),
+                                              return_state=True)
+            outputs = {**conditioning, **controls, "f0_hz": midi_to_hz(conditioning["f0_scaled"] * F0_RANGE)}
+            harmonic = parts.harmonic.get_controls(*[outputs[key] for key in parts.harmonic_keys])
+            noise = parts.noise.get_controls(*[outputs[key] for key in parts.noise_keys])
+            # The plugin's order: amplitude [1], harmonics [n_harmonics], noise [n_bands], state [512].
+            return (tf.reshape(harmonic["amplitudes"], [-1]), tf.reshape(harmonic["harmonic_distribution"], [-1]),
+                    tf.reshape(noise["magnitudes"], [-1]), tf.reshape(new_state, [-1]))
+
+    return ControlModule()
+
+
+def convert_to_tflite(model, has_gpu=None):
+    """The plugin's control model as TFLite flatbuffer bytes (builtin ops only), names checked.
+
+    `has_gpu`: see `saved_model.portable_rnn` (detected when None).
+    """
+    import tensorflow as tf
+
+    from ddsp_core.export.saved_model import portable_rnn
+
+    module = control_module(model)
+    with tempfile.TemporaryDirectory() as scratch:
+        with portable_rnn(model, unroll=True, has_gpu=has_gpu):  # The signature is traced while saving.
+            tf.saved_model.save(module, scratch, signatures={SIGNATURE_KEY: module.call})
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE_KEY])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        flatbuffer = converter.convert()
+    check_tensor_names(flatbuffer, model)
+    return flatbuffer
+
+
+def tflite_interpreter(tflite_path=None, content=None):
+    """A TFLite interpreter of a file or of flatbuffer bytes, tensors allocated."""
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT will replace it.
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=tflite_path, model_content=content)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def check_tensor_names(flatbuffer, model):
+    """Raises VstExportError unless the TFLite model has exactly the plugin's tensors (names, sizes,
+    float32) and a frame from a zero state gives finite controls (frozen weights, no uninitialized variable)."""
+    from ddsp_core.export.metadata import control_sizes
+
+    num_harmonics, num_noise_amps = control_sizes(model)
+    expected_inputs = {INPUT_NAMES["f0_scaled"]: 1, INPUT_NAMES["pw_scaled"]: 1, INPUT_NAMES["state"]: STATE_SIZE}
+    expected_outputs = {OUTPUT_NAMES["amplitude"]: 1, OUTPUT_NAMES["harmonics"]: num_harmonics,
+                        OUTPUT_NAMES["noise"]: num_noise_amps, OUTPUT_NAMES["state"]: STATE_SIZE}
+    interpreter = tflite_interpreter(content=flatbuffer)
+    for what, details, expected in (("inputs", interpreter.get_input_details(), expected_inputs),
+                                    ("outputs", interpreter.get_output_details(), expected_outputs)):
+        found = {d["name"]: int(np.prod(d["shape"])) for d in details if d["dtype"] == np.float32}
+        if found != expected or len(details) != len(expected):
+            raise VstExportError(f"The converted TFLite model's {what} are {sorted(found.items())}; DDSP-VST "
+                                 f"needs {sorted(expected.items())} (float32). The TensorFlow converter may have "
+                                 "changed how it names tensors.")
+    for detail in interpreter.get_input_details():
+        value = 0.5 if detail["name"] != INPUT_NAMES["state"] else 0.0
+        interpreter.set_tensor(detail["index"], np.full(detail["shape"], value, np.float32))
+    try:
+        interpreter.invoke()
+        finite = all(np.all(np.isfinite(interpreter.get_tensor(d["index"]))) for d in interpreter.get_output_details())
+    except RuntimeError as error:
+        finite, reason = False, str(error).strip().splitlines()[0]
+    else:
+        reason = "non-finite outputs"
+    if not finite:
+        raise VstExportError(f"The converted TFLite model does not run ({reason}): its weights were probably not "
+                             "frozen into constants by the TensorFlow converter.")
+
+
+def export_tflite(model, path, metadata=None, has_gpu=None):
+    """Writes the plugin's control model to a local `path` (.tflite), with `metadata` zipped in if given.
+
+    `has_gpu`: see `saved_model.portable_rnn` (detected when None).
+
+    Returns:
+        `path`.
+    """
+    from ddsp_core.export.metadata import append_zip_metadata
+
+    flatbuffer = convert_to_tflite(model, has_gpu=has_gpu)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(flatbuffer)
+    if metadata is not None:
+        append_zip_metadata(path, metadata)
+    return path
+
+
+def play_tflite_controls(tflite_path, f0_scaled, pw_scaled):
+    """Runs a control model as DDSP-VST does: one frame per call, tensors by name, the state fed back.
+
+    Args:
+        tflite_path: Local .tflite file (as written by `export_tflite`).
+        f0_scaled: midi(f0_hz) / 127 per frame, [n_frames].
+        pw_scaled: power_db / 80 + 1 per frame, [n_frames].
+
+    Returns:
+        {'amplitude' [n_frames, 1], 'harmonics' [n_frames, n_harmonics], 'noise' [n_frames, n_bands]},
+        NumPy float32, starting from a zero state.
+    """
+    interpreter = tflite_interpreter(tflite_path=str(tflite_path))
+    inputs = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+    outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+    f0_scaled = np.asarray(f0_scaled, np.float32).reshape(-1)
+    pw_scaled = np.asarray(pw_scaled, np.float32).reshape(-1)
+    state = np.zeros(STATE_SIZE, np.float32)
+    frames = {key: [] for key in ("amplitude", "harmonics", "noise")}
+    for f0, pw in zip(f0_scaled, pw_scaled):
+        interpreter.set_tensor(inputs[INPUT_NAMES["f0_scaled"]], np.array([f0], np.float32))
+        interpreter.set_tensor(inputs[INPUT_NAMES["pw_scaled"]], np.array([pw], np.float32))
+        interpreter.set_tensor(inputs[INPUT_NAMES["state"]], state)
+        interpreter.invoke()
+        for key in frames:
+            frames[key].append(interpreter.get_tensor(outputs[OUTPUT_NAMES[key]]).reshape(-1).copy())
+        state = interpreter.get_tensor(outputs[OUTPUT_NAMES["state"]]).reshape(-1).copy()
+    return {key: np.stack(values).astype(np.float32) for key, values in frames.items()}
