@@ -43,7 +43,7 @@ def first_run(notes, tmp_path_factory):
 def test_run_leaves_every_artifact(first_run):
     root, result = first_run
     artifacts = result.artifacts
-    assert set(artifacts) == {"dataset", "model", "metrics", "eval_logs", "page", "samples"}
+    assert set(artifacts) == {"dataset", "model", "metrics", "eval_logs", "page", "samples", "exported"}
     assert all(path.startswith(str(root)) for path in artifacts.values())
     assert set(result.steps) == set(steps.STEPS)
     assert all(record["status"] == "done" for record in result.steps.values())
@@ -61,6 +61,15 @@ def test_run_leaves_every_artifact(first_run):
     operative = pathlib.Path(os.path.join(model, "operative_config-0.gin")).read_text()
     assert "RnnFcDecoder.rnn_channels = 32" in operative and "learning_rate = 0.001" in operative
     assert glob.glob(os.path.join(model, "summaries", "train", "events.out.tfevents.*"))
+    statistics = json.loads(pathlib.Path(os.path.join(model, "model_statistics.json")).read_text())
+    assert statistics["frame_rate"] == 250 and statistics["level_features"]["loudness_db"]["note_quantiles"]
+
+    # Export: the SavedModel, metadata and the model/ folder ddsp_play reads (no .tflite: not a vst model).
+    exported = artifacts["exported"]
+    metadata = json.loads(pathlib.Path(os.path.join(exported, "metadata.json")).read_text())
+    assert metadata["sample_rate"] == 16000 and metadata["frame_rate"] == 250
+    assert os.path.exists(os.path.join(exported, "saved_model", "saved_model.pb"))
+    assert os.path.exists(os.path.join(exported, "model", "ckpt-2.weights.h5"))
 
     # Metrics: the kfp Metrics artifact holds the JSON record, with finite numbers.
     record = json.loads(pathlib.Path(artifacts["metrics"]).read_text())
@@ -74,12 +83,15 @@ def test_run_leaves_every_artifact(first_run):
 
     # Samples: WAV files at 16 kHz of 1 s, PNGs, and a self-contained page that plays them.
     wavs = sorted(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.wav")))
-    assert len(wavs) == 2 * 6  # The quick preset's six examples, original and generated.
+    # The quick preset's six examples, original and generated, and the two listening examples.
+    assert len(wavs) == 2 * 6 + 2 and wavs[-2:] == [os.path.join(os.path.dirname(wavs[0]), name)
+                                                    for name in ("90_melody.wav", "91_transfer.wav")]
     audio, rate = soundfile.read(wavs[0])
     assert rate == 16000 and audio.shape == (16000,)
-    assert len(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.png"))) == 3 * 6
+    assert len(glob.glob(os.path.join(artifacts["samples"], "samples", "step_00000002", "*.png"))) == 3 * 6 + 2
     page = pathlib.Path(artifacts["page"]).read_text(encoding="utf-8")
-    assert page.count('src="data:audio/wav;base64,') == 12 and page.count('src="data:image/png;base64,') == 18
+    assert page.count('src="data:audio/wav;base64,') == 14 and page.count('src="data:image/png;base64,') == 20
+    assert "Play the instrument" in page and "The built-in melody, played from MIDI" in page
     assert "Measured on training examples" in page
     assert glob.glob(os.path.join(artifacts["samples"], "summaries", "sample", "events.out.tfevents.*"))
 

@@ -55,7 +55,8 @@ def test_yaml_loads_back_with_kfp():
     assert inputs["preset"].default == "quick"
     assert inputs["audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/train/*.flac"
     assert inputs["eval_audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/validation/*.flac"
-    assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples"}
+    assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples",
+                                                         "exported"}
 
 
 def test_steps_artifacts_and_resources(compiled):

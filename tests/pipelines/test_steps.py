@@ -112,7 +112,7 @@ def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, ca
     record = json.load(open(tmp_path / "status" / "train.json"))
     assert record["status"] == "failed" and record["cause"] == error.value.cause and record["outputs"] == {"model": "/m"} and record["inputs"] == {}
     err = capsys.readouterr().err
-    assert "==> step 2/4: train" in err and "<== step 2/4: train FAILED:" in err
+    assert "==> step 2/5: train" in err and "<== step 2/5: train FAILED:" in err
 
     assert steps.run_step("eval", lambda: {"ok": 1}) == {"ok": 1}
     assert json.load(open(tmp_path / "status" / "eval.json"))["status"] == "done"
