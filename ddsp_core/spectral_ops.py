@@ -128,6 +128,18 @@ def pad(audio, frame_size, hop_size, padding="center"):
     return audio
 
 
+def _hop_size(sample_rate, frame_rate, frame_size, frame_size_name):
+    """Samples between frames, sample_rate // frame_rate, checked to be in [1, frame_size]."""
+    checks.check_positive("sample_rate", sample_rate)
+    checks.check_positive("frame_rate", frame_rate)
+    checks.check_positive_int(frame_size_name, frame_size)
+    hop_size = int(sample_rate // frame_rate)
+    if hop_size < 1 or hop_size > frame_size:
+        raise ValueError(f"frame_rate {frame_rate} gives a hop of {hop_size} samples; it must be in "
+                         f"[1, {frame_size_name}={frame_size}].")
+    return hop_size
+
+
 def compute_loudness(audio, sample_rate=16000, frame_rate=250, n_fft=512, range_db=DB_RANGE, ref_db=0.0,
                      use_tf=True, padding="center"):
     """Perceptual loudness per frame: A-weighted mean STFT power, in dB.
@@ -151,12 +163,7 @@ def compute_loudness(audio, sample_rate=16000, frame_rate=250, n_fft=512, range_
     Returns:
         Loudness in dB, [batch, n_frames] (or [n_frames] for 1-D audio).
     """
-    checks.check_positive("sample_rate", sample_rate)
-    checks.check_positive("frame_rate", frame_rate)
-    checks.check_positive_int("n_fft", n_fft)
-    hop_size = int(sample_rate // frame_rate)
-    if hop_size < 1 or hop_size > n_fft:
-        raise ValueError(f"frame_rate {frame_rate} gives a hop of {hop_size} samples; it must be in [1, n_fft={n_fft}].")
+    hop_size = _hop_size(sample_rate, frame_rate, n_fft, "n_fft")
     audio, added_batch = _as_batch(audio)
     audio = pad(audio, n_fft, hop_size, padding=padding)
     frames = frame(audio, n_fft, hop_size, pad_end=False)  # [batch, n_frames, n_fft]
@@ -198,13 +205,7 @@ def compute_power_db(audio, sample_rate=16000, frame_rate=50, frame_size=1024, r
     Returns:
         Power in dB, [batch, n_frames] (or [n_frames] for 1-D audio).
     """
-    checks.check_positive("sample_rate", sample_rate)
-    checks.check_positive("frame_rate", frame_rate)
-    checks.check_positive_int("frame_size", frame_size)
-    hop_size = int(sample_rate // frame_rate)
-    if hop_size < 1 or hop_size > frame_size:
-        raise ValueError(f"frame_rate {frame_rate} gives a hop of {hop_size} samples; it must be in "
-                         f"[1, frame_size={frame_size}].")
+    hop_size = _hop_size(sample_rate, frame_rate, frame_size, "frame_size")
     audio, added_batch = _as_batch(audio)
     audio = pad(audio, frame_size, hop_size, padding=padding)  # [batch, n_padded]
     frames = frame(audio * audio, frame_size, hop_size, pad_end=False)  # [batch, n_frames, frame_size]

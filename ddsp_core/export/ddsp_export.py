@@ -40,6 +40,7 @@ import shutil
 import sys
 import tempfile
 
+from ddsp_core.command_line import bool_flag, setup_logging
 from ddsp_core.training import storage
 
 INFERENCE_MODELS = ("auto", "autoencoder", "vst_stateless_predict_controls")
@@ -48,11 +49,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class UsageError(ValueError):
     """A command line that cannot be honoured (the message says why)."""
-
-
-def _bool_flag(parser, name, default, help_text):
-    parser.add_argument(f"--{name}", dest=name, action="store_true", default=default, help=help_text)
-    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
 
 
 def build_parser():
@@ -66,11 +62,11 @@ def build_parser():
     parser.add_argument("--inference_model", default="auto", choices=INFERENCE_MODELS,
                         help="auto: the SavedModel, and DDSP-VST's TFLite when the model is one; autoencoder: "
                              "the SavedModel only; vst_stateless_predict_controls: DDSP-VST's TFLite only.")
-    _bool_flag(parser, "tflite", True, "Write DDSP-VST's TFLite file when the model allows (--notflite: do not).")
-    _bool_flag(parser, "metadata", True, "Write metadata.json and zip it into the TFLite file (--nometadata: do not).")
+    bool_flag(parser, "tflite", True, "Write DDSP-VST's TFLite file when the model allows (--notflite: do not).")
+    bool_flag(parser, "metadata", True, "Write metadata.json and zip it into the TFLite file (--nometadata: do not).")
     parser.add_argument("--serving_seconds", type=float, default=DEFAULT_SERVING_SECONDS,
                         help="Length of the SavedModel's input, in seconds (clients pad or cut to it).")
-    _bool_flag(parser, "overwrite", False, "Replace a non-empty --save_dir.")
+    bool_flag(parser, "overwrite", False, "Replace a non-empty --save_dir.")
     parser.add_argument("--verbosity", default="info", choices=("debug", "info", "warning", "error"))
     return parser
 
@@ -204,31 +200,6 @@ def export(args):
     for relative in written:
         print(f"Wrote {storage.join(save_dir, relative)}")
     return save_dir, written
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Log lines to the sys.stderr of the moment (one a caller or a test swapped in), not to the one
-    that was current when the handler was made."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-def setup_logging(verbosity="info"):
-    """Log lines to stderr: adds one handler (once), keeping any the calling program set up."""
-    root = logging.getLogger()
-    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(getattr(logging, verbosity.upper()))
-    for noisy in ("absl", "tensorflow", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv=None):

@@ -28,8 +28,6 @@ on every request.
 import contextlib
 import math
 
-import numpy as np
-
 SIGNATURE_KEY = "serving_default"
 AUDIO_KEY = "audio"
 DEFAULT_SERVING_SECONDS = 4.0
@@ -118,18 +116,8 @@ def serving_module(instrument, n_frames):
         f0, amplitudes = hold_last(f0), hold_last(amplitudes)
         magnitudes = tf.concat([magnitudes, tf.zeros([1, n_held, synth.n_bands])], axis=1)
         noise = tf.concat([tf.random.uniform([1, n_samples], -1.0, 1.0), tf.zeros([1, n_held * hop])], axis=1)
-        _, audio = synth._synthesize(initial_state(f0, amplitudes), f0, amplitudes, magnitudes, noise)
+        _, audio = synth._synthesize(synth.initial_synth_state(f0, amplitudes), f0, amplitudes, magnitudes, noise)
         return audio[:, synth.latency_samples:synth.latency_samples + n_samples]  # [1, n_samples]
-
-    def initial_state(f0, amplitudes):
-        """`StreamingSynth._initial_synth_state` for tensors: its zero tails, the first frame held before
-        time 0, and the phase that makes the fundamental's phase 0 at time 0."""
-        state = synth._initial_synth_state(np.zeros((1, 1, 1), "float32"),
-                                           np.zeros((1, 1, amplitudes.shape[-1]), "float32"))
-        state["f0"], state["amplitudes"] = f0[:, :1], amplitudes[:, :1]
-        cycles = -hop / synth.sample_rate * tf.cast(f0[:, 0], tf.float64)  # [1, 1]
-        state["phase"] = tf.cast(tf.math.floormod(cycles, 1.0), tf.float32)
-        return state
 
     return ServingModule()
 

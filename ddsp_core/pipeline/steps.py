@@ -274,18 +274,12 @@ def export(model_dir, export_dir):
     plugin's .tflite. Returns metadata.json's contents.
 
     Raises:
-        ValueError: the export failed (the message is ddsp_export's).
+        ValueError: the model cannot be exported (ddsp_export's message says why).
     """
-    import contextlib
-    import io
-
     from ddsp_core.export import ddsp_export
 
-    errors = io.StringIO()
-    with contextlib.redirect_stderr(errors):
-        status = ddsp_export.main(["--model_path", model_dir, "--save_dir", export_dir, "--overwrite"])
-    if status != 0:
-        raise ValueError(errors.getvalue().strip() or f"ddsp_export exited with status {status}.")
+    args = ddsp_export.build_parser().parse_args(["--model_path", model_dir, "--save_dir", export_dir, "--overwrite"])
+    ddsp_export.export(args)
     return storage.read_json(storage.join(export_dir, "metadata.json"))
 
 
@@ -316,7 +310,7 @@ def run_step(step, function, outputs=None, inputs=None, **kwargs):
     Raises:
         StepError: whatever went wrong, with the step's name and the cause.
     """
-    from ddsp_core.training.ddsp_run import setup_logging
+    from ddsp_core.command_line import setup_logging
 
     if logging.getLogger().handlers:  # kfp's executor logs to stdout already: no second copy.
         logging.getLogger().setLevel(logging.INFO)

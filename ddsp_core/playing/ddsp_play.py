@@ -19,13 +19,9 @@ import logging
 import os
 import sys
 
+from ddsp_core.command_line import bool_flag, setup_logging
 from ddsp_core.playing import midi as midi_lib
 from ddsp_core.playing import transfer
-
-
-def _bool_flag(parser, name, default, help_text):
-    parser.add_argument(f"--{name}", dest=name, action="store_true", default=default, help=help_text)
-    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
 
 
 def build_parser():
@@ -39,7 +35,7 @@ def build_parser():
     parser.add_argument("--no_plot", action="store_true", help="Do not write the PNG.")
     parser.add_argument("--pitch_shift", type=float, default=0.0, help="Semitones to transpose by.")
     parser.add_argument("--loudness_shift", type=float, default=0.0, help="Audio: dB added to the level.")
-    _bool_flag(parser, "auto_adjust", True, "Audio: map the recording's note levels onto the model's and move "
+    bool_flag(parser, "auto_adjust", True, "Audio: map the recording's note levels onto the model's and move "
                "its pitch by octaves into the model's range (default; --noauto_adjust to turn off).")
     parser.add_argument("--crepe_capacity", default="full", choices=("tiny", "small", "medium", "large", "full"),
                         help="Audio: CREPE model size for f0 (default full).")
@@ -103,7 +99,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as error:
         return int(error.code or 0)
-    logging.basicConfig(level=args.verbosity.upper(), format="%(levelname)s %(message)s", force=True)
+    setup_logging(args.verbosity)
     from ddsp_core.playing.instrument import InstrumentError
     from ddsp_core.playing.play import PlayError
     from ddsp_core.training.model_statistics import StatisticsError

@@ -9,7 +9,6 @@ The names follow the sample page's file pattern, so `samples.self_contained_page
 import html
 import logging
 import os
-import tempfile
 
 from ddsp_core.training import storage
 
@@ -37,14 +36,10 @@ def write_listening_examples(model_dir, step_dir, crepe_capacity="tiny"):
                                            allow_out_of_range=True),
     }
     written = []
-    with tempfile.TemporaryDirectory(prefix="ddsp_listening_") as scratch:
-        for name, title in EXAMPLES:
-            local_paths = play.write_outputs(performances[name], os.path.join(scratch, f"{name}.wav"))
-            for path in local_paths:
-                with open(path, "rb") as file:
-                    storage.write_bytes(storage.join(step_dir, os.path.basename(path)), file.read())
-            written.append((name, title, performances[name].facts))
-            logging.info("Listening example %s: %s", name, performances[name].facts)
+    for name, title in EXAMPLES:
+        play.write_outputs(performances[name], storage.join(step_dir, f"{name}.wav"))
+        written.append((name, title, performances[name].facts))
+        logging.info("Listening example %s: %s", name, performances[name].facts)
     return written
 
 

@@ -10,14 +10,16 @@ Voices of a chord are rendered together as a batch and summed.
 """
 
 import dataclasses
+import io
 import logging
 import os
-import tempfile
 
 import numpy as np
 
 from ddsp_core.playing import midi as midi_lib
 from ddsp_core.playing import streaming, transfer
+from ddsp_core.training import storage
+from ddsp_core.training.model_statistics import midi_of
 
 # Notes this far outside the training notes' pitch range (semitones) are refused.
 PITCH_MARGIN_SEMITONES = 1.0
@@ -147,7 +149,7 @@ def play_recording(instrument, path, adjustment=transfer.Adjustment(), crepe_cap
     adjusted, facts = transfer.adjust(features, instrument.level_key, instrument.statistics, adjustment)
     voiced = features["f0_confidence"] >= adjustment.min_f0_confidence
     if not allow_out_of_range:
-        midi = 12.0 * np.log2(np.maximum(adjusted["f0_hz"][voiced], 1e-3) / 440.0) + 69.0
+        midi = midi_of(adjusted["f0_hz"][voiced])
         low, high = instrument.pitch_range_midi()
         inside = (midi >= low - PITCH_MARGIN_SEMITONES) & (midi <= high + PITCH_MARGIN_SEMITONES)
         if inside.mean() < 0.5:
@@ -163,40 +165,30 @@ def play_recording(instrument, path, adjustment=transfer.Adjustment(), crepe_cap
                        level_key=instrument.level_key, input_audio_16k=audio_16k, facts=facts)
 
 
-def _atomic_write(path, write):
-    """Calls write(temporary path) in path's folder, then renames: no half-written file at `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def write_outputs(performance, wav_path, plot=True):
-    """Writes the WAV (16-bit PCM at the model's rate) and, with plot, a PNG beside it.
+    """Writes the WAV (16-bit PCM at the model's rate) and, with plot, a PNG beside it, each whole
+    or not at all (`storage.write_bytes`; local or gs://).
 
     Returns:
         The paths written.
     """
     import soundfile
 
-    _atomic_write(wav_path, lambda path: soundfile.write(path, performance.audio, performance.sample_rate,
-                                                         subtype="PCM_16", format="WAV"))
+    wav = io.BytesIO()
+    soundfile.write(wav, performance.audio, performance.sample_rate, subtype="PCM_16", format="WAV")
+    storage.write_bytes(wav_path, wav.getvalue())
     paths = [wav_path]
     if plot:
+        png = io.BytesIO()
+        plot_performance(performance, png)
         png_path = os.path.splitext(wav_path)[0] + ".png"
-        _atomic_write(png_path, lambda path: plot_performance(performance, path))
+        storage.write_bytes(png_path, png.getvalue())
         paths.append(png_path)
     return paths
 
 
 def plot_performance(performance, path):
-    """PNG: input and output spectrograms, and the f0 and level curves the model played."""
+    """PNG (to a path or a binary file object): input and output spectrograms, and the f0 and level curves the model played."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -31,6 +31,7 @@ from keras import ops
 from ddsp_core import effects, synths
 from ddsp_core.core.convolution import fft_convolve, frequency_impulse_response
 from ddsp_core.core.oscillators import harmonic_hops
+from ddsp_core.core.units import float32
 
 
 class StreamingError(ValueError):
@@ -138,28 +139,32 @@ class StreamingSynth:
         self.to_skip = self.latency_samples  # Samples before time 0.
         self.frames_in = 0
 
-    def _initial_synth_state(self, f0_hz, harmonic_amplitudes):
+    def initial_synth_state(self, f0_hz, harmonic_amplitudes):
         """State before the first frame: a virtual hop ending at time 0 holding frame 0.
 
         Its phase starts so that the fundamental's phase is 0 at time 0, as in the
-        whole-signal synthesis; its audio lands before time 0 and is dropped.
+        whole-signal synthesis; its audio lands before time 0 and is dropped. Built with
+        keras.ops, so it also runs inside a traced function (the SavedModel's).
+
+        Args:
+            f0_hz: The first block's f0, [batch, n_frames, 1].
+            harmonic_amplitudes: Its harmonic amplitudes, [batch, n_frames, n_harmonics].
         """
         batch = self.batch_size
-        f0_first = np.asarray(f0_hz[:, :1], "float32")  # [batch, 1, 1]
-        phase = np.mod(-self.hop_size * np.float64(1.0 / self.sample_rate) * f0_first[:, 0].astype("float64"), 1.0)
+        f0_first = float32(f0_hz)[:, :1]  # [batch, 1, 1]
         state = {
             "f0": f0_first,
-            "amplitudes": np.asarray(harmonic_amplitudes[:, :1], "float32"),
-            "phase": phase.astype("float32"),  # [batch, 1] cycles
-            "noise_tail": np.zeros((batch, self.ir_size - 1), "float32"),
-            "harmonic_delay": np.zeros((batch, self.latency_samples - self.hop_size), "float32"),
-            "noise_delay": np.zeros((batch, self.latency_samples - self.noise_delay), "float32"),
+            "amplitudes": float32(harmonic_amplitudes)[:, :1],
+            "phase": ops.mod(-self.hop_size * (1.0 / self.sample_rate) * f0_first[:, 0], 1.0),  # [batch, 1] cycles
+            "noise_tail": ops.zeros((batch, self.ir_size - 1)),
+            "harmonic_delay": ops.zeros((batch, self.latency_samples - self.hop_size)),
+            "noise_delay": ops.zeros((batch, self.latency_samples - self.noise_delay)),
             # Samples of the stream still before time 0 (the virtual hop's): silenced, so that
             # they do not reach the reverb.
-            "before_start": np.full((1, 1), self.latency_samples, "float32"),
+            "before_start": ops.full((1, 1), float(self.latency_samples)),
         }
         if self.parts.reverb is not None:
-            state["reverb_tail"] = np.zeros((batch, self.parts.reverb.reverb_length - 1), "float32")
+            state["reverb_tail"] = ops.zeros((batch, self.parts.reverb.reverb_length - 1))
         return state
 
     # ------------------------------------------------------------------------------------
@@ -195,7 +200,7 @@ class StreamingSynth:
         """Audio of a block of frames, and the state after it.
 
         Args:
-            state: The carried state (see `_initial_synth_state`).
+            state: The carried state (see `initial_synth_state`).
             f0_hz: [batch, n_frames, 1]; harmonic_amplitudes: [batch, n_frames, n_harmonics];
             noise_magnitudes: [batch, n_frames, n_bands]; noise: [batch, n_frames * hop].
 
@@ -273,7 +278,7 @@ class StreamingSynth:
         magnitudes = np.asarray(controls["noise_magnitudes"], "float32")
         n_frames = f0_hz.shape[1]
         if self.synth_state is None:
-            self.synth_state = self._initial_synth_state(f0_hz, amplitudes)
+            self.synth_state = self.initial_synth_state(f0_hz, amplitudes)
         # Drawn time-major, so that the noise does not depend on how the frames are cut into blocks.
         noise = self.rng.uniform(-1.0, 1.0, (n_frames * self.hop_size, self.batch_size)).T.astype("float32")
         state, audio = self._synth_fn(self.synth_state, f0_hz, amplitudes, magnitudes, noise * noise_gain)

@@ -135,7 +135,7 @@ def adjust(features, level_key, statistics, adjustment=Adjustment()):
     Raises:
         TransferError: no voiced frame.
     """
-    from ddsp_core.training.model_statistics import QUANTILE_LEVELS
+    from ddsp_core.training.model_statistics import QUANTILE_LEVELS, midi_of
 
     f0_hz = np.asarray(features["f0_hz"], np.float64)
     level = np.asarray(features[level_key], np.float64)
@@ -144,7 +144,7 @@ def adjust(features, level_key, statistics, adjustment=Adjustment()):
         raise TransferError(f"No voiced frame in the recording (f0 confidence never reaches "
                             f"{adjustment.min_f0_confidence}): it has no pitch to play. Give a melody (voice, "
                             "instrument), or lower --min_f0_confidence.")
-    midi = 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / 440.0) + 69.0
+    midi = midi_of(f0_hz)
     facts = {"voiced_fraction": round(float(voiced.mean()), 4), "octaves_shifted": 0}
     semitones = adjustment.pitch_shift
     if adjustment.auto_adjust:

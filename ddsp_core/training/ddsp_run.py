@@ -24,16 +24,12 @@ import argparse
 import logging
 import sys
 
+from ddsp_core.command_line import bool_flag, setup_logging
 from ddsp_core.training.gin_configs import GIN_DIR, GinConfigError, parse_gin  # noqa: F401  (GIN_DIR: public)
 
 MODES = ("train", "eval", "sample")
 # A bad gin file or binding is a usage error (exit status 2).
 UsageError = GinConfigError
-
-
-def _bool_flag(parser, name, default, help_text):
-    parser.add_argument(f"--{name}", dest=name, action="store_true", default=default, help=help_text)
-    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
 
 
 def build_parser():
@@ -54,26 +50,13 @@ def build_parser():
                         help="Extra folder to find gin files in. Repeatable.")
     parser.add_argument("--early_stop_loss_value", type=float, default=None,
                         help="Train: stop once total_loss falls below this.")
-    _bool_flag(parser, "run_once", False, "Eval/sample: handle the newest checkpoint and exit (default: keep "
+    bool_flag(parser, "run_once", False, "Eval/sample: handle the newest checkpoint and exit (default: keep "
                "watching save_dir for new checkpoints until training has ended).")
-    _bool_flag(parser, "allow_memory_growth", False,
+    bool_flag(parser, "allow_memory_growth", False,
                "Take GPU memory as needed rather than all at start (share a GPU, avoid OOM at start-up).")
-    _bool_flag(parser, "alsologtostderr", False, "Log to stderr (always on; kept for magenta's commands).")
+    bool_flag(parser, "alsologtostderr", False, "Log to stderr (always on; kept for magenta's commands).")
     parser.add_argument("--verbosity", default="info", choices=("debug", "info", "warning", "error"))
     return parser
-
-
-def setup_logging(verbosity="info"):
-    """Log lines to stderr, adding one handler (once) and keeping any the calling program set up."""
-    root = logging.getLogger()
-    if not any(getattr(handler, "_ddsp_run", False) for handler in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S"))
-        handler._ddsp_run = True
-        root.addHandler(handler)
-    root.setLevel(getattr(logging, verbosity.upper()))
-    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run(args):

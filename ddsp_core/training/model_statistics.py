@@ -40,8 +40,13 @@ def _quantiles(values):
     return [round(float(v), 4) for v in np.quantile(values, QUANTILE_LEVELS)] if len(values) else []
 
 
-def _midi(f0_hz):
-    return 12.0 * (np.log2(np.maximum(f0_hz, 1e-10)) - np.log2(440.0)) + 69.0
+def midi_of(f0_hz):
+    """f0 in Hz -> MIDI notes, NumPy float64 (`core.units.hz_to_midi`)."""
+    from keras import ops
+
+    from ddsp_core.core.units import hz_to_midi
+
+    return np.asarray(ops.convert_to_numpy(hz_to_midi(np.asarray(f0_hz, np.float32))), np.float64)
 
 
 def _hz(midi):
@@ -75,7 +80,7 @@ def compute(examples, sample_rate, frame_rate, min_f0_confidence=0.5, gin_config
         confidence = np.asarray(example["f0_confidence"], np.float64)
         n_frames += confidence.size
         notes = (confidence >= min_f0_confidence) & (np.asarray(example["loudness_db"]) > NOTE_FLOOR_DB)
-        midi = _midi(np.asarray(example["f0_hz"], np.float64))
+        midi = midi_of(example["f0_hz"])
         for key in LEVEL_FEATURES:
             if key in example:
                 value = np.asarray(example[key], np.float64)
