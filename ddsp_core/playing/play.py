@@ -147,7 +147,7 @@ def play_recording(instrument, path, adjustment=transfer.Adjustment(), crepe_cap
     audio_16k = transfer.load_audio_16k(path)
     features = transfer.extract_features(audio_16k, instrument.level_key, instrument.frame_rate, crepe_capacity)
     adjusted, facts = transfer.adjust(features, instrument.level_key, instrument.statistics, adjustment)
-    voiced = features["f0_confidence"] >= adjustment.min_f0_confidence
+    voiced = transfer.voiced_frames(features["f0_confidence"], instrument.frame_rate, adjustment.min_f0_confidence)
     if not allow_out_of_range:
         midi = midi_of(adjusted["f0_hz"][voiced])
         low, high = instrument.pitch_range_midi()

@@ -5,7 +5,8 @@
       -> adjust: --auto_adjust maps the level distribution of the recording's notes onto the
          model's (quantile mapping) and moves the pitch by whole octaves into the model's
          range; then --pitch_shift (semitones) and --loudness_shift (dB)
-      -> unvoiced frames (f0 confidence below the threshold) kept quiet: level at the floor.
+      -> unvoiced frames (f0 confidence below the threshold, except dips shorter than
+         MAX_GAP_SECONDS inside a phrase) kept quiet: level at the floor.
 """
 
 import dataclasses
@@ -18,6 +19,9 @@ from ddsp_core.core.units import DB_RANGE
 DEFAULT_MIN_F0_CONFIDENCE = 0.5
 # Level of the frames kept quiet, in dB: the bottom of the feature range.
 QUIET_DB = -DB_RANGE
+# Unvoiced gaps shorter than this between voiced frames (a confidence dip at a note change)
+# are treated as voiced: gating them would cut clicks into a legato line.
+MAX_GAP_SECONDS = 0.05
 # A recording whose peak is below this is treated as silence.
 SILENCE_DBFS = -60.0
 
@@ -119,6 +123,22 @@ def octave_shift(note_midi, model_pitch_quantiles):
     return 12.0 * round((model_median - float(np.median(note_midi))) / 12.0)
 
 
+def voiced_frames(f0_confidence, frame_rate, min_f0_confidence):
+    """Frames with a pitch to play: confidence >= min_f0_confidence, short dips filled, [n] bool."""
+    voiced = np.asarray(f0_confidence) >= min_f0_confidence
+    return fill_short_gaps(voiced, int(MAX_GAP_SECONDS * frame_rate))
+
+
+def fill_short_gaps(voiced, max_gap_frames):
+    """`voiced` [n] bool with runs of False of at most max_gap_frames between True frames set True."""
+    voiced = np.asarray(voiced, bool).copy()
+    indices = np.flatnonzero(voiced)
+    for before, after in zip(indices[:-1], indices[1:]):
+        if 1 < after - before <= max_gap_frames + 1:
+            voiced[before + 1:after] = True
+    return voiced
+
+
 def adjust(features, level_key, statistics, adjustment=Adjustment()):
     """Moves a recording's features into the model's range (see the module docstring).
 
@@ -139,7 +159,7 @@ def adjust(features, level_key, statistics, adjustment=Adjustment()):
 
     f0_hz = np.asarray(features["f0_hz"], np.float64)
     level = np.asarray(features[level_key], np.float64)
-    voiced = np.asarray(features["f0_confidence"]) >= adjustment.min_f0_confidence
+    voiced = voiced_frames(features["f0_confidence"], statistics["frame_rate"], adjustment.min_f0_confidence)
     if not voiced.any():
         raise TransferError(f"No voiced frame in the recording (f0 confidence never reaches "
                             f"{adjustment.min_f0_confidence}): it has no pitch to play. Give a melody (voice, "
