@@ -66,11 +66,16 @@ def clarinet_pipeline(
     beam_pipeline_options: str = "--runner=DirectRunner",
     audio_fingerprint: str = "",
     eval_audio_pattern: str = DEFAULT_EVAL_AUDIO_PATTERN,
+    checkpoint_dir: str = "",
+    restart_id: str = "",
 ) -> Outputs:
     """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
     ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
     beam_pipeline_options run the prepare job elsewhere, e.g. on Dataflow; eval_audio_pattern:
-    audio held out for eval and sample ('' for the preset's split of audio_pattern)."""
+    audio held out for eval and sample ('' for the preset's split of audio_pattern);
+    checkpoint_dir: a folder under the pipeline root where training writes its checkpoints as
+    it goes and resumes from them on a rerun ('' : only the model artifact, no resume across
+    runs; `ddsp_pipeline run` and `submit` set it); restart_id: set by --no-resume."""
     prepare_task = prepare_tfrecord(
         audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
         beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
@@ -79,7 +84,7 @@ def clarinet_pipeline(
 
     train_task = train_component(
         dataset=prepare_task.outputs["dataset"], preset=preset, num_steps=num_steps, batch_size=batch_size,
-        gin_files=gin_files, gin_params=gin_params)
+        gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir, restart_id=restart_id)
     train_task.set_display_name("train").set_memory_limit("32G").set_cpu_limit("8")
     accelerator = train_accelerator()
     if accelerator:

@@ -6,12 +6,18 @@ r"""`ddsp_pipeline`: run the clarinet pipeline here, compile it, or submit it to
     ddsp_pipeline submit --vertex --project P --region R --pipeline-root gs://B/runs --audio '/data/*.wav'
     ddsp_pipeline submit --kfp-host https://HOST --pipeline-root gs://B/runs --audio 'gs://B/audio/*.wav'
 
-Exit status: 0 done, 1 a step failed (the message names it and why), 2 bad command line or input.
+A rerun with the same inputs reuses what is done: steps from kfp's cache, and training from its
+checkpoints under <pipeline root>/checkpoints (`--no-resume` trains from step 0). Ctrl-C stops a
+run within seconds (training saves a checkpoint first); a second Ctrl-C ends it at once.
+
+Exit status: 0 done, 1 a step failed (the message names it and why), 2 bad command line or input,
+130 stopped by Ctrl-C.
 """
 
 import argparse
 import logging
 import os
+import shlex
 import sys
 
 # Quiet TensorFlow's C++ start-up lines in every step (set it to 0 to see them).
@@ -45,7 +51,13 @@ def _add_run_arguments(parser):
                         help="Gin binding for train/eval/sample, e.g. 'learning_rate=1e-3'. Repeatable.")
     parser.add_argument("--beam-options", default="",
                         help="Comma-separated Beam options for the prepare job (default: --runner=DirectRunner).")
-    parser.add_argument("--verbose", action="store_true", help="Also show the executor input of every step.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Log every training step (magenta's 'step: N ...' lines) and every prepared file, and "
+                             "show the executor input of every step (default: progress bars on a terminal, a "
+                             "compact progress line now and then elsewhere).")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="Train from step 0, setting aside the checkpoints an earlier run with the same inputs "
+                             "left under the pipeline root (default: resume from them).")
     parser.add_argument("--no-cache", action="store_true",
                         help="Rerun every step instead of reusing cached outputs of identical earlier steps.")
 
@@ -72,16 +84,21 @@ def _setup_logging():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S")
 
 
-def run_command(args):
+def run_command(args, argv=()):
     from pipelines import local
 
     try:
         result = local.run(audio=args.audio, preset=args.preset, pipeline_root=args.pipeline_root,
                            num_steps=args.num_steps, batch_size=args.batch_size, crepe_capacity=args.crepe_capacity,
                            gin_files=args.gin_file, gin_params=args.gin_param, beam_options=args.beam_options,
-                           use_cache=not args.no_cache, verbose=args.verbose, eval_audio=args.eval_audio)
+                           use_cache=not args.no_cache, verbose=args.verbose, eval_audio=args.eval_audio,
+                           resume=not args.no_resume)
     except local.PipelineRunError as error:
-        print(f"ddsp_pipeline run: error: {error}", file=sys.stderr)
+        if error.exit_status == 130:
+            again = " ".join(shlex.quote(arg) for arg in ["ddsp_pipeline", *argv] if arg != "--no-resume")
+            print(f"ddsp_pipeline run: {error}\n  {again}", file=sys.stderr)
+        else:
+            print(f"ddsp_pipeline run: error: {error}", file=sys.stderr)
         return error.exit_status
     for line in local.summary_lines(result):
         print(line)
@@ -104,7 +121,7 @@ def main(argv=None):
         return int(exit_.code or 0)
     _setup_logging()
     if args.command == "run":
-        return run_command(args)
+        return run_command(args, sys.argv[1:] if argv is None else argv)
     if args.command == "compile":
         return compile_command(args)
     from pipelines import submit

@@ -10,7 +10,6 @@ Artifacts land under the pipeline root:
     <pipeline_root>/.status/<run>/<step>.json                (each step's status and cause)
 """
 
-import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -61,61 +60,13 @@ class RunResult:
     artifacts: dict  # name -> local path
     metrics: dict
     steps: dict  # step -> status record (absent for steps reused from the cache)
+    checkpoint_dir: str = ""  # Where training's checkpoints stay between runs (resume.py).
 
     @property
     def tensorboard_logdir(self):
         """The folder holding every TensorBoard log of the run (train, eval, sample)."""
         folders = [self.artifacts[name] for name in ("model", "eval_logs", "samples") if name in self.artifacts]
         return os.path.commonpath(folders) if folders else self.pipeline_root
-
-
-class _WithoutExecutorInput:
-    """A stdout that drops the JSON dump kfp's executor prints at the start of every step
-    ("Got executor_input: {...}", ~100 lines); everything else passes through."""
-
-    def __init__(self, stream):
-        self._stream = stream
-        self._skipping = False
-        self._indent = 0  # The marker line's: the dump ends with "}" at that indent.
-        self._partial = ""  # kfp prints the indent and the line in two calls.
-
-    def write(self, text):
-        for line in (self._partial + text).splitlines(keepends=True):
-            if not line.endswith("\n"):
-                self._partial = line
-                break
-            self._partial = ""
-            indent = len(line) - len(line.lstrip())
-            if "Got executor_input:" in line:
-                self._skipping, self._indent = True, indent
-            elif self._skipping:
-                self._skipping = not (line.strip() == "}" and indent <= self._indent)
-            else:
-                self._stream.write(line)
-        else:
-            self._partial = ""
-        return len(text)
-
-    def flush(self):
-        if self._partial and not self._skipping and self._partial.strip():
-            self._stream.write(self._partial)
-            self._partial = ""
-        self._stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-@contextlib.contextmanager
-def _quiet_executor_input(enabled=True):
-    if not enabled:
-        yield
-        return
-    stdout, sys.stdout = sys.stdout, _WithoutExecutorInput(sys.stdout)
-    try:
-        yield
-    finally:
-        sys.stdout = stdout
 
 
 def resolve_audio(pattern, allow_empty=False):
@@ -192,19 +143,28 @@ def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_c
 
 def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT, num_steps=0, batch_size=0,
         crepe_capacity="", gin_files=(), gin_params=(), beam_options="", use_cache=True, verbose=False,
-        eval_audio=None):
+        eval_audio=None, resume=True, output=None):
     """Runs the whole pipeline locally; returns a RunResult.
 
     eval_audio: audio held out for eval and sample (all of it in the eval split); None: the
     bundled validation clarinet when `audio` is the bundled training set, else none ('').
+    resume: train in the stable checkpoint folder of these inputs (resume.py) and go on from
+        its newest checkpoint; False sets that folder aside and trains from step 0.
+    verbose: the steps log every training step and every prepared file, and kfp's executor
+        input is shown.
+    output: where the steps' output is relayed (default: stdout); on a terminal the steps draw
+        progress bars, elsewhere they write a compact line now and then.
 
     Raises:
         PipelineRunError: bad input (no audio, unknown preset, unwritable root), or a step
             failed: the message names the step and its cause; earlier steps' outputs are
-            kept, and a rerun reuses them from kfp's cache.
-
-    verbose: also show the executor input kfp prints at the start of each step.
+            kept, and a rerun reuses them from kfp's cache. exit_status 130: stopped by
+            Ctrl-C (the message says where training stopped and how to resume).
     """
+    from ddsp_core.pipeline import resume as resume_lib
+
+    from pipelines.step_processes import StepProcesses
+
     try:
         presets_lib.get_preset(preset)
     except ValueError as error:
@@ -216,8 +176,18 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
                                    [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
                                    audio_fingerprint(",".join(filter(None, [audio, eval_audio]))), eval_audio)
     run_name = time.strftime("%Y%m%d-%H%M%S")
+    checkpoint_dir = resume_lib.checkpoint_dir(root, arguments)
+    arguments["checkpoint_dir"] = checkpoint_dir
+    if resume:
+        print(resume_lib.resume_line(checkpoint_dir), file=sys.stderr, flush=True)
+    else:
+        moved = resume_lib.set_aside(checkpoint_dir, run_name)
+        arguments["restart_id"] = run_name
+        print(f"train: starts at step 0 (--no-resume)"
+              + (f"; the earlier checkpoints are kept in {moved}." if moved else "."), file=sys.stderr, flush=True)
     status_dir = os.path.join(root, ".status", run_name)
-    os.environ[steps_lib.STATUS_DIR_ENV] = status_dir
+    processes = StepProcesses(output=output, show_executor_input=verbose,
+                              env={steps_lib.STATUS_DIR_ENV: status_dir, steps_lib.VERBOSE_ENV: "1" if verbose else ""})
 
     from kfp import local
 
@@ -226,19 +196,40 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True,
                enable_caching=use_cache)
     try:
-        with _quiet_executor_input(not verbose), warnings.catch_warnings():
+        with processes.running(), warnings.catch_warnings():
             # Expected here, and said once in the docs: resources and the image are the cloud's business;
             # locally every step runs in this Python environment.
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
             warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
             task = clarinet_pipeline(**arguments)
     except Exception as error:  # kfp says which task failed; the status files say why.
+        if processes.signals:
+            raise PipelineRunError(_interrupted_message(status_dir, checkpoint_dir), exit_status=130) from None
         raise PipelineRunError(_failure_message(status_dir, error), exit_status=1) from None
-    finally:
-        os.environ.pop(steps_lib.STATUS_DIR_ENV, None)
     artifacts = {name: output.path for name, output in task.outputs.items()}
     return RunResult(run_name=run_name, pipeline_root=root, artifacts=artifacts,
-                     metrics=_read_metrics(artifacts.get("metrics")), steps=read_statuses(status_dir))
+                     metrics=_read_metrics(artifacts.get("metrics")), steps=read_statuses(status_dir),
+                     checkpoint_dir=checkpoint_dir)
+
+
+def _interrupted_message(status_dir, checkpoint_dir):
+    """Where a run stopped by Ctrl-C stopped, what is kept, and how to go on."""
+    from ddsp_core.pipeline import resume as resume_lib
+
+    statuses = read_statuses(status_dir)
+    unfinished = [record for record in statuses.values() if record.get("status") != "done"]
+    where = f"during step '{unfinished[0]['step']}'" if unfinished else "between steps"
+    lines = [f"stopped by Ctrl-C {where}."]
+    if unfinished and unfinished[0].get("cause"):
+        lines.append(unfinished[0]["cause"])
+    found = resume_lib.describe(checkpoint_dir)
+    if found:
+        lines.append(f"Training is kept in {checkpoint_dir} (step {found['step']}).")
+    done = [record["step"] for record in statuses.values() if record.get("status") == "done"]
+    if done:
+        lines.append(f"Steps done ({', '.join(done)}) are reused from kfp's cache by a rerun.")
+    lines.append("Rerun the same command to go on from there (--no-resume to train from step 0).")
+    return "\n".join(lines)
 
 
 def _absolute_if_local(path):
@@ -304,6 +295,8 @@ def summary_lines(result):
     for name, what, suffix in described:
         if name in artifacts:
             lines.append(f"  {what:46s} {os.path.join(artifacts[name], suffix) if suffix else artifacts[name]}")
+    if result.checkpoint_dir:
+        lines.append(f"  {'checkpoints kept for a rerun (resume)':46s} {result.checkpoint_dir}")
     for step in steps_lib.STEPS:
         record = result.steps.get(step)
         state = "reused from the cache" if record is None else (

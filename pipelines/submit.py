@@ -39,6 +39,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import uuid
 
 from ddsp_core.pipeline.steps import StepError
@@ -119,6 +120,9 @@ def add_arguments(parser):
                        help="Vertex: a label on the job. Repeatable.")
     where.add_argument("--no-cache", action="store_true",
                        help="Rerun every step instead of reusing cached outputs of identical earlier steps.")
+    where.add_argument("--no-resume", action="store_true",
+                       help="Train from step 0, setting aside the checkpoints an earlier run with the same inputs "
+                            "left under <pipeline root>/checkpoints (default: the train step resumes from them).")
 
 
 def main(args):
@@ -150,6 +154,8 @@ def main(args):
             if args.eval_audio == "" or (args.audio and args.eval_audio is None):
                 # None given, or own --audio: the bundled validation clarinet is no held-out set for it.
                 parameters["eval_audio_pattern"] = ""
+            if "checkpoint_dir" in template_parameters(template):  # Templates compiled before it lack it.
+                parameters.update(checkpoint_parameters(args, parameters))
             if args.vertex:
                 submit_vertex(template, args.project, args.region, args.pipeline_root, parameters,
                               display_name=args.display_name or _pipeline_name(), service_account=args.service_account,
@@ -239,6 +245,31 @@ def parse_labels(items):
             raise _bad_input("check flags", f"--label {item!r} is not KEY=VALUE.")
         labels[key] = value
     return labels or None
+
+
+def checkpoint_parameters(args, parameters):
+    """The train step's stable checkpoint folder under the pipeline root, for these parameters
+    ({'checkpoint_dir': ...}; with --no-resume the earlier folder is set aside and a
+    'restart_id' added); {} without a pipeline root (training then lives in the run's model
+    artifact only, and a rerun cannot resume it)."""
+    if not args.pipeline_root:
+        print("train: no --pipeline-root, so no checkpoint folder outlives the run: a rerun cannot resume "
+              "training.", file=sys.stderr)
+        return {}
+    from ddsp_core.pipeline import resume as resume_lib
+
+    folder = resume_lib.checkpoint_dir(args.pipeline_root, parameters)
+    if not args.no_resume:
+        try:
+            print(resume_lib.resume_line(folder))
+        except Exception as error:  # Listing gs:// needs credentials; the run can go on without this line.
+            print(f"train: checkpoints go to {folder} (cannot look into it here: {type(error).__name__}).")
+        return {"checkpoint_dir": folder}
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    moved = resume_lib.set_aside(folder, run_id)
+    print(f"train: starts at step 0 (--no-resume)" + (f"; the earlier checkpoints are kept in {moved}." if moved
+                                                      else "."))
+    return {"checkpoint_dir": folder, "restart_id": run_id}
 
 
 def parameter_values(args):

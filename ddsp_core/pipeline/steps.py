@@ -29,6 +29,9 @@ from ddsp_core.training import storage
 
 STEPS = ("prepare_tfrecord", "train", "eval", "sample", "export")
 STATUS_DIR_ENV = "DDSP_PIPELINE_STATUS_DIR"
+# Set to '1' by `ddsp_pipeline run --verbose` for the step processes it starts: log every training
+# step and every prepared file (read when a step starts; not part of kfp's cache key).
+VERBOSE_ENV = "DDSP_PIPELINE_VERBOSE"
 TRAIN_PREFIX = "train.tfrecord"
 EVAL_PREFIX = "eval.tfrecord"
 MANIFEST = "train_manifest.json"
@@ -95,6 +98,9 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
     if manifest["examples_written"]["total"] == 0:
         reasons = "; ".join(f"{item['path']}: {item['reason']}" for item in manifest["skipped"][:5])
         raise ValueError(f"No example was written: all {manifest['files_matched']} files were skipped ({reasons}).")
+    problem = eval_split_problem(manifest)
+    if problem:  # Said here too, next to the skipped files; the train step refuses the dataset.
+        logging.warning("%s The train step will refuse this dataset.", problem)
     return manifest
 
 
@@ -139,6 +145,56 @@ def _data_bindings(dataset_dir, manifest, split):
     ]
 
 
+def eval_split_problem(manifest):
+    """What is wrong when the dataset was to hold out an eval split but holds no eval example
+    (a message saying what to change), else None.
+
+    A split was asked for when eval audio patterns were given, or eval_split_fraction > 0
+    with 2 or more files matched; when the prepare step then skipped every held-out file,
+    eval and sample would quietly measure training examples instead. One example is enough
+    (eval and sample keep a last, smaller batch). Manifests without per-split file counts
+    (older ones, hand-written ones) are judged by their settings.
+    """
+    settings = manifest.get("settings", {})
+    n_eval = manifest.get("examples_written", {}).get("eval", 0)
+    output = manifest.get("outputs", {}).get("eval", {})
+    eval_patterns = list(settings.get("eval_audio_filepatterns") or [])
+    fraction = float(settings.get("eval_split_fraction") or 0.0)
+    n_matched = int(manifest.get("files_matched", 0))
+    if "files" in output:
+        held_out = int(output["files"])
+    else:
+        held_out = int(bool(eval_patterns) or (fraction > 0 and n_matched >= 2))
+    if n_eval > 0 or held_out == 0:
+        return None
+    skipped = [item for item in manifest.get("skipped", []) if item.get("split", "eval") == "eval"]
+    reasons = "; ".join(f"{item['path']}: {item['reason']}" for item in skipped[:3])
+    if "files" not in output:
+        held = "held out files for the eval split"
+        them = "all of them"
+    else:
+        held = f"held out {held_out} file{'s' if held_out != 1 else ''} for the eval split"
+        them = "it" if held_out == 1 else f"all {held_out}"
+    if eval_patterns:
+        how = f"the files matched by the eval audio pattern {', '.join(eval_patterns)}"
+        change = ("Give held-out audio the prepare step can use with --eval-audio 'folder/*.wav' (files longer than "
+                  "min_audio_secs, not silent), or leave --eval-audio out")
+    else:
+        how = f"eval_split_fraction {fraction:g} of {n_matched} files"
+        change = ("Add usable files to --audio (longer than min_audio_secs, not silent), give held-out audio with "
+                  "--eval-audio 'folder/*.wav', or use a preset without an eval split (--preset quick)")
+    return (f"The dataset has 0 eval examples: the prepare step {held} ({how}) and skipped {them}"
+            + (f" ({reasons})" if reasons else "") + ". Eval and sample would have nothing held out to measure. "
+            f"{change}, then run the pipeline again.")
+
+
+def check_eval_split(manifest):
+    """ValueError (`eval_split_problem`'s message) when an eval split was asked for but has no example."""
+    problem = eval_split_problem(manifest)
+    if problem:
+        raise ValueError(f"{problem} Training was not started.")
+
+
 def _eval_split(manifest):
     """'eval' when the dataset has held-out examples, else 'train' (logged)."""
     if manifest["examples_written"].get("eval", 0) > 0:
@@ -179,7 +235,8 @@ def check_frame_rate(manifest, preset):
                          f"(or ddsp_prepare_tfrecord --frame_rate={preset.frame_rate}).")
 
 
-def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=()):
+def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=(),
+          checkpoint_dir=""):
     """Trains the preset's model (as `ddsp_run --mode=train`) on the dataset's train split.
 
     Args:
@@ -189,15 +246,22 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         preset: Preset name (model, steps, batch, learning rate).
         num_steps, batch_size: Override the preset's when > 0.
         gin_files, gin_params: Applied after the model's and the preset's bindings.
+        checkpoint_dir: '' to train in model_dir; else a folder that outlives the run
+            (`resume.checkpoint_dir`): training writes its checkpoints there as it goes and
+            resumes from the newest one there, and model_dir gets a copy of the result.
 
     Returns:
-        train_util.train's result: {'step', 'status', 'losses'}.
+        train_util.train's result: {'step', 'status', 'losses', 'start_step'}.
+
+    Raises:
+        train_util.TrainingInterrupted: Ctrl-C or SIGTERM stopped training after a checkpoint.
     """
     from ddsp_core.training import checkpoints, train_util
 
     preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
     check_frame_rate(manifest, preset)
+    check_eval_split(manifest)
     bindings = _data_bindings(dataset_dir, manifest, "train") + [
         f"batch_size = {int(batch_size) or preset.batch_size}",
         f"train.num_steps = {int(num_steps) or preset.num_steps}",
@@ -205,10 +269,19 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         f"train.steps_per_summary = {preset.steps_per_summary}",
         *preset.gin_params,
     ]
-    resume = checkpoints.latest(model_dir) is not None if storage.exists(model_dir) else False
+    save_dir = checkpoint_dir or model_dir
+    resume = checkpoints.latest(save_dir) is not None
+    if checkpoint_dir:
+        from ddsp_core.pipeline import resume as resume_lib
+
+        logging.info("%s", resume_lib.resume_line(checkpoint_dir))
     _parse_gin(bindings, train_gin_files(preset), gin_files, gin_params,
-               operative_config_dir=model_dir if resume else None)
-    return train_util.train(save_dir=model_dir)
+               operative_config_dir=save_dir if resume else None)
+    result = train_util.train(save_dir=save_dir)
+    if checkpoint_dir:
+        copied = resume_lib.publish(checkpoint_dir, model_dir)
+        logging.info("Copied %d files of %s into the model artifact %s.", len(copied), checkpoint_dir, model_dir)
+    return result
 
 
 def _eval_bindings(dataset_dir, manifest, preset):
@@ -309,9 +382,12 @@ def run_step(step, function, outputs=None, inputs=None, **kwargs):
 
     Raises:
         StepError: whatever went wrong, with the step's name and the cause.
+        SystemExit(130): Ctrl-C (KeyboardInterrupt) stopped the step; its status is 'interrupted'.
     """
+    from ddsp_core import progress
     from ddsp_core.command_line import setup_logging
 
+    progress.set_verbose(os.environ.get(VERBOSE_ENV) == "1")
     if logging.getLogger().handlers:  # kfp's executor logs to stdout already: no second copy.
         logging.getLogger().setLevel(logging.INFO)
     else:
@@ -323,6 +399,13 @@ def run_step(step, function, outputs=None, inputs=None, **kwargs):
     _write_status(step, status="running", **paths)
     try:
         result = function(**kwargs)
+    except KeyboardInterrupt as stopped:  # Ctrl-C (or SIGTERM in train): a status, then exit status 130.
+        cause = str(stopped) or ("stopped by Ctrl-C before it finished: its output is incomplete, and a rerun "
+                                 "makes it again")
+        _write_status(step, status="interrupted", cause=cause, seconds=round(time.monotonic() - started, 1),
+                      **paths)
+        print(f"<== step {number}/{len(STEPS)}: {step} STOPPED: {cause}", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     except Exception as error:  # Every failure becomes one message naming the step.
         logging.debug("Details:", exc_info=True)
         cause = _cause(error)

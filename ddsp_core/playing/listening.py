@@ -10,6 +10,7 @@ import html
 import logging
 import os
 
+from ddsp_core import progress
 from ddsp_core.training import storage
 
 TRANSFER_PHRASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "flute_phrase.flac")
@@ -29,17 +30,20 @@ def write_listening_examples(model_dir, step_dir, crepe_capacity="tiny"):
     instrument = load_instrument(model_dir)
     notes = midi.builtin_melody()
     shift = play.octaves_into_range(instrument, [note.pitch for note in notes])
-    performances = {
-        "90_melody": play.play_midi(instrument, notes, pitch_shift=shift, allow_out_of_range=True,
-                                    what="The built-in melody"),
-        "91_transfer": play.play_recording(instrument, TRANSFER_PHRASE, crepe_capacity=crepe_capacity,
-                                           allow_out_of_range=True),
+    performers = {
+        "90_melody": lambda: play.play_midi(instrument, notes, pitch_shift=shift, allow_out_of_range=True,
+                                            what="The built-in melody"),
+        "91_transfer": lambda: play.play_recording(instrument, TRANSFER_PHRASE, crepe_capacity=crepe_capacity,
+                                                   allow_out_of_range=True),
     }
     written = []
-    for name, title in EXAMPLES:
-        play.write_outputs(performances[name], storage.join(step_dir, f"{name}.wav"))
-        written.append((name, title, performances[name].facts))
-        logging.info("Listening example %s: %s", name, performances[name].facts)
+    with progress.Progress("listening examples", len(EXAMPLES), "examples") as shown:
+        for name, title in EXAMPLES:
+            performance = performers[name]()
+            play.write_outputs(performance, storage.join(step_dir, f"{name}.wav"))
+            written.append((name, title, performance.facts))
+            logging.info("Listening example %s: %s", name, performance.facts)
+            shown.update()
     return written
 
 

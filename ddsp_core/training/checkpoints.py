@@ -17,6 +17,9 @@ import warnings
 from ddsp_core.training import storage
 
 PREFIX = "ckpt-"
+# Written beside the checkpoints by training: the step, the newest checkpoint, and the status
+# ('running' while training, or after a training that was killed; 'finished', 'interrupted', ...).
+TRAIN_STATE_FILE = "train_state.json"
 SUFFIX = ".weights.h5"
 _STEP = re.compile(re.escape(PREFIX) + r"(\d+)" + re.escape(SUFFIX) + "$")
 

@@ -227,21 +227,39 @@ class TFRecordProvider(DataProvider):
             files.update(matches)
         return sorted(files)
 
-    def check_first_record(self):
-        """Reads the first record of the first file and checks its features' lengths.
+    def _first_record(self):
+        """(path, serialized record) of the first record of the first non-empty file.
 
-        The optional features (OPTIONAL_FRAME_FEATURES) it has are read from then on, from
-        every record.
+        Empty files are skipped: a sharded writer (Beam's WriteToTFRecord) can leave a shard
+        empty, with fewer records than shards or by how it deals records to shards.
 
         Raises:
-            ValueError: If no file matches, the first file is empty, or a feature is
-                missing (an optional one may be), not float, or of the wrong length for
-                these settings.
+            ValueError: If no file matches, or every matched file is empty.
         """
-        first_file = self.list_files()[0]
-        record = next(iter(tf.data.TFRecordDataset(first_file).take(1)), None)
-        if record is None:
-            raise ValueError(f"TFRecord file {first_file!r} holds no record. {_PREPARE_HINT}")
+        files = self.list_files()
+        for path in files:
+            record = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+            if record is not None:
+                return path, record
+        patterns = ", ".join(repr(pattern) for pattern in self.file_patterns)
+        raise ValueError(
+            f"Every TFRecord file matched by {patterns} is empty ({len(files)} empty files, e.g. {files[0]!r}): "
+            f"there is no example to read. {_PREPARE_HINT} If the prepare job wrote them, its manifest "
+            "(*_manifest.json next to them) lists the audio files it skipped and why."
+        )
+
+    def check_first_record(self):
+        """Reads the first record (of the first non-empty file) and checks its features' lengths.
+
+        The optional features (OPTIONAL_FRAME_FEATURES) it has are read from then on, from
+        every record. Empty files are valid (empty shards) and hold no record to check.
+
+        Raises:
+            ValueError: If no file matches, every file is empty, or a feature is missing
+                (an optional one may be), not float, or of the wrong length for these
+                settings.
+        """
+        first_file, record = self._first_record()
         example = tf.train.Example.FromString(record.numpy())
         optional_found = tuple(name for name in OPTIONAL_FRAME_FEATURES if name in example.features.feature)
         expected = {**self.required_lengths, **{name: self._n_frames for name in optional_found}}

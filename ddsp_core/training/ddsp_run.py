@@ -24,6 +24,7 @@ import argparse
 import logging
 import sys
 
+from ddsp_core import progress
 from ddsp_core.command_line import bool_flag, setup_logging
 from ddsp_core.training.gin_configs import GIN_DIR, GinConfigError, parse_gin  # noqa: F401  (GIN_DIR: public)
 
@@ -56,6 +57,9 @@ def build_parser():
                "Take GPU memory as needed rather than all at start (share a GPU, avoid OOM at start-up).")
     bool_flag(parser, "alsologtostderr", False, "Log to stderr (always on; kept for magenta's commands).")
     parser.add_argument("--verbosity", default="info", choices=("debug", "info", "warning", "error"))
+    bool_flag(parser, "verbose", False, "Train: a log line per step (magenta's 'step: N  total_loss: ...') and "
+              "steps/sec every steps_per_summary steps, instead of the progress bar (or, not on a terminal, a "
+              "progress line every 30 s).")
     return parser
 
 
@@ -83,6 +87,7 @@ def main(argv=None):
     except SystemExit as exit_:
         return int(exit_.code or 0)
     setup_logging(args.verbosity)
+    progress.set_verbose(args.verbose)
     from ddsp_core.training import accelerators, checkpoints, eval_util, train_util
 
     if args.allow_memory_growth:
@@ -101,8 +106,12 @@ def main(argv=None):
         logging.debug("Details:", exc_info=True)
         print(f"ddsp_run: error ({args.mode}): {_without_gin_context(error)}", file=sys.stderr)
         return 1
+    except train_util.TrainingInterrupted as stopped:
+        print(f"ddsp_run: {stopped}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("ddsp_run: interrupted; the last checkpoint written is kept.", file=sys.stderr)
+        print("ddsp_run: interrupted; the checkpoints already written are kept (rerun to resume from the newest).",
+              file=sys.stderr)
         return 130
     return 0
 

@@ -13,7 +13,9 @@ import gin
 import keras
 import numpy as np
 
+from ddsp_core import progress
 from ddsp_core.training import checkpoints, samples, storage, train_util, trainers
+from ddsp_core.training.models import TOTAL_LOSS
 from ddsp_core.training.summaries import SummaryWriter
 
 METRICS_FILE = "metrics.json"
@@ -83,12 +85,15 @@ def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step,
     """
     evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate) for cls in evaluator_classes]
     n_examples = 0
-    for batch in batches(data_provider, batch_size, num_batches):
-        outputs = generate(model, batch)
-        losses = model.losses_dict(batch, outputs)
-        for evaluator in evaluators:
-            evaluator.update(batch, outputs, losses)
-        n_examples += len(batch["audio"])
+    found = batches(data_provider, batch_size, num_batches)
+    with progress.Progress("eval", len(found), "batches") as shown:
+        for batch in found:
+            outputs = generate(model, batch)
+            losses = model.losses_dict(batch, outputs)
+            for evaluator in evaluators:
+                evaluator.update(batch, outputs, losses)
+            n_examples += len(batch["audio"])
+            shown.update(**({TOTAL_LOSS: losses[TOTAL_LOSS]} if TOTAL_LOSS in losses else {}))
     metrics = {}
     for evaluator in evaluators:
         metrics.update(evaluator.result())

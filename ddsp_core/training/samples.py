@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from ddsp_core import progress
 from ddsp_core.training import storage
 
 # Frames whose f0 confidence is below this are drawn faded (the tracker is guessing there).
@@ -393,24 +394,26 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
     samples_dir = storage.join(save_dir, SAMPLES_FOLDER)
     step_dir = storage.join(samples_dir, f"step_{step:08d}")
     paths = {"wav": [], "png": []}
-    for i in range(n_examples):
-        for kind, audio in (("original", originals[i]), ("generated", generated[i])):
-            path = storage.join(step_dir, f"{i:02d}_{kind}.wav")
-            storage.write_bytes(path, wav_bytes(audio, sample_rate))
-            paths["wav"].append(path)
-        images = {
-            "spectrogram": spectrogram_png(originals[i], generated[i], sample_rate),
-            "waveform": waveform_png(originals[i], generated[i], sample_rate),
-            "f0": f0_png(frame_rate,
-                         **{name: values[i] for name, values in features.items()},
-                         **{name: values[i] for name, values in gen_f0.items()}),
-        }
-        for kind, png in images.items():
-            path = storage.join(step_dir, f"{i:02d}_{kind}.png")
-            storage.write_bytes(path, png)
-            paths["png"].append(path)
-            if summary_writer is not None:
-                summary_writer.image(step, f"{kind}/{i}", png)
+    with progress.Progress("sample", n_examples, "examples") as shown:
+        for i in range(n_examples):
+            for kind, audio in (("original", originals[i]), ("generated", generated[i])):
+                path = storage.join(step_dir, f"{i:02d}_{kind}.wav")
+                storage.write_bytes(path, wav_bytes(audio, sample_rate))
+                paths["wav"].append(path)
+            images = {
+                "spectrogram": spectrogram_png(originals[i], generated[i], sample_rate),
+                "waveform": waveform_png(originals[i], generated[i], sample_rate),
+                "f0": f0_png(frame_rate,
+                             **{name: values[i] for name, values in features.items()},
+                             **{name: values[i] for name, values in gen_f0.items()}),
+            }
+            for kind, png in images.items():
+                path = storage.join(step_dir, f"{i:02d}_{kind}.png")
+                storage.write_bytes(path, png)
+                paths["png"].append(path)
+                if summary_writer is not None:
+                    summary_writer.image(step, f"{kind}/{i}", png)
+            shown.update()
     if summary_writer is not None:
         summary_writer.audio(step, "audio/original", originals[:n_examples], sample_rate, n_examples)
         summary_writer.audio(step, "audio/generated", generated[:n_examples], sample_rate, n_examples)

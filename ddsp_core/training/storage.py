@@ -119,3 +119,40 @@ def delete(paths):
     remote = [p for p in paths if is_url(p)]
     if remote:
         _filesystems().delete(remote)
+
+
+def list_tree(folder):
+    """Paths of every file under `folder` (local or URL), relative to it, sorted; [] if it is absent."""
+    folder = str(folder).rstrip("/")
+    if not is_url(folder):
+        found = []
+        for parent, _, names in os.walk(folder):
+            found += [os.path.relpath(os.path.join(parent, name), folder) for name in names]
+        return sorted(path.replace(os.sep, "/") for path in found)
+    prefix = folder + "/"
+    return sorted(path[len(prefix):] for path in list_glob(prefix + "**") if path.startswith(prefix)
+                  and not path.endswith("/"))
+
+
+def copy_files(source_folder, destination_folder, relative_paths):
+    """Copies `relative_paths` from one folder to another (local or URL, either way); each file is
+    written whole (`write_bytes`), so a reader never sees a part of one."""
+    for relative in relative_paths:
+        write_bytes(join(destination_folder, relative), read_bytes(join(source_folder, relative)))
+
+
+def move_folder(source, destination):
+    """Moves a folder: a rename locally; file by file (copy, then delete) on object storage.
+
+    Raises:
+        FileExistsError: `destination` exists already (nothing is moved).
+    """
+    if exists(destination) or list_tree(destination):
+        raise FileExistsError(f"Cannot move {source} to {destination}: the destination exists already.")
+    if not is_url(source) and not is_url(destination):
+        os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
+        os.rename(source, destination)
+        return
+    files = list_tree(source)
+    copy_files(source, destination, files)
+    delete([join(source, relative) for relative in files])

@@ -2,16 +2,20 @@
 
 `train()` is what `ddsp_run --mode=train` calls. It builds the model under the
 distribution scope, resumes from the newest checkpoint in save_dir (or restore_dir),
-writes the operative gin config, and runs `fit` with callbacks that log every step,
+writes the operative gin config, and runs `fit` with callbacks that show progress (a
+bar with rate, ETA and loss, or a line now and then; a line per step with verbose),
 write TensorBoard scalars every `steps_per_summary` steps, save a checkpoint every
 `steps_per_save` steps, stop early below `early_stop_loss_value`, and stop with an
 error if the loss stops being finite (keeping the last good checkpoint).
 """
 
+import contextlib
 import datetime
 import logging
 import math
 import os
+import signal
+import threading
 import time
 import uuid
 
@@ -19,17 +23,33 @@ import gin
 import keras
 import numpy as np
 
+from ddsp_core import progress as progress_lib
 from ddsp_core.training import checkpoints, storage
 from ddsp_core.training import model_statistics as model_statistics_lib
 from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
 
-TRAIN_STATE_FILE = "train_state.json"
+TRAIN_STATE_FILE = checkpoints.TRAIN_STATE_FILE
 TRAIN_SUMMARY_DIR = "summaries/train"
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (bad settings, a diverged loss); the message says what to do."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C (SIGINT) or SIGTERM after saving a checkpoint.
+
+    A KeyboardInterrupt, so that callers that know nothing of it still stop; `step` and
+    `checkpoint` say where a rerun with the same save_dir resumes.
+    """
+
+    def __init__(self, step, checkpoint, signal_name="SIGINT"):
+        self.step = step
+        self.checkpoint = checkpoint
+        self.signal_name = signal_name
+        super().__init__(f"Training stopped by {signal_name} at step {step}; checkpoint {checkpoint} is saved. "
+                         "Rerun the same command to resume from it.")
 
 
 def check_writable(save_dir):
@@ -116,14 +136,19 @@ def write_model_statistics(save_dir, data_provider):
 
 
 class TrainLoopCallback(keras.callbacks.Callback):
-    """Per-step log lines, periodic summaries and checkpoints, early stop and the NaN guard.
+    """Progress, periodic summaries and checkpoints, early stop and the NaN guard.
+
+    Progress is a bar (terminal) or a line now and then (pipe) over the steps with the
+    total_loss (`progress_shown`); when verbose, magenta's per-step line
+    `step: N  spectral_loss: x  total_loss: y  (0.52 s/step)` and a steps/sec line every
+    steps_per_summary steps instead.
 
     The global step is counted here (start_step + batches done) rather than read
     from the model, so that on JAX the model state is only synced when saving.
     """
 
     def __init__(self, trainer, save_dir, start_step, num_steps, steps_per_summary, steps_per_save,
-                 loss_names, early_stop_loss_value=None, summary_writer=None):
+                 loss_names, early_stop_loss_value=None, summary_writer=None, verbose=None):
         super().__init__()
         self.trainer = trainer
         self.save_dir = save_dir
@@ -134,7 +159,10 @@ class TrainLoopCallback(keras.callbacks.Callback):
         self.loss_names = list(loss_names)
         self.early_stop_loss_value = early_stop_loss_value
         self.summary_writer = summary_writer
+        self.verbose = progress_lib.verbose() if verbose is None else verbose
+        self._progress = None
         self.status = "running"
+        self.stop_requested = None  # The name of the signal asking to stop after this step, if any.
         self.diverged_at = None
         self.written = []  # Checkpoints this run wrote, oldest first.
         self.last_checkpoint = None
@@ -143,6 +171,20 @@ class TrainLoopCallback(keras.callbacks.Callback):
         self._count = 0
         self._interval_start = None
         self._step_start = None
+
+    @contextlib.contextmanager
+    def progress_shown(self):
+        """While in it, a Progress over the steps (start_step to num_steps, total_loss in view),
+        unless verbose: then the per-step lines show the progress."""
+        if self.verbose:
+            yield
+            return
+        with progress_lib.Progress("train", self.num_steps, "steps", initial=self.step) as shown:
+            self._progress = shown
+            try:
+                yield
+            finally:
+                self._progress = None
 
     def on_train_batch_begin(self, batch, logs=None):
         now = time.perf_counter()
@@ -153,9 +195,12 @@ class TrainLoopCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         losses = {name: float(np.asarray(logs[name])) for name in self.loss_names if name in logs}
-        seconds = time.perf_counter() - self._step_start
-        line = "  ".join([f"step: {self.step}"] + [f"{name}: {value:.4f}" for name, value in losses.items()])
-        logging.info("%s  (%.2f s/step)", line, seconds)
+        if self.verbose:
+            seconds = time.perf_counter() - self._step_start
+            line = "  ".join([f"step: {self.step}"] + [f"{name}: {value:.4f}" for name, value in losses.items()])
+            logging.info("%s  (%.2f s/step)", line, seconds)
+        elif self._progress is not None:
+            self._progress.update(**({TOTAL_LOSS: losses[TOTAL_LOSS]} if TOTAL_LOSS in losses else losses))
         if not all(math.isfinite(value) for value in losses.values()):
             self._diverged()
             return
@@ -175,13 +220,18 @@ class TrainLoopCallback(keras.callbacks.Callback):
             self.status = "early_stopped"
             self.save()
             self.model.stop_training = True
+        elif self.stop_requested and self.status == "running" and self.step < self.num_steps:
+            self.status = "interrupted"
+            self.save()
+            self.model.stop_training = True
 
     def _write_summary(self):
         elapsed = time.perf_counter() - self._interval_start
         steps_per_sec = self._count / elapsed if elapsed > 0 else 0.0
         means = {name: total / self._count for name, total in self._sums.items()}
-        logging.info("step: %d  %.3f steps/sec  mean over %d steps: %s", self.step, steps_per_sec, self._count,
-                     "  ".join(f"{name}: {value:.4f}" for name, value in means.items()))
+        if self.verbose:
+            logging.info("step: %d  %.3f steps/sec  mean over %d steps: %s", self.step, steps_per_sec, self._count,
+                         "  ".join(f"{name}: {value:.4f}" for name, value in means.items()))
         if self.summary_writer is not None:
             self.summary_writer.scalars(self.step, means, prefix="losses/")
             self.summary_writer.scalars(self.step, {
@@ -251,10 +301,13 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
             need) before the first step, unless it is there already.
 
     Returns:
-        {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float}}.
+        {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float},
+        'start_step': the step it resumed from (0 for a fresh start)}.
 
     Raises:
         TrainingError: save_dir not writable, a data/model mismatch, or the loss became NaN.
+        TrainingInterrupted: a SIGINT or SIGTERM stopped training after saving a checkpoint
+            (a second one raises a plain KeyboardInterrupt at once).
     """
     from ddsp_core.training import distribution as distribution_lib
     from ddsp_core.training.models import get_model
@@ -287,7 +340,7 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         write_model_statistics(save_dir, data_provider)
     if start_step >= num_steps:
         logging.info("Already at step %d >= num_steps %d: nothing to train.", start_step, num_steps)
-        return {"step": start_step, "status": "finished", "losses": {}}
+        return {"step": start_step, "status": "finished", "losses": {}, "start_step": start_step}
 
     loss_names = [name for name in model.loss_trackers]
     with SummaryWriter(storage.join(save_dir, TRAIN_SUMMARY_DIR)) as writer:
@@ -297,8 +350,9 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
                           checkpoint=checkpoints.latest(save_dir) and checkpoints.latest(save_dir)[1])
         logging.info("Training from step %d to %d, batch size %d (%s backend, jit_compile=%s).",
                      start_step, num_steps, batch_size, keras.backend.backend(), trainer.jit_compile)
-        model.fit(dataset, epochs=1, steps_per_epoch=num_steps - start_step, verbose=0, shuffle=False,
-                  callbacks=[loop])
+        with _stop_on_signals(loop), loop.progress_shown():
+            model.fit(dataset, epochs=1, steps_per_epoch=num_steps - start_step, verbose=0, shuffle=False,
+                      callbacks=[loop])
     if loop.status == "running":
         loop.status = "finished"
         loop.save()
@@ -315,4 +369,36 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         )
     write_train_state(save_dir, step=loop.step, num_steps=num_steps, status=loop.status,
                       checkpoint=loop.last_checkpoint, losses=loop.last_losses)
-    return {"step": loop.step, "status": loop.status, "losses": loop.last_losses}
+    if loop.status == "interrupted":
+        logging.warning("Stopped by %s at step %d of %d; saved %s. Rerun with the same save_dir to resume.",
+                        loop.stop_requested, loop.step, num_steps, loop.last_checkpoint)
+        raise TrainingInterrupted(loop.step, loop.last_checkpoint, loop.stop_requested)
+    return {"step": loop.step, "status": loop.status, "losses": loop.last_losses, "start_step": start_step}
+
+
+@contextlib.contextmanager
+def _stop_on_signals(loop):
+    """While training, the first SIGINT (Ctrl-C) or SIGTERM (a preempted or stopped container)
+    asks `loop` to save a checkpoint and stop after the current step; a second one stops at
+    once (KeyboardInterrupt), keeping the checkpoints already written. Only the main thread
+    can handle signals: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        name = signal.Signals(signum).name
+        if loop.stop_requested:
+            logging.warning("%s again: stopping now, without saving step %d.", name, loop.step)
+            raise KeyboardInterrupt
+        loop.stop_requested = name
+        logging.warning("%s: saving a checkpoint after step %d and stopping (again to stop at once).", name,
+                        loop.step + 1)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, request_stop) for number in handled}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -58,6 +58,68 @@ def test_train_refuses_a_dataset_of_another_frame_rate(tmp_path):
         steps.train(str(tmp_path), str(tmp_path / "model"), preset="vst")
 
 
+def _split_manifest(eval_examples, eval_files=1, files_matched=4, eval_split_fraction=0.1, eval_patterns=(),
+                    skipped=()):
+    """A full-preset manifest of `files_matched` files, `eval_files` of them held out (None: an older manifest
+    without the per-split file counts)."""
+    manifest = _manifest(presets.get_preset("full"))
+    manifest["settings"].update(eval_split_fraction=eval_split_fraction, eval_audio_filepatterns=list(eval_patterns))
+    manifest.update(files_matched=files_matched, skipped=list(skipped),
+                    examples_written={"train": 3, "eval": eval_examples, "total": 3 + eval_examples})
+    if eval_files is not None:
+        manifest["outputs"] = {"train": {"path": "t", "files": files_matched - eval_files, "shards": ["t-0"]},
+                               "eval": {"path": "e", "files": eval_files, "shards": ["e-0"]}}
+    return manifest
+
+
+def test_train_refuses_an_eval_split_that_lost_every_file_before_training(tmp_path):
+    skipped = [{"path": "/a/quiet.wav", "split": "eval", "reason": "silent (peak -70.0 dBFS is below ...)"},
+               {"path": "/a/bad.wav", "split": "train", "reason": "not a readable audio file"}]
+    (tmp_path / steps.MANIFEST).write_text(json.dumps(_split_manifest(0, skipped=skipped)))
+    with pytest.raises(ValueError) as error:
+        steps.train(str(tmp_path), str(tmp_path / "model"), preset="full", num_steps=2, batch_size=2)
+    message = str(error.value)
+    for expected in ("The dataset has 0 eval examples", "held out 1 file for the eval split",
+                     "(eval_split_fraction 0.1 of 4 files)", "/a/quiet.wav: silent", "Add usable files to --audio",
+                     "--eval-audio", "--preset quick", "Training was not started."):
+        assert expected in message, expected
+    assert "/a/bad.wav" not in message  # A training file's reason is not the eval split's.
+    assert not (tmp_path / "model").exists()
+
+
+def test_the_prepare_jobs_manifest_shows_an_eval_split_that_lost_its_files(tmp_path):
+    from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
+
+    settings = lib.PrepareSettings(input_audio_filepatterns=["/a/*.wav"], eval_audio_filepatterns=["/held/*.wav"],
+                                   output_tfrecord_path=str(tmp_path / "train.tfrecord"), crepe_capacity="tiny")
+    reports = [{"path": "/a/1.wav", "split": "train", "status": "ok", "examples": 3, "duration_secs": 6.0},
+               *[{"path": f"/held/{i}.wav", "split": "eval", "status": "skipped", "examples": 0,
+                  "reason": "too short (0.100 s; min_audio_secs is 0.5 s)"} for i in range(2)]]
+    manifest = lib.make_manifest(reports, settings, {}, {"train": ["t-0"], "eval": ["e-0"]})
+    problem = steps.eval_split_problem(manifest)
+    assert problem.startswith("The dataset has 0 eval examples: the prepare step held out 2 files for the eval "
+                              "split (the files matched by the eval audio pattern /held/*.wav) and skipped all 2 "
+                              "(/held/0.wav: too short")
+    assert "leave --eval-audio out" in problem
+
+
+def test_an_eval_split_of_unusable_held_out_audio_says_to_change_eval_audio():
+    # An older manifest (no per-split file counts): judged by its settings.
+    problem = steps.eval_split_problem(_split_manifest(0, eval_files=None, eval_split_fraction=0.0,
+                                                       eval_patterns=["/held/*.wav"]))
+    assert "the files matched by the eval audio pattern /held/*.wav" in problem
+    assert "Give held-out audio the prepare step can use with --eval-audio" in problem
+
+
+@pytest.mark.parametrize("manifest", [
+    _split_manifest(1), _split_manifest(0, eval_files=0), _split_manifest(0, eval_files=None, files_matched=1),
+    _split_manifest(0, eval_files=None, eval_split_fraction=0.0), _manifest(presets.get_preset("quick")),
+], ids=["one_example_is_enough", "nothing_held_out", "one_file_is_not_split", "no_split_asked", "bare"])
+def test_eval_split_check_passes(manifest):
+    assert steps.eval_split_problem(manifest) is None
+    steps.check_eval_split(manifest)
+
+
 def test_the_vst_preset_prepares_trains_and_evaluates(tmp_path):
     """prepare -> train (2 steps of the full-size DDSP-VST model) -> eval on four bundled notes (~20 s)."""
     import numpy as np

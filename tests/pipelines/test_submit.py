@@ -7,6 +7,7 @@ google.cloud.aiplatform (init, PipelineJob) and kfp.Client. Everything else is r
 compiled YAML, google-cloud-storage talking to the emulator, the checksums.
 """
 
+import json
 import re
 from unittest import mock
 
@@ -182,6 +183,10 @@ def test_vertex_submit_uploads_audio_then_builds_the_job(gcs_emulator, gcs_bucke
     kwargs = job_class.call_args.kwargs
     fingerprint = kwargs["parameter_values"]["audio_fingerprint"]
     assert re.fullmatch(r"[0-9a-f]{16}", fingerprint)
+    # Training's checkpoints go to a folder under the pipeline root that a rerun resumes from.
+    checkpoint_dir = kwargs["parameter_values"]["checkpoint_dir"]
+    assert re.fullmatch(re.escape(f"{gcs_bucket}/runs/checkpoints/full-") + "[0-9a-f]{16}", checkpoint_dir)
+    assert "train: no checkpoint yet in" in out
     assert kwargs == {
         "display_name": "ddsp-clarinet", "template_path": kwargs["template_path"], "job_id": None,
         "pipeline_root": f"{gcs_bucket}/runs", "enable_caching": False, "labels": {"team": "audio"},
@@ -189,7 +194,7 @@ def test_vertex_submit_uploads_audio_then_builds_the_job(gcs_emulator, gcs_bucke
                              "gin_params": ["learning_rate = 0.002"], "audio_pattern": audio_pattern,
                              "audio_fingerprint": fingerprint,
                              # Own audio: the bundled validation clarinet is not its held-out set.
-                             "eval_audio_pattern": ""},
+                             "eval_audio_pattern": "", "checkpoint_dir": checkpoint_dir},
     }
     seen["job"].submit.assert_called_once_with(service_account="runner@my-project.iam.gserviceaccount.com",
                                                experiment=None)
@@ -229,6 +234,7 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
 
     assert _images(seen["spec"]) == {base_image()}
     assert "run-42" in out and "http://kfp.example:8888/#/runs/details/run-42" in out
+    assert "no --pipeline-root, so no checkpoint folder outlives the run" in err
     assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"], "nothing uploaded"
 
 
@@ -284,7 +290,8 @@ def test_refused_submission_exits_1_naming_the_step(gcs_emulator, gcs_bucket, ca
     err = capsys.readouterr().err
     assert status == 1
     assert "step 'submit to Vertex AI' failed: aiplatform.pipelineJobs.create denied" in err
-    assert job_class.call_args.kwargs["parameter_values"] == {}, "only the flags given are passed"
+    # Only the flags given are passed, and the checkpoint folder the submit tool adds.
+    assert set(job_class.call_args.kwargs["parameter_values"]) == {"checkpoint_dir"}
     assert _blobs(gcs_emulator, gcs_bucket) == {}, "the write probe is removed"
 
 
@@ -302,3 +309,34 @@ def test_eval_audio_is_uploaded_too_and_becomes_the_held_out_set(gcs_emulator, g
     assert len(_beam_matches(gcs_emulator, gcs_bucket, arguments["eval_audio_pattern"])) == 1
     assert len(_beam_matches(gcs_emulator, gcs_bucket, arguments["audio_pattern"])) == 2
     assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{16}", arguments["audio_fingerprint"])
+
+
+def test_a_resubmission_resumes_and_no_resume_sets_the_checkpoints_aside(gcs_emulator, gcs_bucket, capsys):
+    """(The Vertex client is mocked: it needs the cloud. The bucket is the storage emulator.)"""
+    gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/a.flac")
+    argv = ["submit", "--vertex", "--project", "p", "--region", "r", "--pipeline-root", f"{gcs_bucket}/runs",
+            "--audio", f"{gcs_bucket}/audio/*.flac", "--num-steps", "300"]
+
+    def submit(*extra):
+        with mock.patch("google.cloud.aiplatform.init"), mock.patch("google.cloud.aiplatform.PipelineJob") as job:
+            assert cli.main([*argv, *extra]) == 0, capsys.readouterr().err
+        return job.call_args.kwargs["parameter_values"], capsys.readouterr().out
+
+    first, _ = submit()
+    folder = first["checkpoint_dir"]
+    assert "restart_id" not in first
+    # The first run's train step got to step 200 before its node was preempted.
+    for step in (100, 200):
+        gcs_emulator.upload_bytes(b"w", f"{folder}/ckpt-{step}.weights.h5")
+    gcs_emulator.upload_bytes(json.dumps({"step": 200, "num_steps": 300, "status": "running"}).encode(),
+                              f"{folder}/train_state.json")
+    again, out = submit()
+    assert again == first
+    assert f"train: resumes at step 200 of 300 from {folder}/ckpt-200.weights.h5" in out
+
+    fresh, out = submit("--no-resume")
+    assert fresh["checkpoint_dir"] == folder and fresh["restart_id"]
+    moved = f"{folder}.set-aside-{fresh['restart_id']}"
+    assert f"the earlier checkpoints are kept in {moved}" in out
+    names = sorted(_blobs(gcs_emulator, gcs_bucket, "runs/checkpoints/"))
+    assert names and all(f"{gcs_bucket}/{name}".startswith(moved + "/") for name in names), names

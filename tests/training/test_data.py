@@ -173,10 +173,47 @@ def test_a_pattern_matching_nothing_is_named(tmp_path):
     assert "ddsp_prepare_tfrecord" in str(error.value)
 
 
-def test_an_empty_file_is_named(tmp_path):
-    path = _write_records(tmp_path / "empty.tfrecord", [])
-    with pytest.raises(ValueError, match="holds no record"):
-        _short(path).get_dataset()
+def _write_sparse_shards(directory, counts):
+    """Shards train.tfrecord-0000i-of-0000n holding counts[i] examples each (0: an empty shard,
+    as Beam writes when a split has fewer examples than shards); examples numbered across them."""
+    paths, start = [], 0
+    for shard, count in enumerate(counts):
+        name = f"train.tfrecord-{shard:05d}-of-{len(counts):05d}"
+        paths.append(_write_records(directory / name, [_example(i) for i in range(start, start + count)]))
+        start += count
+    return paths
+
+
+@pytest.mark.parametrize("counts", [[0, 2, 0, 1], [0, 0, 0, 1], [3, 0, 0, 0]], ids=["mixed", "last_only", "first_only"])
+def test_empty_shards_are_read_as_no_records(tmp_path, counts):
+    """The first record is checked in the first non-empty shard; every record of the others is read."""
+    _write_sparse_shards(tmp_path, counts)
+    pattern = str(tmp_path / "train.tfrecord-*")
+    assert _indices(_short(pattern).get_dataset(shuffle=False)) == list(range(sum(counts)))
+    assert sorted(_indices(_short(pattern, seed=3).get_batch(1, shuffle=True, repeats=1))) == list(range(sum(counts)))
+    # Eval and sample read like this: file order, the last batch kept.
+    sizes = [len(batch["audio"]) for batch in _short(pattern).get_batch(8, shuffle=False, repeats=1,
+                                                                        drop_remainder=False).as_numpy_iterator()]
+    assert sizes == [sum(counts)]
+
+
+def test_a_wrong_record_after_empty_shards_is_still_caught(tmp_path):
+    _write_records(tmp_path / "train.tfrecord-00000-of-00002", [])
+    _write_records(tmp_path / "train.tfrecord-00001-of-00002", [_example(0, 64000, 1000)])
+    with pytest.raises(ValueError, match="'audio' has 64000 values, expected 1600") as error:
+        _short(str(tmp_path / "train.tfrecord-*")).get_dataset()
+    assert "train.tfrecord-00001-of-00002" in str(error.value)
+
+
+def test_only_empty_files_is_an_error_naming_the_pattern_and_count(tmp_path):
+    _write_sparse_shards(tmp_path, [0, 0, 0])
+    pattern = str(tmp_path / "train.tfrecord-*")
+    with pytest.raises(ValueError, match="is empty") as error:
+        _short(pattern).get_dataset()
+    message = str(error.value)
+    for expected in (f"Every TFRecord file matched by {pattern!r} is empty", "(3 empty files, e.g. ",
+                     "train.tfrecord-00000-of-00003", "ddsp_prepare_tfrecord", "skipped"):
+        assert expected in message, expected
 
 
 def test_wrong_length_first_record_names_lengths_and_settings(tmp_path):

@@ -79,6 +79,10 @@ def test_eval_run_once_reports_the_spectral_loss_of_the_newest_checkpoint(tiny_r
     metrics = record["metrics"]
     assert {"spectral_loss", "total_loss", "loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio"} <= set(metrics)
     assert all_finite([metrics["spectral_loss"], metrics["loudness_l1_db"]])
+    progress = re.findall(r"^eval: .*$", log, re.MULTILINE)  # stderr is not a terminal: compact lines.
+    assert progress[0] == "eval: 0/2 batches (0%), started"
+    assert re.fullmatch(r"eval: 2/2 batches \(100%\), [\d.]+ batches/s, done in [\d.ms]+, total_loss \d+\.\d{4}",
+                        progress[-1]), progress
 
     # The same number from the model run directly on the first 4 records (the run's gin is still parsed).
     model = get_model()
@@ -127,6 +131,9 @@ def test_sample_reads_restore_dir_and_writes_pages_wavs_and_summaries_to_save_di
     assert linked == {html.escape(name) for name in os.listdir(step_dir) if name != "index.html"}
     index = (save_dir / "samples" / "index.html").read_text()
     assert f'href="step_{TINY_RUN_STEPS:08d}/index.html"' in index
+    progress = re.findall(r"^sample: .*$", log, re.MULTILINE)
+    assert progress[0] == "sample: 0/2 examples (0%), started"
+    assert re.fullmatch(r"sample: 2/2 examples \(100%\), [\d.]+ examples/s, done in [\d.ms]+", progress[-1]), progress
 
     events = read_events(save_dir / "summaries" / "sample")
     audio = {tag: value for step, tag, plugin, _, value in events if plugin == "audio" and step == TINY_RUN_STEPS}

@@ -3,6 +3,8 @@ bundled clarinet notes: the loss goes down, a killed run resumes, a NaN loss sto
 with the last good checkpoint kept, extreme inputs stay finite, early stop."""
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from ddsp_core.training import data, ddsp_run, train_util, trainers
 from ddsp_core.training.data_preparation.examples import to_tf_example
 from tests.training.conftest import (
     REPO,
+    TINY_RUN_STEPS,
     all_finite,
     checkpoint_steps,
     read_json,
@@ -31,10 +34,11 @@ pytestmark = pytest.mark.usefixtures("clean_state")
 N_SAMPLES_1S, N_FRAMES_1S = 16000, 250
 
 
-def run_main(argv, capfd):
-    """ddsp_run.main(argv) -> (exit status, what it wrote to stderr, its log included)."""
+def run_main(argv, capfd, verbose=True):
+    """ddsp_run.main(argv) -> (exit status, what it wrote to stderr, its log included). With
+    verbose (--verbose), the log has magenta's line per step, which most tests here read."""
     capfd.readouterr()
-    status = ddsp_run.main(argv)
+    status = ddsp_run.main([*argv, "--verbose"] if verbose else argv)
     return status, capfd.readouterr().err
 
 
@@ -57,8 +61,11 @@ def test_short_training_run_lowers_the_loss_and_writes_scalars(tfrecords_1s, tmp
     status, log = run_main(train_argv(save_dir, params), capfd)
 
     assert status == 0, log
-    losses = step_losses(log)
+    losses = step_losses(log)  # --verbose: magenta's "step: N  spectral_loss: x  total_loss: y  (0.10 s/step)".
     assert [step for step, _ in losses] == list(range(1, 41))
+    assert re.findall(r"^.*step: (\d+)  [\d.]+ steps/sec  mean over 10 steps: spectral_loss: ", log, re.MULTILINE) \
+        == ["10", "20", "30", "40"]
+    assert not re.search(r"^train: \d+/", log, re.MULTILINE)  # No progress lines besides.
     totals = np.array([loss for _, loss in losses])
     assert np.all(np.isfinite(totals))
     assert totals[-5:].mean() < 0.8 * totals[:5].mean(), totals
@@ -220,3 +227,22 @@ def test_train_accepts_any_data_provider(tfrecords_1s, tmp_path):
     result = train_util.train(provider, trainers.Trainer(), batch_size=2, num_steps=2, save_dir=str(tmp_path))
 
     assert result["step"] == 2 and all_finite(result["losses"].values())
+
+
+def test_without_verbose_progress_lines_replace_the_step_lines(tiny_run, tmp_path, capfd):
+    save_dir = tmp_path / "run"
+    shutil.copytree(tiny_run[0], save_dir)
+    params = [*tiny_run[1], f"train_util.train.num_steps={TINY_RUN_STEPS + 2}"]
+
+    status, log = run_main(train_argv(save_dir, params), capfd, verbose=False)
+
+    assert status == 0, log
+    assert step_losses(log) == [] and "steps/sec" not in log and "\r" not in log  # stderr is not a terminal.
+    lines = re.findall(r"^train: .*$", log, re.MULTILINE)
+    assert lines[0] == f"train: {TINY_RUN_STEPS}/{TINY_RUN_STEPS + 2} steps (66%), started", lines
+    total_loss = read_json(save_dir / "train_state.json")["losses"]["total_loss"]
+    final = (rf"train: {TINY_RUN_STEPS + 2}/{TINY_RUN_STEPS + 2} steps \(100%\), [\d.]+ steps/s, done in [\d.ms]+, "
+             rf"total_loss {total_loss:.4f}")
+    assert re.fullmatch(final, lines[-1]), lines
+    assert len(lines) == 2  # Well under the 30 s between two lines.
+    assert checkpoint_steps(save_dir)[-1] == TINY_RUN_STEPS + 2

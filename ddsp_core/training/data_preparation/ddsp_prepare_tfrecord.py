@@ -52,7 +52,7 @@ def make_parser():
     parser.add_argument("--output_tfrecord_path", required=True, help="Path prefix of the train shards.")
     parser.add_argument("--eval_tfrecord_path", default="",
                         help="Path prefix of the eval shards (default: 'train' -> 'eval' in the train path).")
-    parser.add_argument("--num_shards", type=int, default=0, help="Shards per split; 0: the runner decides.")
+    parser.add_argument("--num_shards", type=int, default=0, help="Shards per split, at most one per file of the split; 0: the runner decides.")
     parser.add_argument("--sample_rate", type=int, default=16000, help="Sample rate of the audio feature, Hz.")
     parser.add_argument("--frame_rate", type=int, default=250, help="Feature frames per second.")
     parser.add_argument("--example_secs", "--window_secs", dest="example_secs", type=float, default=4.0,
@@ -83,6 +83,8 @@ def make_parser():
     _add_bool(parser, "overwrite", False, "Delete the shards and manifest of an earlier run at the output path")
     _add_bool(parser, "allow_skipped_files", False, "Exit 0 even when some files were skipped")
     _add_bool(parser, "allow_memory_growth", False, "Let GPU memory grow as needed instead of taking it all")
+    _add_bool(parser, "verbose", False, "Log a line per file prepared, besides the progress bar (or, not on a "
+              "terminal, a progress line every 30 s)")
     for name in ("alsologtostderr", "logtostderr"):
         _add_bool(parser, name, False, "Accepted for compatibility; the log always goes to stderr")
     return parser
@@ -95,9 +97,11 @@ def main(argv=None):
     except SystemExit as exit_:
         return exit_.code if exit_.code else EXIT_OK
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(asctime)s %(message)s", force=True)
+    from ddsp_core import progress
     from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
 
     lib.tidy_beam_logging()
+    progress.set_verbose(args.verbose)
 
     try:
         settings = lib.PrepareSettings(

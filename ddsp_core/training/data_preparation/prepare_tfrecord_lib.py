@@ -13,8 +13,14 @@ FnApiRunner with one worker process per core: Beam 2.77's DirectRunner would fir
 to download its 'prism' runner, which fails (slowly) offline, and its multi-threading
 mode is not used because it lost a record in a trial. Any other runner (Dataflow, Flink,
 Spark) is taken from the pipeline options as given.
+
+Each file's line (PROGRESS or SKIPPED, on the FILE_LOGGER logger) reaches the main process
+through Beam's worker-log relay (`_WorkerLogFilter`), or directly with one worker; a local
+run counts them into a `ddsp_core.progress.Progress` over the files, and shows the PROGRESS
+lines themselves only when `progress.verbose()`.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -28,13 +34,17 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 import ddsp_core
+from ddsp_core import progress as progress_lib
 from ddsp_core.training import storage
 from ddsp_core.training.data_preparation import audio_io
 from ddsp_core.training.data_preparation.examples import (ExampleShape, compute_features, cut_examples,
                                                           pad_to_one_window, to_tf_example)
 
 TRAIN, EVAL = "train", "eval"
-PROGRESS = "Prepared"  # Starts the one log line per file that the log filter lets through.
+PROGRESS = "Prepared"  # Starts the log line of each file used (shown when verbose).
+SKIPPED = "Skipping"  # Starts the warning of each file skipped (always shown).
+FILE_LOGGER = __name__ + ".files"  # The logger of those lines.
+WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # Relays the workers' log lines.
 REPORTS = "reports"
 LOCAL_RUNNERS = ("directrunner", "direct", "fnapirunner")
 
@@ -51,7 +61,8 @@ class PrepareSettings:
         eval_audio_filepatterns: Globs of audio files that all go to the eval split (a
             held-out instrument, say); never mixed with the training files: a file matched
             by both is an error.
-        num_shards: Shards per split; 0 lets the runner decide.
+        num_shards: Shards per split, at most one per file of the split (`shards_for`);
+            0 lets the runner decide.
         sample_rate, frame_rate, example_secs, hop_secs, center: See `ExampleShape`
             (`center` is its `centered`).
         eval_split_fraction: Fraction of the input_audio_filepatterns files (not windows)
@@ -163,6 +174,18 @@ def assign_splits(paths, eval_split_fraction):
     return {path: EVAL if path in held_out else TRAIN for path in paths}
 
 
+def shards_for(num_shards, n_files):
+    """Shards to write for a split of `n_files` files: num_shards, capped at n_files.
+
+    Each file the split uses gives at least one example, so a split never has more shards
+    than examples (skipped files aside): 1 held-out file gives 1 eval shard, not 7 empty
+    ones and a full one. Beam still deals records to shards in no fixed way, so a shard can
+    be empty (the readers take empty shards). A split without files gets one (empty) shard;
+    0 (the runner decides) stays 0.
+    """
+    return 0 if num_shards == 0 else max(1, min(num_shards, n_files))
+
+
 def load_file(path, settings):
     """Reads and checks one file. Returns (audio at sample_rate, audio at 16 kHz, facts).
 
@@ -234,18 +257,19 @@ class ProcessAudioFile(beam.DoFn):
         except Exception as error:
             if isinstance(error, audio_io.AudioFileError):
                 reason = str(error)
-                logging.warning("Skipping %s: %s", path, reason)
+                logging.getLogger(FILE_LOGGER).warning("%s %s: %s", SKIPPED, path, reason)
             else:  # A bug: say so, with the traceback in the log.
                 reason = f"unexpected error: {type(error).__name__}: {error}"
-                logging.error("Skipping %s after an unexpected error:\n%s", path, traceback.format_exc())
+                logging.getLogger(FILE_LOGGER).error("%s %s after an unexpected error:\n%s", SKIPPED, path,
+                                                     traceback.format_exc())
             self.files_skipped.inc()
             report.update(status="skipped", reason=reason, examples=0)
             yield beam.pvalue.TaggedOutput(REPORTS, report)
             return
         self.files_read.inc()
         self.examples.inc(len(examples))
-        logging.info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, path, len(examples), split,
-                     facts["duration_secs"])
+        logging.getLogger(FILE_LOGGER).info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, path,
+                                            len(examples), split, facts["duration_secs"])
         report.update(status="ok", examples=len(examples))
         for example in examples:
             yield split, to_tf_example(example)
@@ -270,10 +294,11 @@ def build_pipeline(pipeline, settings, files, eval_files=()):
                | "ProcessAudioFiles" >> beam.ParDo(ProcessAudioFile(settings)).with_outputs(REPORTS, main="examples"))
     shard_lists = {}
     for split, path in settings.output_paths().items():
+        num_shards = shards_for(settings.num_shards, sum(s == split for s in splits.values()))
         shard_lists[split] = (outputs.examples
                               | f"Select_{split}" >> beam.Filter(lambda item, s=split: item[0] == s)
                               | f"Serialized_{split}" >> beam.Map(lambda item: item[1])
-                              | f"Write_{split}" >> beam.io.WriteToTFRecord(path, num_shards=settings.num_shards))
+                              | f"Write_{split}" >> beam.io.WriteToTFRecord(path, num_shards=num_shards))
     side_inputs = {f"{split}_shards": beam.pvalue.AsList(shards) for split, shards in shard_lists.items()}
     _ = (outputs[REPORTS]
          | "CollectReports" >> beam.combiners.ToList()
@@ -290,8 +315,9 @@ def make_manifest(reports, settings, sizes, shards):
     """The manifest: what was read, written and skipped, and the settings used."""
     reports = sorted(reports, key=lambda report: report["path"])
     used = [r for r in reports if r["status"] == "ok"]
-    skipped = [{"path": r["path"], "reason": r["reason"]} for r in reports if r["status"] != "ok"]
+    skipped = [{"path": r["path"], "split": r["split"], "reason": r["reason"]} for r in reports if r["status"] != "ok"]
     examples = {split: sum(r["examples"] for r in used if r["split"] == split) for split in settings.output_paths()}
+    files_per_split = {split: sum(r["split"] == split for r in reports) for split in settings.output_paths()}
     features = settings.shape.feature_lengths()
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -302,7 +328,11 @@ def make_manifest(reports, settings, sizes, shards):
         "examples_written": {**examples, "total": sum(examples.values())},
         "audio_seconds": round(sum(r["duration_secs"] for r in used), 3),
         "skipped": skipped,
-        "outputs": {split: {"path": path, "shards": shards.get(split, [])}
+        # Per split: the files assigned to it (skipped ones too) and the shards written (num_shards capped
+        # at the files: `shards_for`).
+        "outputs": {split: {"path": path, "files": files_per_split[split],
+                            "num_shards": shards_for(settings.num_shards, files_per_split[split]),
+                            "shards": shards.get(split, [])}
                     for split, path in settings.output_paths().items()},
         "features": features,
         "settings": dataclasses.asdict(settings),
@@ -379,9 +409,58 @@ def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
                      ", ".join(settings.eval_audio_filepatterns))
     pipeline = pipeline_for(pipeline_args, num_workers)
     build_pipeline(pipeline, settings, files, eval_files)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with _counting_files(pipeline, len(files) + len(eval_files)):
+        result = pipeline.run()
+        result.wait_until_finish()
     return storage.read_json(settings.manifest_path)
+
+
+class _FileLines(logging.Filter):
+    """Counts each file's line (PROGRESS or SKIPPED) into a Progress and shows the PROGRESS
+    ones only when verbose. A filter on FILE_LOGGER for the lines of an in-process worker;
+    `_WorkerLogFilter` asks it (`shown`) about the lines the worker processes relay."""
+
+    def __init__(self, progress):
+        super().__init__()
+        self.progress = progress
+
+    def shown(self, message, level):
+        """Counts `message` if it is a file's line; returns whether to show it."""
+        if message.startswith((PROGRESS, SKIPPED)):
+            self.progress.update()
+        return level >= logging.WARNING or not message.startswith(PROGRESS) or progress_lib.verbose()
+
+    def filter(self, record):
+        return self.shown(record.getMessage(), record.levelno)
+
+
+@contextlib.contextmanager
+def _counting_files(pipeline, n_files):
+    """While a local job runs: a Progress over its files (yielded), advanced by their lines.
+    Remote runners (Dataflow ...): None; their workers log elsewhere."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    if not isinstance(pipeline.runner, FnApiRunner):
+        yield None
+        return
+    loggers = [logging.getLogger(FILE_LOGGER), logging.getLogger(WORKER_LOGGER)]
+    levels = [logger.level for logger in loggers]
+    relay = _worker_log_filter(loggers[1])
+    with progress_lib.Progress("prepare", n_files, "files") as shown:
+        counter = _FileLines(shown)
+        loggers[0].addFilter(counter)
+        relay.files = counter
+        for logger in loggers:  # The lines are INFO: make sure they are made.
+            if not logger.isEnabledFor(logging.INFO):
+                logger.setLevel(logging.INFO)
+        try:
+            yield shown
+        finally:
+            relay.files = None
+            loggers[0].removeFilter(counter)
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+        shown.update(max(0, shown.total - shown.done))  # All done: count lines the relay has not delivered.
 
 
 class _WorkerLogFilter(logging.Filter):
@@ -389,11 +468,16 @@ class _WorkerLogFilter(logging.Filter):
 
     This keeps only the message text, and of the INFO lines only our per-file progress
     lines, dropping the workers' start/stop chatter and a harmless warning every worker
-    prints at start.
+    prints at start. While `run` runs a job, `files` (a `_FileLines`) counts the files'
+    lines and says whether a PROGRESS line is shown (only when verbose).
     """
 
     _MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
     _NOISE = ("semi_persistent_directory",)
+
+    def __init__(self):
+        super().__init__()
+        self.files = None
 
     def filter(self, record):
         if record.msg != "Worker: %s" or not record.args:
@@ -401,7 +485,8 @@ class _WorkerLogFilter(logging.Filter):
         match = self._MESSAGE.search(str(record.args[0]))
         message = match.group(1).encode("latin-1", "backslashreplace").decode("unicode_escape") if match \
             else str(record.args[0])
-        if record.levelno < logging.WARNING and not message.startswith(PROGRESS):
+        shown = self.files.shown(message, record.levelno) if self.files is not None else True
+        if record.levelno < logging.WARNING and not (message.startswith(PROGRESS) and shown):
             return False
         if any(noise in message for noise in self._NOISE):
             return False
@@ -412,10 +497,19 @@ class _WorkerLogFilter(logging.Filter):
 def tidy_beam_logging():
     """Beam's own INFO lines off, worker messages shortened to their text (for the CLI and steps)."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    worker_logger = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    worker_logger = logging.getLogger(WORKER_LOGGER)
     worker_logger.setLevel(logging.INFO)  # The filter passes only the progress lines of INFO.
-    if not any(isinstance(f, _WorkerLogFilter) for f in worker_logger.filters):
-        worker_logger.addFilter(_WorkerLogFilter())
+    _worker_log_filter(worker_logger)
+
+
+def _worker_log_filter(worker_logger):
+    """The logger's `_WorkerLogFilter`, added if it has none."""
+    for log_filter in worker_logger.filters:
+        if isinstance(log_filter, _WorkerLogFilter):
+            return log_filter
+    log_filter = _WorkerLogFilter()
+    worker_logger.addFilter(log_filter)
+    return log_filter
 
 
 def summary_lines(manifest):
@@ -425,8 +519,10 @@ def summary_lines(manifest):
              f"({manifest['audio_seconds']:.1f} s of audio); wrote "
              + ", ".join(f"{count} {split}" for split, count in examples.items() if split != "total")
              + " examples."]
+    asked = manifest["settings"]["num_shards"]
     for split, output in manifest["outputs"].items():
-        lines.append(f"  {split}: {len(output['shards'])} shards at {output['path']}-*")
+        capped = f" (num_shards {asked}, capped at one per file)" if 0 < len(output["shards"]) < asked else ""
+        lines.append(f"  {split}: {len(output['shards'])} shards at {output['path']}-*{capped}")
     if manifest["skipped"]:
         lines.append(f"Skipped {manifest['files_skipped']} files:")
         lines += [f"  {item['path']}: {item['reason']}" for item in manifest["skipped"]]

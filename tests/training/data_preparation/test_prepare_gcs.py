@@ -77,6 +77,11 @@ def shard_names(prefix, num_shards=NUM_SHARDS):
     return [f"{prefix}-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
 
 
+def split_shards(bucket, split):
+    """The shards of `split`: NUM_SHARDS asked, but no more than the split's files (1 of the 5 is held out)."""
+    return shard_names(f"{bucket}/tfrecords/{split}.tfrecord", NUM_SHARDS if split == "train" else 1)
+
+
 def job_args(bucket, *extra):
     return [
         f"--input_audio_filepatterns={bucket}/audio/*",
@@ -144,8 +149,8 @@ def test_exit_status_reports_the_skipped_file(prepared):
 
 def test_outputs_in_bucket(prepared):
     bucket = prepared["bucket"]
-    train = shard_names(f"{bucket}/tfrecords/train.tfrecord")
-    evals = shard_names(f"{bucket}/tfrecords/eval.tfrecord")
+    train = split_shards(bucket, "train")
+    evals = split_shards(bucket, "eval")
     manifest = lib.manifest_path_for(f"{bucket}/tfrecords/train.tfrecord")
     assert manifest == f"{bucket}/tfrecords/train_manifest.json"
     # Exactly the shards and the manifest: no beam-temp-* leftovers.
@@ -163,8 +168,8 @@ def test_manifest(prepared):
     assert isinstance(skipped["reason"], str) and skipped["reason"].strip()
     assert "unexpected error" not in skipped["reason"]  # A decode failure, not a bug.
     assert sorted(f["path"] for f in manifest["files"]) == sorted(f"{bucket}/audio/{n}" for n in prepared["notes"].values())
-    assert manifest["outputs"]["train"]["shards"] == shard_names(f"{bucket}/tfrecords/train.tfrecord")
-    assert manifest["outputs"]["eval"]["shards"] == shard_names(f"{bucket}/tfrecords/eval.tfrecord")
+    assert manifest["outputs"]["train"]["shards"] == split_shards(bucket, "train")
+    assert manifest["outputs"]["eval"]["shards"] == split_shards(bucket, "eval")
 
     # Counts match the records actually in the shards.
     counts = {split: sum(len(parse_shard(prepared["local"] / posixpath.basename(url)))
@@ -188,7 +193,7 @@ def test_examples_shapes_pitch_and_level(prepared):
 
     for split in ("train", "eval"):
         found = collections.Counter()
-        for url in shard_names(f"{bucket}/tfrecords/{split}.tfrecord"):
+        for url in split_shards(bucket, split):
             for example in parse_shard(prepared["local"] / posixpath.basename(url)):
                 assert example["audio"].shape == (SAMPLES,)
                 for name in ("f0_hz", "f0_confidence", "loudness_db"):

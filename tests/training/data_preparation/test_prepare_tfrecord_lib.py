@@ -135,12 +135,45 @@ def test_make_manifest_counts(tmp_path):
     assert manifest["examples_written"] == {"train": 3, "eval": 1, "total": 4}
     assert (manifest["files_matched"], manifest["files_read"], manifest["files_skipped"]) == (3, 2, 1)
     assert manifest["audio_seconds"] == 8.5
-    assert manifest["skipped"] == [{"path": "/a/3.wav", "reason": "empty file (0 bytes)"}]
+    assert manifest["skipped"] == [{"path": "/a/3.wav", "split": "train", "reason": "empty file (0 bytes)"}]
     assert manifest["features"] == {"audio": 64000, "f0_hz": 1000, "f0_confidence": 1000, "loudness_db": 1000,
                                     "power_db": 1000}
     assert manifest["settings"]["crepe_capacity"] == "tiny"
     assert manifest["outputs"]["eval"]["shards"] == ["e-0"]
+    # Files assigned to each split (the skipped one too), and the shards that makes (num_shards 0: the runner's).
+    assert {split: output["files"] for split, output in manifest["outputs"].items()} == {"train": 2, "eval": 1}
+    assert manifest["outputs"]["eval"]["num_shards"] == 0
     assert np.sum([f["bytes"] for f in manifest["files"]]) == 30
+
+
+@pytest.mark.parametrize("num_shards, n_files, expected", [
+    (8, 1, 1), (8, 3, 3), (2, 5, 2), (8, 0, 1), (0, 3, 0), (1, 1, 1),
+], ids=["one_file", "fewer_files", "more_files", "no_file", "runner_decides", "one_and_one"])
+def test_shards_are_capped_at_the_files_of_the_split(num_shards, n_files, expected):
+    assert lib.shards_for(num_shards, n_files) == expected
+
+
+def test_no_split_gets_more_shards_than_files(tmp_path):
+    """The full preset's bug: 8 shards asked, 1 eval file -> 7 empty eval shards. Now one per file."""
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for path in NOTES[:3]:
+        (audio / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    out = tmp_path / "out"
+    settings = lib.PrepareSettings(input_audio_filepatterns=[str(audio / "*.flac")],
+                                   output_tfrecord_path=str(out / "train.tfrecord"), crepe_capacity="tiny",
+                                   num_shards=8, eval_split_fraction=0.1)
+    manifest = lib.run(settings, num_workers=1)
+    assert sorted(os.path.basename(p) for p in glob.glob(str(out / "eval.tfrecord-*"))) == [
+        "eval.tfrecord-00000-of-00001"]
+    assert len(glob.glob(str(out / "train.tfrecord-*-of-00002"))) == 2
+    assert len(glob.glob(str(out / "*.tfrecord-*"))) == 3
+    assert manifest["examples_written"] == {"train": 2, "eval": 1, "total": 3}  # One 4 s example per ~3 s note.
+    outputs = manifest["outputs"]
+    assert (outputs["eval"]["files"], outputs["eval"]["num_shards"], len(outputs["eval"]["shards"])) == (1, 1, 1)
+    assert (outputs["train"]["files"], outputs["train"]["num_shards"], len(outputs["train"]["shards"])) == (2, 2, 2)
+    assert "  eval: 1 shards at " in "\n".join(lib.summary_lines(manifest))
+    assert "(num_shards 8, capped at one per file)" in "\n".join(lib.summary_lines(manifest))
 
 
 @pytest.mark.parametrize("level, entry, kept", [
@@ -183,3 +216,68 @@ def _all_lengths(item):
 
     feature = tf.train.Example.FromString(item[1]).features.feature
     return {name: len(feature[name].float_list.value) for name in feature}
+
+
+def _worker_record(level, entry):
+    import logging
+
+    return logging.LogRecord(lib.WORKER_LOGGER, level, "f", 1, "Worker: %s", (entry,), None)
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_relayed_file_lines_advance_the_progress_and_show_only_when_verbose(verbose):
+    import io
+
+    from ddsp_core import progress
+
+    relay = lib._WorkerLogFilter()
+    progress.set_verbose(verbose)
+    try:
+        with progress.Progress("prepare", 3, "files", stream=io.StringIO()) as shown:
+            relay.files = lib._FileLines(shown)
+            passed = [relay.filter(_worker_record(level, f'severity: {severity} message: "{message}"'))
+                      for level, severity, message in [
+                          (30, "WARN", "Skipping /a/b.wav: empty file (0 bytes)"),
+                          (20, "INFO", "Prepared /a/c.wav: 2 train examples from 3.0 s of audio"),
+                          (20, "INFO", "SDK Harness waiting for in-flight requests to complete"),
+                      ]]
+    finally:
+        progress.set_verbose(False)
+    assert passed == [True, verbose, False]  # The skip always, the file's line when verbose, no chatter.
+    assert shown.done == 2  # The skipped file and the prepared one.
+
+
+def test_one_worker_counts_each_file_in_process_without_its_line(tmp_path, capfd, caplog, monkeypatch):
+    import logging
+    import re
+    import shutil
+
+    from ddsp_core import progress
+
+    updates = []
+
+    class RecordedProgress(progress.Progress):
+        def update(self, n=1, **values):
+            updates.append(n)
+            super().update(n, **values)
+
+    monkeypatch.setattr(lib.progress_lib, "Progress", RecordedProgress)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for path in NOTES[:2]:
+        shutil.copy(path, audio)
+    settings = lib.PrepareSettings(input_audio_filepatterns=[str(audio / "*.flac")], example_secs=1.0,
+                                   output_tfrecord_path=str(tmp_path / "out" / "train.tfrecord"), crepe_capacity="tiny")
+    caplog.set_level(logging.INFO)
+    capfd.readouterr()
+
+    manifest = lib.run(settings, num_workers=1)
+
+    assert manifest["files_read"] == 2
+    assert updates == [1, 1, 0]  # One as each file is done (in this process), none left at the end.
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("prepare: ")]
+    assert lines[0] == "prepare: 0/2 files (0%), started"
+    assert re.fullmatch(r"prepare: 2/2 files \(100%\), [\d.]+ files/s, done in [\d.ms]+", lines[-1]), lines
+    assert not [record for record in caplog.records if record.getMessage().startswith(lib.PROGRESS)]
+    assert not logging.getLogger(lib.FILE_LOGGER).filters  # Taken off after the job.
+
