@@ -42,7 +42,7 @@ play: $(STAMP)
 
 # Recompile pipelines/clarinet.yaml (commit it; a test fails when it is out of date).
 compile: $(STAMP)
-	env -u DDSP_PIPELINE_IMAGE -u DDSP_TRAIN_ACCELERATOR $(VENV)/bin/ddsp_pipeline compile
+	$(VENV)/bin/ddsp_pipeline compile
 
 # The container image (see docker/README.md): build it with podman and run the prepare_tfrecord
 # component in it through kfp's DockerRunner (as root, after docker/setup_podman.sh).

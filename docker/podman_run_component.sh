@@ -89,5 +89,5 @@ export DOCKER_HOST=unix://$SOCKET
 # 4. One component, through kfp's DockerRunner.
 say "prepare_tfrecord in $IMAGE via kfp.local.DockerRunner (DOCKER_HOST=$DOCKER_HOST)"
 start=$SECONDS
-DDSP_PIPELINE_IMAGE=$IMAGE "$PY" docker/run_component.py --pipeline-root "$PIPELINE_ROOT"
+"$PY" docker/run_component.py --image "$IMAGE" --pipeline-root "$PIPELINE_ROOT"
 say "component run and checks: $((SECONDS - start)) s"

@@ -1,7 +1,7 @@
 """Runs the `prepare_tfrecord` component in the project's image with kfp's DockerRunner.
 
-    DOCKER_HOST=unix:///run/ddsp-podman.sock DDSP_PIPELINE_IMAGE=localhost/ddsp-pipeline:0.1.0 \
-      .venv/bin/python docker/run_component.py --pipeline-root out/podman
+    DOCKER_HOST=unix:///run/ddsp-podman.sock \
+      .venv/bin/python docker/run_component.py --image localhost/ddsp-pipeline:0.1.0 --pipeline-root out/podman
 
 `docker/podman_run_component.sh` sets this up (image, podman's Docker-compatible API
 socket) and calls it. What it does:
@@ -9,8 +9,7 @@ socket) and calls it. What it does:
 1. copies the audio (default: the bundled clarinet training material) under the pipeline root, the one
    host folder kfp's DockerRunner mounts into the container (at the same path);
 2. runs the component through `kfp.local` with `DockerRunner`: kfp starts a container of
-   the component's base_image (DDSP_PIPELINE_IMAGE, read when the component module is
-   imported) with the component's own command (`python3 -m kfp.dsl.executor_main ...`);
+   --image with the component's own command (`python3 -m kfp.dsl.executor_main ...`);
 3. checks the output Dataset: TFRecord shards and train_manifest.json, with as many
    examples in the shards as the manifest says. Exit status 0 when all of that holds.
 
@@ -34,6 +33,8 @@ IMAGE_UID = 1000
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--image", default="localhost/ddsp-pipeline:0.1.0",
+                        help="The image to run the component in. Default: %(default)s")
     parser.add_argument("--pipeline-root", default=os.path.join(REPO_DIR, "out", "podman"),
                         help="Host folder for kfp's artifacts (mounted into the container). Default: %(default)s")
     parser.add_argument("--audio-dir", default=BUNDLED_NOTES,
@@ -111,9 +112,10 @@ def main(argv=None):
 
     from kfp import local
 
-    # Imported after DDSP_PIPELINE_IMAGE is set (by the caller): it fixes base_image.
-    from components.prepare_tfrecord.component import prepare_tfrecord
+    from components.image import make_component
+    from components.prepare_tfrecord import component
 
+    prepare_tfrecord = make_component(component.prepare_tfrecord, args.image)
     image = prepare_tfrecord.component_spec.implementation.container.image
     print(f"Component image: {image}; DOCKER_HOST={os.environ.get('DOCKER_HOST', '(unset)')}")
     local.init(runner=local.DockerRunner(), pipeline_root=pipeline_root, raise_on_error=True)

@@ -5,42 +5,114 @@
                                          `---------------------^---------^
                                                            `---export--> exported Model (SavedModel, .tflite)
 
-One definition runs locally (`ddsp_pipeline run`, kfp.local) and, compiled to
-`pipelines/clarinet.yaml`, on Vertex AI Pipelines or Kubeflow (`ddsp_pipeline submit`).
-The train task asks for a GPU node: its accelerator is read when the pipeline is defined
-from DDSP_TRAIN_ACCELERATOR (default NVIDIA_L4, a Vertex AI name; Kubeflow clusters usually
-want 'nvidia.com/gpu'), or no GPU when it is set to ''.
+One definition runs locally (`ddsp_pipeline run`, kfp.local) and, compiled to YAML, on
+Vertex AI Pipelines or Kubeflow (`ddsp_pipeline compile|submit`). What differs between those
+is passed explicitly to the factory `make_pipeline(PipelineSettings(...))`: the components'
+image, the target, and the train task's GPU request, which each target spells its own way:
+
+- Vertex AI: a machine accelerator type (`NVIDIA_L4`, `NVIDIA_TESLA_T4`, `NVIDIA_H100_80GB`, ...);
+- Kubeflow: a Kubernetes extended resource (`nvidia.com/gpu`), plus, optionally, a node
+  selector (e.g. cloud.google.com/gke-accelerator=nvidia-l4) and tolerations for GPU nodes.
 """
 
+import dataclasses
 import os
-import subprocess
-import sys
+import re
 from typing import List, NamedTuple
 
 from kfp import compiler, dsl
 from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
 
-from components.eval.component import eval as eval_component
-from components.export.component import export as export_component
-from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE, IMAGE_ENV, base_image
-from components.prepare_tfrecord.component import prepare_tfrecord
-from components.sample.component import sample as sample_component
-from components.train.component import train as train_component
+from components.eval.component import eval as eval_step
+from components.export.component import export as export_step
+from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE, DEFAULT_IMAGE, make_component
+from components.prepare_tfrecord.component import prepare_tfrecord as prepare_step
+from components.sample.component import sample as sample_step
+from components.train.component import train as train_step
 
 PIPELINE_NAME = "ddsp-clarinet"
 PACKAGE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clarinet.yaml")
-ACCELERATOR_ENV = "DDSP_TRAIN_ACCELERATOR"
-DEFAULT_ACCELERATOR = "NVIDIA_L4"
+TARGETS = ("vertex", "kubeflow")
+# The train task's GPU by default, for each target.
+DEFAULT_ACCELERATORS = {"vertex": "NVIDIA_L4", "kubeflow": "nvidia.com/gpu"}
 # Where the compiled YAML expects the bundled material when no audio_pattern is given: inside
 # the project's image (see Dockerfile). Locally, `ddsp_pipeline run` passes the checkout's path.
 DEFAULT_AUDIO_PATTERN = BUNDLED_AUDIO_IN_IMAGE
 # The bundled validation clarinet (another soundfont), held out: eval and sample measure on it.
 DEFAULT_EVAL_AUDIO_PATTERN = BUNDLED_EVAL_AUDIO_IN_IMAGE
+_VERTEX_ACCELERATOR = re.compile(r"^(NVIDIA_[A-Z0-9_]+|TPU_[A-Z0-9_]+)$")
+_K8S_RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
-def train_accelerator():
-    """The train task's accelerator type from DDSP_TRAIN_ACCELERATOR ('' for none)."""
-    return os.environ.get(ACCELERATOR_ENV, DEFAULT_ACCELERATOR).strip()
+class SettingsError(ValueError):
+    """Pipeline settings that cannot work; the message says what to give instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Toleration:
+    """A Kubernetes toleration of the train pod: key, value ('' with operator Exists), effect."""
+
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
+
+    @classmethod
+    def parse(cls, text):
+        """'KEY=VALUE:EFFECT', 'KEY:EFFECT', 'KEY=VALUE' or 'KEY' (effect NoSchedule)."""
+        head, _, effect = text.partition(":")
+        key, _, value = head.partition("=")
+        toleration = cls(key.strip(), value.strip(), effect.strip() or "NoSchedule")
+        if not toleration.key or toleration.effect not in _TOLERATION_EFFECTS:
+            raise SettingsError(f"Toleration {text!r} is not KEY[=VALUE][:EFFECT] with EFFECT one of "
+                                f"{', '.join(_TOLERATION_EFFECTS)}, e.g. nvidia.com/gpu=present:NoSchedule.")
+        return toleration
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+    """What the compiled pipeline depends on besides its parameters.
+
+    image: the components' image (your registry's copy of the repository's Dockerfile).
+    target: 'vertex' or 'kubeflow': how the train task asks for its GPU.
+    accelerator: the train task's GPU: a Vertex AI accelerator type for 'vertex', a Kubernetes
+        resource name for 'kubeflow'; None for the target's default (DEFAULT_ACCELERATORS),
+        '' for no GPU.
+    accelerator_count: GPUs for the train task.
+    node_selector: Kubeflow: ((label, value), ...) the train pod must run on.
+    tolerations: Kubeflow: Toleration's of the train pod (GPU nodes are often tainted).
+    """
+
+    image: str = DEFAULT_IMAGE
+    target: str = "vertex"
+    accelerator: str = None
+    accelerator_count: int = 1
+    node_selector: tuple = ()
+    tolerations: tuple = ()
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise SettingsError(f"Unknown target {self.target!r}: give one of {', '.join(TARGETS)}.")
+        if self.accelerator is None:
+            object.__setattr__(self, "accelerator", DEFAULT_ACCELERATORS[self.target])
+        accelerator = self.accelerator
+        if accelerator and self.target == "vertex" and not _VERTEX_ACCELERATOR.match(accelerator):
+            raise SettingsError(
+                f"{accelerator!r} is not a Vertex AI accelerator type: give one such as NVIDIA_L4, NVIDIA_TESLA_T4 "
+                "or NVIDIA_H100_80GB (a Kubernetes resource like nvidia.com/gpu is for --target kubeflow).")
+        if accelerator and self.target == "kubeflow" and not _K8S_RESOURCE.match(accelerator):
+            raise SettingsError(
+                f"{accelerator!r} is not a Kubernetes resource name: Kubeflow schedules GPUs as a resource such as "
+                "nvidia.com/gpu (or amd.com/gpu). Choose the GPU model with a node selector, e.g. "
+                "--node-selector cloud.google.com/gke-accelerator=nvidia-l4.")
+        if int(self.accelerator_count) < 1:
+            raise SettingsError(f"accelerator_count must be at least 1, got {self.accelerator_count}.")
+        if self.target != "kubeflow" and (self.node_selector or self.tolerations):
+            raise SettingsError("Node selectors and tolerations are for --target kubeflow; Vertex AI picks the "
+                                "machine from the accelerator type.")
+        if not self.image or not str(self.image).strip():
+            raise SettingsError("The image is empty: give the components' image, e.g. "
+                                "us-docker.pkg.dev/PROJECT/ddsp/ddsp-pipeline:0.1.0.")
 
 
 class Outputs(NamedTuple):
@@ -53,72 +125,89 @@ class Outputs(NamedTuple):
     exported: Model
 
 
-@dsl.pipeline(name=PIPELINE_NAME,
-              description="DDSP solo-instrument autoencoder on clarinet notes: prepare -> train -> eval, sample, export.")
-def clarinet_pipeline(
-    audio_pattern: str = DEFAULT_AUDIO_PATTERN,
-    preset: str = "quick",
-    num_steps: int = 0,
-    batch_size: int = 0,
-    crepe_capacity: str = "",
-    gin_files: List[str] = [],
-    gin_params: List[str] = [],
-    beam_pipeline_options: str = "--runner=DirectRunner",
-    audio_fingerprint: str = "",
-    eval_audio_pattern: str = DEFAULT_EVAL_AUDIO_PATTERN,
-    checkpoint_dir: str = "",
-    restart_id: str = "",
-) -> Outputs:
-    """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
-    ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
-    beam_pipeline_options run the prepare job elsewhere, e.g. on Dataflow; eval_audio_pattern:
-    audio held out for eval and sample ('' for the preset's split of audio_pattern);
-    checkpoint_dir: a folder under the pipeline root where training writes its checkpoints as
-    it goes and resumes from them on a rerun ('' : only the model artifact, no resume across
-    runs; `ddsp_pipeline run` and `submit` set it); restart_id: set by --no-resume."""
-    prepare_task = prepare_tfrecord(
-        audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
-        beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
-        eval_audio_pattern=eval_audio_pattern)
-    prepare_task.set_display_name("prepare TFRecords").set_memory_limit("16G").set_cpu_limit("8")
+def _request_accelerator(task, settings):
+    """Asks for the train task's GPU the way the target understands."""
+    if not settings.accelerator:
+        return
+    task.set_accelerator_type(settings.accelerator).set_accelerator_limit(int(settings.accelerator_count))
+    if settings.target != "kubeflow" or not (settings.node_selector or settings.tolerations):
+        return
+    from kfp import kubernetes
 
-    train_task = train_component(
-        dataset=prepare_task.outputs["dataset"], preset=preset, num_steps=num_steps, batch_size=batch_size,
-        gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir, restart_id=restart_id)
-    train_task.set_display_name("train").set_memory_limit("32G").set_cpu_limit("8")
-    accelerator = train_accelerator()
-    if accelerator:
-        train_task.set_accelerator_type(accelerator).set_accelerator_limit(1)
-
-    eval_task = eval_component(
-        dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,
-        gin_files=gin_files, gin_params=gin_params)
-    eval_task.set_display_name("eval").set_memory_limit("16G")
-
-    sample_task = sample_component(
-        dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,
-        gin_files=gin_files, gin_params=gin_params)
-    sample_task.set_display_name("sample").set_memory_limit("16G")
-
-    export_task = export_component(model=train_task.outputs["model"])
-    export_task.set_display_name("export").set_memory_limit("16G")
-
-    return Outputs(dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"],
-                   metrics=eval_task.outputs["metrics"], eval_logs=eval_task.outputs["eval_logs"],
-                   page=sample_task.outputs["page"], samples=sample_task.outputs["samples"],
-                   exported=export_task.outputs["exported"])
+    for label, value in settings.node_selector:
+        kubernetes.add_node_selector(task, label_key=label, label_value=value)
+    for toleration in settings.tolerations:
+        kubernetes.add_toleration(task, key=toleration.key, operator="Equal" if toleration.value else "Exists",
+                                  value=toleration.value or None, effect=toleration.effect)
 
 
-def compile_pipeline(package_path=PACKAGE_PATH, image=None):
-    """Writes the pipeline's YAML to `package_path`; returns the path.
+def make_pipeline(settings=PipelineSettings()):
+    """The clarinet pipeline (a kfp pipeline function) for `settings`."""
+    prepare_tfrecord = make_component(prepare_step, settings.image)
+    train_component = make_component(train_step, settings.image)
+    eval_component = make_component(eval_step, settings.image)
+    sample_component = make_component(sample_step, settings.image)
+    export_component = make_component(export_step, settings.image)
 
-    image: the components' image; None for DDSP_PIPELINE_IMAGE's (or the default). The
-    components read it when they are defined, so another image is compiled in a fresh process.
-    """
-    if image and image != base_image():
-        env = {**os.environ, IMAGE_ENV: image}
-        code = "import sys; from pipelines.clarinet import compile_pipeline; compile_pipeline(sys.argv[1])"
-        subprocess.run([sys.executable, "-c", code, package_path], env=env, check=True)
-        return package_path
-    compiler.Compiler().compile(clarinet_pipeline, package_path)
+    @dsl.pipeline(name=PIPELINE_NAME,
+                  description="DDSP solo-instrument autoencoder on clarinet notes: prepare -> train -> eval, sample, "
+                              "export.")
+    def clarinet_pipeline(
+        audio_pattern: str = DEFAULT_AUDIO_PATTERN,
+        preset: str = "quick",
+        num_steps: int = 0,
+        batch_size: int = 0,
+        crepe_capacity: str = "",
+        gin_files: List[str] = [],
+        gin_params: List[str] = [],
+        beam_pipeline_options: str = "--runner=DirectRunner",
+        audio_fingerprint: str = "",
+        eval_audio_pattern: str = DEFAULT_EVAL_AUDIO_PATTERN,
+        checkpoint_dir: str = "",
+        restart_id: str = "",
+    ) -> Outputs:
+        """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
+        ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
+        beam_pipeline_options run the prepare job elsewhere, e.g. on Dataflow; eval_audio_pattern:
+        audio held out for eval and sample ('' for the preset's split of audio_pattern);
+        checkpoint_dir: a folder under the pipeline root where training writes its checkpoints as
+        it goes and resumes from them on a rerun ('' : only the model artifact, no resume across
+        runs; `ddsp_pipeline run` and `submit` set it); restart_id: set by --no-resume."""
+        prepare_task = prepare_tfrecord(
+            audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
+            beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
+            eval_audio_pattern=eval_audio_pattern)
+        prepare_task.set_display_name("prepare TFRecords").set_memory_limit("16G").set_cpu_limit("8")
+
+        train_task = train_component(
+            dataset=prepare_task.outputs["dataset"], preset=preset, num_steps=num_steps, batch_size=batch_size,
+            gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir, restart_id=restart_id,
+            accelerator=settings.accelerator)
+        train_task.set_display_name("train").set_memory_limit("32G").set_cpu_limit("8")
+        _request_accelerator(train_task, settings)
+
+        eval_task = eval_component(
+            dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,
+            gin_files=gin_files, gin_params=gin_params)
+        eval_task.set_display_name("eval").set_memory_limit("16G")
+
+        sample_task = sample_component(
+            dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,
+            gin_files=gin_files, gin_params=gin_params)
+        sample_task.set_display_name("sample").set_memory_limit("16G")
+
+        export_task = export_component(model=train_task.outputs["model"])
+        export_task.set_display_name("export").set_memory_limit("16G")
+
+        return Outputs(dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"],
+                       metrics=eval_task.outputs["metrics"], eval_logs=eval_task.outputs["eval_logs"],
+                       page=sample_task.outputs["page"], samples=sample_task.outputs["samples"],
+                       exported=export_task.outputs["exported"])
+
+    return clarinet_pipeline
+
+
+def compile_pipeline(package_path=PACKAGE_PATH, settings=PipelineSettings()):
+    """Writes the pipeline's YAML for `settings` to `package_path`; returns the path."""
+    compiler.Compiler().compile(make_pipeline(settings), package_path)
     return package_path

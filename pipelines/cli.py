@@ -2,7 +2,8 @@ r"""`ddsp_pipeline`: run the clarinet pipeline here, compile it, or submit it to
 
     ddsp_pipeline run                       # the bundled clarinet material, quick preset (~10 min on 2 cores)
     ddsp_pipeline run --audio '/data/clarinet/*.wav' --preset full
-    ddsp_pipeline compile                   # writes pipelines/clarinet.yaml
+    ddsp_pipeline compile                   # writes pipelines/clarinet.yaml (Vertex AI, default image)
+    ddsp_pipeline compile --target kubeflow --image REGISTRY/ddsp-pipeline:0.1.0 --output kfp.yaml
     ddsp_pipeline submit --vertex --project P --region R --pipeline-root gs://B/runs --audio '/data/*.wav'
     ddsp_pipeline submit --kfp-host https://HOST --pipeline-root gs://B/runs --audio 'gs://B/audio/*.wav'
 
@@ -71,8 +72,9 @@ def build_parser():
     _add_run_arguments(run_parser)
     compile_parser = commands.add_parser("compile", help="Write the pipeline's YAML.")
     compile_parser.add_argument("--output", default=None, help="Where to write it (default: pipelines/clarinet.yaml).")
-    compile_parser.add_argument("--image", default=None,
-                                help="The components' image (default: $DDSP_PIPELINE_IMAGE or ddsp-pipeline:0.1.0).")
+    from pipelines import settings_flags
+
+    settings_flags.add_arguments(compile_parser)
     submit_parser = commands.add_parser("submit", help="Submit the pipeline to Vertex AI Pipelines or Kubeflow.")
     from pipelines import submit
 
@@ -106,10 +108,17 @@ def run_command(args, argv=()):
 
 
 def compile_command(args):
-    from pipelines.clarinet import PACKAGE_PATH, compile_pipeline
+    from pipelines import settings_flags
+    from pipelines.clarinet import PACKAGE_PATH, SettingsError, compile_pipeline
 
-    path = compile_pipeline(args.output or PACKAGE_PATH, image=args.image)
-    print(f"Wrote {path}")
+    try:
+        settings = settings_flags.settings_from(args)
+    except SettingsError as error:
+        print(f"ddsp_pipeline compile: error: {error}", file=sys.stderr)
+        return 2
+    path = compile_pipeline(args.output or PACKAGE_PATH, settings)
+    gpu = (f"{settings.accelerator_count} x {settings.accelerator}" if settings.accelerator else "no GPU")
+    print(f"Wrote {path} (target {settings.target}, image {settings.image}, train on {gpu})")
     return 0
 
 

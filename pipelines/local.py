@@ -12,7 +12,6 @@ Artifacts land under the pipeline root:
 
 import dataclasses
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from ddsp_core.pipeline import presets as presets_lib
 from ddsp_core.pipeline import steps as steps_lib
 
 from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE
+from pipelines.fingerprint import FingerprintError, audio_fingerprint  # Also local.audio_fingerprint.
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The bundled clarinet material: the checkout's, or the image's copy where the project is installed.
@@ -92,25 +92,6 @@ def resolve_audio(pattern, allow_empty=False):
     return ",".join(resolved)
 
 
-def audio_fingerprint(pattern):
-    """A digest of the local files a pattern matches (paths, sizes, modification times).
-
-    kfp's cache key has the parameters but not the files behind them: passing this digest
-    makes a changed, added or removed file invalidate the cached prepare step. gs:// globs
-    add only their text.
-    """
-    digest = hashlib.sha256()
-    for part in steps_lib.split_commas(pattern):
-        digest.update(part.encode())
-        if "://" in part:
-            continue
-        for path in sorted(glob.glob(part, recursive=True)):
-            if os.path.isfile(path):
-                stat = os.stat(path)
-                digest.update(f"\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
-
-
 def check_pipeline_root(pipeline_root):
     """Creates the pipeline root and proves it writable; PipelineRunError saying what to do if not."""
     root = os.path.abspath(os.path.expanduser(pipeline_root))
@@ -172,9 +153,13 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     root = check_pipeline_root(pipeline_root)
     eval_audio = resolve_audio(default_eval_audio(audio) if eval_audio is None else eval_audio, allow_empty=True)
     audio = resolve_audio(audio)
+    try:
+        fingerprint = audio_fingerprint(",".join(filter(None, [audio, eval_audio])))
+    except FingerprintError as error:
+        raise PipelineRunError(f"step 'prepare_tfrecord' cannot start: {error.cause}") from None
     arguments = pipeline_arguments(audio, preset, num_steps, batch_size, crepe_capacity,
                                    [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
-                                   audio_fingerprint(",".join(filter(None, [audio, eval_audio]))), eval_audio)
+                                   fingerprint, eval_audio)
     run_name = time.strftime("%Y%m%d-%H%M%S")
     checkpoint_dir = resume_lib.checkpoint_dir(root, arguments)
     arguments["checkpoint_dir"] = checkpoint_dir
@@ -191,7 +176,10 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
 
     from kfp import local
 
-    from pipelines.clarinet import clarinet_pipeline
+    from pipelines.clarinet import PipelineSettings, make_pipeline
+
+    # Here every step runs in this Python environment: no image, no GPU request.
+    clarinet_pipeline = make_pipeline(PipelineSettings(accelerator=""))
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True,
                enable_caching=use_cache)

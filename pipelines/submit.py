@@ -11,10 +11,11 @@ pipelines API failed:
 1. check flags: exactly one of --vertex / --kfp-host; --project, --region and a gs://
    --pipeline-root for Vertex; a known --preset; shipped gin files only (the remote steps
    cannot read a file on this machine).
-2. template: compiles the pipeline from this checkout into a temporary YAML (with --image as
-   the components' image; default $DDSP_PIPELINE_IMAGE or ddsp-pipeline:0.1.0), so what runs
-   is always the code and settings (image, DDSP_TRAIN_ACCELERATOR) of this checkout;
-   `--template FILE` submits an already compiled YAML (e.g. pipelines/clarinet.yaml) unchanged.
+2. template: compiles the pipeline from this checkout into a temporary YAML for the target
+   (--vertex: a Vertex AI accelerator type; --kfp-host: a Kubernetes GPU resource, node
+   selectors, tolerations) with --image as the components' image (default ddsp-pipeline:0.1.0),
+   so what runs is always the code of this checkout; `--template FILE` submits an already
+   compiled YAML (e.g. pipelines/clarinet.yaml) unchanged.
 3. check pipeline root: writes and deletes a small object under a gs:// pipeline root.
 4. upload audio: local files named by --audio are copied to
    `<pipeline root>/inputs/audio/<folder>-<digest of the file list>/` (their layout below the
@@ -23,7 +24,8 @@ pipelines API failed:
    checksums, so that kfp's cache is not reused when a file's contents change. The same
    files go to the same folder (re-submitting uploads nothing); a different set of files goes
    to a new folder, so a folder never mixes sets and nothing is ever deleted. gs:// globs are
-   passed through unchanged (checked to match some file).
+   passed through unchanged (checked to match some file); their listing (names, sizes,
+   generations) goes into `audio_fingerprint`, so a rewritten object is prepared again.
 5. submit: aiplatform.PipelineJob(...).submit() or kfp.Client(host).create_run_from_pipeline_package().
 
 Only parameters given on the command line are passed; the others keep the pipeline's
@@ -45,6 +47,8 @@ import uuid
 from ddsp_core.pipeline.steps import StepError
 from ddsp_core.pipeline.steps import split_commas as split_patterns
 from ddsp_core.training.storage import is_url, join
+
+from pipelines.fingerprint import audio_fingerprint
 
 PROG = "ddsp_pipeline submit"
 AUDIO_FOLDER = "inputs/audio"  # Under the pipeline root.
@@ -96,10 +100,12 @@ def add_arguments(parser):
                       help="Comma-separated Beam options for the prepare job, written with '=' as they start "
                            "with '--', e.g. --beam-options=--runner=DataflowRunner,--project=P,--region=R,"
                            "--temp_location=gs://B/tmp")
-    what.add_argument("--image", default=None,
-                      help="The components' container image (default: $DDSP_PIPELINE_IMAGE or ddsp-pipeline:0.1.0).")
     what.add_argument("--template", default=None,
                       help="Submit this compiled pipeline YAML instead of compiling one from this checkout.")
+
+    from pipelines import settings_flags
+
+    settings_flags.add_arguments(parser, with_target=False)
 
     where = parser.add_argument_group("where to run it")
     where.add_argument("--vertex", action="store_true", help="Submit to Vertex AI Pipelines.")
@@ -149,6 +155,9 @@ def main(args):
                         print(line)
                     parameters[name] = pattern
                     fingerprints += [report.fingerprint] if report.fingerprint else []
+                    passed_gs = [part for part in report.passed_through if part.startswith("gs://")]
+                    if passed_gs:  # kfp's cache sees only the glob's text: digest the objects it names.
+                        fingerprints.append(audio_fingerprint(",".join(passed_gs), client))
             if fingerprints:
                 parameters["audio_fingerprint"] = "-".join(fingerprints)
             if args.eval_audio == "" or (args.audio and args.eval_audio is None):
@@ -201,10 +210,18 @@ def check_args(args):
         if value is not None and value < 1:
             raise _bad_input("check flags", f"{flag} must be at least 1 (leave it out for the preset's), "
                              f"not {value}.")
-    if args.template and args.image:
-        raise _bad_input("check flags", "--image applies when the pipeline is compiled; a --template is "
-                         "submitted as it is. Give one of them (or recompile the template with "
-                         "`ddsp_pipeline compile --image IMAGE --output FILE`).")
+    from pipelines import settings_flags
+    from pipelines.clarinet import SettingsError
+
+    if args.template and settings_flags.given(args):
+        raise _bad_input("check flags", "--image and the GPU flags apply when the pipeline is compiled; a "
+                         "--template is submitted as it is. Give one of them (or recompile the template with "
+                         "`ddsp_pipeline compile --image IMAGE ... --output FILE`).")
+    if not args.template:
+        try:
+            settings_flags.settings_from(args, target=_target(args))
+        except SettingsError as error:
+            raise _bad_input("check flags", str(error)) from None
     for path in args.gin_file:
         check_gin_file(path)
     parse_labels(args.label)
@@ -302,6 +319,11 @@ def _pipeline_name():
     return PIPELINE_NAME
 
 
+def _target(args):
+    """The pipeline target a submit goes to: 'vertex' (--vertex) or 'kubeflow' (--kfp-host)."""
+    return "vertex" if args.vertex else "kubeflow"
+
+
 def prepare_template(args, folder):
     """The YAML to submit: --template as given, else a fresh compile into `folder`."""
     if args.template:
@@ -309,12 +331,13 @@ def prepare_template(args, folder):
             raise _bad_input("template", f"--template {args.template!r} is not a file. Write one with "
                              "`ddsp_pipeline compile --output FILE`, or leave --template out to compile now.")
         return args.template
+    from pipelines import settings_flags
     from pipelines.clarinet import compile_pipeline
 
     path = os.path.join(folder, "clarinet.yaml")
     try:
-        return compile_pipeline(path, image=args.image)
-    except Exception as error:  # kfp's compiler, or the subprocess compiling with another image.
+        return compile_pipeline(path, settings_flags.settings_from(args, target=_target(args)))
+    except Exception as error:  # kfp's compiler.
         raise SubmitError("template", f"compiling the pipeline failed: {error}") from None
 
 

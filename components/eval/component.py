@@ -2,13 +2,9 @@
 
 from typing import List
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from components.image import base_image
 
-
-@dsl.component(base_image=base_image(), install_kfp_package=False)
 def eval(  # noqa: A001  The step's name, as `ddsp_run --mode=eval`.
     dataset: Input[Dataset],
     model: Input[Model],

@@ -1,12 +1,8 @@
 """Component `export`: a trained Model -> an export folder (SavedModel, DDSP-VST .tflite, metadata)."""
 
-from kfp import dsl
 from kfp.dsl import Input, Model, Output
 
-from components.image import base_image
 
-
-@dsl.component(base_image=base_image(), install_kfp_package=False)
 def export(model: Input[Model], exported: Output[Model]):
     """Exports the model's newest checkpoint (`ddsp_export`).
 

@@ -1,12 +1,8 @@
 """Component `prepare_tfrecord`: audio files -> TFRecords and manifest (a Dataset)."""
 
-from kfp import dsl
 from kfp.dsl import Dataset, Output
 
-from components.image import base_image
 
-
-@dsl.component(base_image=base_image(), install_kfp_package=False)
 def prepare_tfrecord(
     audio_pattern: str,
     dataset: Output[Dataset],

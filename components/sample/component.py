@@ -2,13 +2,9 @@
 
 from typing import List
 
-from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 
-from components.image import base_image
 
-
-@dsl.component(base_image=base_image(), install_kfp_package=False)
 def sample(
     dataset: Input[Dataset],
     model: Input[Model],

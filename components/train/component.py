@@ -2,13 +2,9 @@
 
 from typing import List
 
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components.image import base_image
 
-
-@dsl.component(base_image=base_image(), install_kfp_package=False)
 def train(
     dataset: Input[Dataset],
     model: Output[Model],
@@ -19,6 +15,7 @@ def train(
     gin_params: List[str] = [],
     checkpoint_dir: str = "",
     restart_id: str = "",
+    accelerator: str = "",
 ):
     """Trains the solo-instrument model (`ddsp_run --mode=train`).
 
@@ -28,6 +25,8 @@ def train(
     outlives the run (local path or gs://): checkpoints land there as they are written and a
     rerun resumes from them (ddsp_core/pipeline/resume.py). restart_id: set by --no-resume
     (the earlier checkpoints were set aside first); it only makes kfp's cache see a new task.
+    accelerator: the GPU the pipeline asked for ('' none): the step stops at once, saying what to
+    check, when the node shows no GPU, rather than train on its CPU.
     """
     from ddsp_core.pipeline import steps
 
@@ -35,7 +34,8 @@ def train(
         "train", steps.train, outputs={"model": model.path},
         inputs={"dataset": dataset.path},
         dataset_dir=dataset.path, model_dir=model.path, preset=preset, num_steps=num_steps, batch_size=batch_size,
-        gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir)
+        gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir,
+        accelerator=accelerator)
     model.metadata.update({"step": result["step"], "status": result["status"], "framework": "keras",
                            "resumed_from_step": result.get("start_step", 0), "checkpoint_dir": checkpoint_dir,
                            **{f"loss/{name}": float(value) for name, value in result["losses"].items()}})

@@ -236,7 +236,7 @@ def check_frame_rate(manifest, preset):
 
 
 def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=(),
-          checkpoint_dir=""):
+          checkpoint_dir="", accelerator=""):
     """Trains the preset's model (as `ddsp_run --mode=train`) on the dataset's train split.
 
     Args:
@@ -249,15 +249,21 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         checkpoint_dir: '' to train in model_dir; else a folder that outlives the run
             (`resume.checkpoint_dir`): training writes its checkpoints there as it goes and
             resumes from the newest one there, and model_dir gets a copy of the result.
+        accelerator: The accelerator the pipeline requested for this step ('' for none,
+            'NVIDIA_L4', 'nvidia.com/gpu', ...): a GPU that the backend does not see stops
+            the step before it reads data (`accelerators.check_requested_accelerator`).
 
     Returns:
         train_util.train's result: {'step', 'status', 'losses', 'start_step'}.
 
     Raises:
+        accelerators.AcceleratorError: a GPU was requested and none is visible.
         train_util.TrainingInterrupted: Ctrl-C or SIGTERM stopped training after a checkpoint.
     """
-    from ddsp_core.training import checkpoints, train_util
+    from ddsp_core.training import accelerators, checkpoints, train_util
 
+    devices = accelerators.check_requested_accelerator(accelerator)
+    logging.info("Accelerator requested: %s. %s.", repr(accelerator) if accelerator else "none", devices.line)
     preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
     check_frame_rate(manifest, preset)

@@ -1,5 +1,8 @@
-"""GPU set-up shared by the steps: memory growth instead of taking all GPU memory at start."""
+"""GPU set-up shared by the steps: memory growth instead of taking all GPU memory at start,
+the devices a step trains on, and a check that a requested GPU is visible."""
 
+import collections
+import dataclasses
 import logging
 import os
 
@@ -55,3 +58,136 @@ def cpu_has_bfloat16_units(cpuinfo_path="/proc/cpuinfo"):
 def fast_precision():
     """'bfloat16' where it is fast (a GPU, or a CPU with bfloat16 units), else 'float32'."""
     return "bfloat16" if has_gpu() or cpu_has_bfloat16_units() else "float32"
+
+
+class AcceleratorError(RuntimeError):
+    """A GPU was requested but the Keras backend sees none; the message says what to check."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingDevices:
+    """What the active Keras backend trains on.
+
+    Attributes:
+        backend: The Keras backend's name ('tensorflow', 'jax').
+        gpus: One description per visible GPU, e.g. 'NVIDIA H200, compute capability 9.0';
+            empty when it trains on the CPU.
+    """
+
+    backend: str
+    gpus: tuple = ()
+
+    @property
+    def line(self):
+        """E.g. 'Training on 1 GPU (NVIDIA H200, compute capability 9.0), tensorflow backend'."""
+        if not self.gpus:
+            return f"Training on the CPU (no GPU visible), {self.backend} backend"
+        kinds = collections.Counter(self.gpus)  # Identical GPUs once, with their count.
+        names = "; ".join(kind if count == 1 else f"{count} x {kind}" for kind, count in kinds.items())
+        plural = "s" if len(self.gpus) > 1 else ""
+        return f"Training on {len(self.gpus)} GPU{plural} ({names}), {self.backend} backend"
+
+    def __str__(self):
+        return self.line
+
+
+def _tensorflow_gpus():
+    """Descriptions of the GPUs TensorFlow sees (without initialising them: memory growth can still be set)."""
+    import tensorflow as tf
+
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except (ValueError, RuntimeError):
+            details = {}
+        name = details.get("device_name") or gpu.name
+        capability = details.get("compute_capability")
+        found.append(f"{name}, compute capability {'.'.join(map(str, capability))}" if capability else name)
+    return tuple(found)
+
+
+def _jax_gpus():
+    """Descriptions of the GPUs JAX sees (this starts JAX's backends: call allow_memory_growth first)."""
+    import jax
+
+    found = []
+    for device in jax.devices():
+        if device.platform not in ("gpu", "cuda", "rocm"):
+            continue
+        capability = getattr(device, "compute_capability", None)
+        found.append(f"{device.device_kind}, compute capability {capability}" if capability else device.device_kind)
+    return tuple(found)
+
+
+def training_devices():
+    """The devices the active Keras backend trains on, as a `TrainingDevices` (`.line` to log it)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return TrainingDevices(backend, _tensorflow_gpus())
+    if backend == "jax":
+        return TrainingDevices(backend, _jax_gpus())
+    return TrainingDevices(backend)
+
+
+def requests_gpu(requested):
+    """Whether an accelerator name, as the pipeline gives it, asks for a GPU.
+
+    '' (or None): nothing asked. TPU names (Vertex AI 'TPU_V3', Kubernetes
+    'cloud-tpus.google.com/v3', 'google.com/tpu'): no, not a GPU. Anything else is a GPU:
+    Vertex AI 'NVIDIA_L4', 'NVIDIA_TESLA_T4', Kubernetes 'nvidia.com/gpu', or simply 'gpu'.
+    """
+    name = (requested or "").strip().lower()
+    return bool(name) and "tpu" not in name
+
+
+def _build_note(backend):
+    """What the installed backend was built for, when it explains a missing GPU ('' otherwise)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.sysconfig.get_build_info().get("is_cuda_build", False):
+            return f" This TensorFlow ({tf.__version__}) is a build without CUDA (tensorflow-cpu?)."
+    return ""
+
+
+def check_requested_accelerator(requested, devices=None):
+    """Fails fast when a GPU was requested and the Keras backend sees none.
+
+    Args:
+        requested: The accelerator the pipeline asked for: '' for none (nothing is
+            checked), else a name as in `requests_gpu` ('NVIDIA_L4', 'nvidia.com/gpu', 'gpu').
+        devices: A `TrainingDevices`; None: `training_devices()`.
+
+    Returns:
+        The `TrainingDevices`, to log.
+
+    Raises:
+        AcceleratorError: a GPU was requested and none is visible; the message names the
+            request, what the backend sees, and the driver/CUDA checks to do on the node.
+    """
+    devices = training_devices() if devices is None else devices
+    if not requests_gpu(requested):
+        if (requested or "").strip():
+            logging.info("Accelerator %r is not a GPU: only GPU requests are checked.", requested)
+        return devices
+    if devices.gpus:
+        return devices
+    if devices.backend == "jax":
+        image = ("JAX with CUDA (jax[cuda12]): `python -c \"import jax; print(jax.devices())\"` lists a "
+                 "CudaDevice")
+    else:
+        image = ("GPU TensorFlow (tensorflow[and-cuda], the `tf-gpu` extra): `python -c \"import tensorflow as tf; "
+                 "print(tf.config.list_physical_devices('GPU'))\"` lists it")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible = "unset here" if visible is None else f"{visible!r} here"
+    raise AcceleratorError(
+        f"A GPU was requested ({requested!r}) but the {devices.backend} backend sees no GPU: it would train on "
+        f"the CPU, many times slower, so training was not started.{_build_note(devices.backend)} Check on the node: "
+        f"`nvidia-smi` lists the GPU (the NVIDIA driver is loaded and the GPU attached to the container); the "
+        f"image has {image}; CUDA_VISIBLE_DEVICES is not empty or -1 (it is {visible}); on Kubernetes, the pod "
+        "requests the GPU resource (nvidia.com/gpu) and the node runs the NVIDIA device plugin. To train on the "
+        "CPU on purpose, request no accelerator ('')."
+    )

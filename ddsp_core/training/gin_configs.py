@@ -3,11 +3,14 @@
 `parse_gin` is what `ddsp_run` (and the pipeline steps) call before building anything:
 it parses `optimization/base.gin` and `eval/basic.gin`, then the newest
 `operative_config-N.gin` of a run folder (eval, sample, resume), then the given files and
-bindings. Files are found by path or by name in the package's gin folder.
+bindings. Files are found by path or by name in the package's gin folder; a URL (gs://...)
+is read through `storage` (Beam's FileSystems), in `--gin_file`, `include` and run folders alike.
 """
 
+import io
 import logging
 import os
+import re
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin")
 
@@ -37,6 +40,30 @@ def operative_config(directory):
     return max(found, key=step) if found else None
 
 
+# A URL as `storage` reads it: a scheme, then '://' (not a local path that merely holds '://').
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _url_exists(path):
+    """gin's readability check for URLs; local paths are left to gin's own reader (`open`)."""
+    from ddsp_core.training import storage
+
+    return bool(_URL.match(path)) and storage.exists(path)
+
+
+def _open_url(path):
+    """gin's reader for URLs: the file's text, as a file-like object."""
+    from ddsp_core.training import storage
+
+    return io.StringIO(storage.read_bytes(path).decode("utf-8"))
+
+
+def _register_url_reader(gin):
+    """Lets gin read gin files (and their `include`s) from gs:// and other URLs; gin keeps
+    a global list of readers and adds this one once."""
+    gin.config.register_file_reader(_open_url, _url_exists)
+
+
 # Folders already on gin's search path (it keeps a global list).
 _SEARCH_PATHS_ADDED = set()
 # Paths to the shipped gin files as magenta's commands write them (relative to a checkout).
@@ -46,7 +73,7 @@ _PACKAGE_GIN_PREFIXES = ("ddsp_core/training/gin/", "ddsp/training/gin/")
 def resolve_gin_file(path):
     """The shipped file for 'ddsp_core/training/gin/X' (or magenta's 'ddsp/training/gin/X') from
     any working directory; other paths unchanged (gin also looks them up on its search path)."""
-    if os.path.exists(path):
+    if os.path.exists(path) or _URL.match(path):
         return path
     for prefix in _PACKAGE_GIN_PREFIXES:
         if prefix in path:
@@ -71,6 +98,7 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
     except ImportError:  # A JAX-only machine can still build and run models from gin.
         logging.debug("TensorFlow is not installed: no TFRecordProvider.")
 
+    _register_url_reader(gin)
     if _quiet_gin_file_lookup not in logging.getLogger().filters:
         logging.getLogger().addFilter(_quiet_gin_file_lookup)
     for path in [GIN_DIR, *search_paths]:
@@ -90,8 +118,7 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
             try:
                 gin.parse_config_file(path)
             except (IOError, OSError) as error:
-                raise GinConfigError(f"Gin file {path!r} not found ({error}). Give a path, or a name on the search "
-                                 f"path: {[GIN_DIR, *search_paths]}.") from None
+                raise GinConfigError(_not_found_message(path, error, search_paths)) from None
             except Exception as error:
                 raise GinConfigError(f"Gin file {path}: {_gin_message(error)}") from None
         for param in gin_params:
@@ -99,6 +126,16 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
                 gin.parse_config(param)
             except Exception as error:
                 raise GinConfigError(f"--gin_param {param!r}: {_gin_message(error)}") from None
+
+
+def _not_found_message(path, error, search_paths):
+    """What to say when gin cannot open `path`, or a file that `path` includes."""
+    if f"Unable to open file: {path}." not in str(error):  # An include (or reading the file) failed.
+        return f"Gin file {path}: {error}"
+    if _URL.match(path):
+        return f"Gin file {path!r} not found ({error}). Check the bucket and path, and your access to them."
+    return (f"Gin file {path!r} not found ({error}). Give a path, or a name on the search path: "
+            f"{[GIN_DIR, *search_paths]}.")
 
 
 def _gin_message(error):

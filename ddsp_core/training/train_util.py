@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from ddsp_core import progress as progress_lib
-from ddsp_core.training import checkpoints, storage
+from ddsp_core.training import accelerators, checkpoints, storage
 from ddsp_core.training import model_statistics as model_statistics_lib
 from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
@@ -348,6 +348,7 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
                                  loss_names, early_stop_loss_value=early_stop_loss_value, summary_writer=writer)
         write_train_state(save_dir, step=start_step, num_steps=num_steps, status="running",
                           checkpoint=checkpoints.latest(save_dir) and checkpoints.latest(save_dir)[1])
+        logging.info("%s.", accelerators.training_devices().line)
         logging.info("Training from step %d to %d, batch size %d (%s backend, jit_compile=%s).",
                      start_step, num_steps, batch_size, keras.backend.backend(), trainer.jit_compile)
         with _stop_on_signals(loop), loop.progress_shown():

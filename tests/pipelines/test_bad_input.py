@@ -34,3 +34,13 @@ def test_pipeline_root_that_is_not_writable(tmp_path, capsys):
 def test_compile_writes_yaml(tmp_path, capsys):
     assert cli.main(["compile", "--output", str(tmp_path / "p.yaml")]) == 0
     assert (tmp_path / "p.yaml").read_text().startswith("# PIPELINE DEFINITION\n# Name: ddsp-clarinet")
+
+
+def test_gs_audio_that_cannot_be_listed(gcs_emulator, tmp_path, capsys):
+    """A gs:// glob in a bucket that does not exist (the storage emulator's)."""
+    status = cli.main(["run", "--audio", "gs://no-such-bucket-ddsp/audio/*.flac", "--eval-audio", "",
+                       "--pipeline-root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "step 'prepare_tfrecord' cannot start" in err and "gs://no-such-bucket-ddsp/audio/*.flac" in err
+    assert not os.path.exists(tmp_path / ".status"), "nothing ran"

@@ -2,27 +2,19 @@
 steps as documented (artifact types, GPU on train, image from the one setting)."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from pipelines import clarinet
+from pipelines import cli, clarinet
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def _compile(path, image=None, accelerator=None):
-    """Compiles in a fresh process with the default settings (or the given ones)."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DDSP_PIPELINE_IMAGE", clarinet.ACCELERATOR_ENV)}
-    if image:
-        env["DDSP_PIPELINE_IMAGE"] = image
-    if accelerator is not None:
-        env[clarinet.ACCELERATOR_ENV] = accelerator
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "compile", "--output", str(path)], env=env, cwd=REPO,
-                   check=True, capture_output=True)
+def _compile(path, *flags):
+    """`ddsp_pipeline compile` with these flags; the YAML's text."""
+    status = cli.main(["compile", "--output", str(path), *flags])
+    assert status == 0
     return path.read_text()
 
 
@@ -40,8 +32,8 @@ def test_committed_yaml_is_current(compiled):
     with open(clarinet.PACKAGE_PATH) as file:
         committed = file.read()
     assert _without_sdk_version(committed) == _without_sdk_version(compiled), (
-        "pipelines/clarinet.yaml is out of date: run `ddsp_pipeline compile` (with DDSP_PIPELINE_IMAGE and "
-        "DDSP_TRAIN_ACCELERATOR unset) and commit the result.")
+        "pipelines/clarinet.yaml is out of date: run `make compile` (`ddsp_pipeline compile` with its defaults) "
+        "and commit the result.")
 
 
 def test_yaml_loads_back_with_kfp():
@@ -91,9 +83,47 @@ def test_steps_artifacts_and_resources(compiled):
     assert "accelerator" not in executors["exec-prepare-tfrecord"]["container"].get("resources", {})
 
 
-def test_image_and_accelerator_settings(tmp_path):
-    text = _compile(tmp_path / "p.yaml", image="us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1", accelerator="")
+def test_image_and_no_gpu(tmp_path):
+    text = _compile(tmp_path / "p.yaml", "--image", "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1", "--accelerator", "")
     executors = yaml.safe_load(text)["deploymentSpec"]["executors"]
     assert {executor["container"]["image"] for executor in executors.values()} == {
         "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1"}
     assert "accelerator" not in executors["exec-train"]["container"].get("resources", {})
+    train_arguments = yaml.safe_load(text)["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train_arguments["accelerator"]["runtimeValue"]["constant"] == ""
+
+
+def test_kubeflow_target_asks_for_a_kubernetes_gpu_resource_with_scheduling(tmp_path):
+    text = _compile(tmp_path / "k.yaml", "--target", "kubeflow", "--accelerator-count", "2",
+                    "--node-selector", "cloud.google.com/gke-accelerator=nvidia-l4",
+                    "--toleration", "nvidia.com/gpu=present:NoSchedule", "--toleration", "dedicated:NoExecute")
+    documents = list(yaml.safe_load_all(text))
+    spec, platform = documents[0], documents[1]
+    resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert resources["accelerator"]["resourceCount"] == "2"
+    train = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    assert train["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert train["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}]
+    # The train step is told what was asked for, to stop at once on a node without a GPU.
+    arguments = spec["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert arguments["accelerator"]["runtimeValue"]["constant"] == "nvidia.com/gpu"
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--target", "kubeflow", "--accelerator", "NVIDIA_L4"],
+     ["'NVIDIA_L4' is not a Kubernetes resource name", "nvidia.com/gpu", "--node-selector"]),
+    (["--accelerator", "nvidia.com/gpu"], ["'nvidia.com/gpu' is not a Vertex AI accelerator type", "NVIDIA_L4"]),
+    (["--node-selector", "a=b"], ["Node selectors and tolerations are for --target kubeflow"]),
+    (["--target", "kubeflow", "--node-selector", "nolabel"], ["--node-selector 'nolabel' is not LABEL=VALUE"]),
+    (["--target", "kubeflow", "--toleration", "k:Sometimes"], ["Toleration 'k:Sometimes'", "NoSchedule"]),
+    (["--accelerator-count", "0"], ["accelerator_count must be at least 1"]),
+])
+def test_settings_that_cannot_work_exit_2_saying_what_to_give(tmp_path, capsys, flags, expected):
+    assert cli.main(["compile", "--output", str(tmp_path / "x.yaml"), *flags]) == 2
+    err = capsys.readouterr().err
+    for text in expected:
+        assert text in err
+    assert not (tmp_path / "x.yaml").exists()

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from pipelines import cli, submit
+from pipelines.fingerprint import audio_fingerprint
 
 
 def _write(path, data):
@@ -223,16 +224,23 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
     client_class.assert_called_once_with(host="http://kfp.example:8888")
     create = client_class.return_value.create_run_from_pipeline_package
     create.assert_called_once()
+    # kfp's cache key sees the glob's text only: the digest of the objects it matches changes with them.
+    fingerprint = audio_fingerprint(f"{gcs_bucket}/audio/*.flac")
+    assert re.fullmatch(r"[0-9a-f]{16}", fingerprint)
     assert create.call_args.kwargs == {
         "arguments": {"batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": "--runner=DirectRunner",
-                      "audio_pattern": f"{gcs_bucket}/audio/*.flac", "eval_audio_pattern": ""},
+                      "audio_pattern": f"{gcs_bucket}/audio/*.flac", "eval_audio_pattern": "",
+                      "audio_fingerprint": fingerprint},
         "run_name": "try-1", "experiment_name": "clarinet", "enable_caching": True, "pipeline_root": None,
         "service_account": None,
     }
     assert seen["component"].name == "ddsp-clarinet"
-    from components.image import base_image
+    from components.image import DEFAULT_IMAGE
 
-    assert _images(seen["spec"]) == {base_image()}
+    assert _images(seen["spec"]) == {DEFAULT_IMAGE}
+    # Compiled for Kubeflow: the GPU is asked for as the Kubernetes resource.
+    train_resources = seen["spec"]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert train_resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
     assert "run-42" in out and "http://kfp.example:8888/#/runs/details/run-42" in out
     assert "no --pipeline-root, so no checkpoint folder outlives the run" in err
     assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"], "nothing uploaded"
@@ -254,7 +262,8 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
                                                                    "models/solo_instrument.gin"]),
     (["--kfp-host", "http://h", "--num-steps", "0"], ["--num-steps must be at least 1"]),
     (["--kfp-host", "http://h", "--template", "pipelines/clarinet.yaml", "--image", "x:1"],
-     ["--image applies when the pipeline is compiled"]),
+     ["--image and the GPU flags apply when the pipeline is compiled"]),
+    (["--kfp-host", "http://h", "--accelerator", "NVIDIA_L4"], ["'NVIDIA_L4' is not a Kubernetes resource name"]),
     (["--kfp-host", "http://h", "--template", "no/such.yaml"], ["--template 'no/such.yaml' is not a file"]),
 ])
 def test_bad_flags_exit_2_before_anything_is_sent(argv, expected, capsys):

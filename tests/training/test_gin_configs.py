@@ -255,3 +255,42 @@ def test_syntax_error_raises_usage_error(tmp_path):
 def test_missing_file_raises_usage_error_naming_it():
     with pytest.raises(ddsp_run.UsageError, match=r"models/no_such_model\.gin.*not found"):
         ddsp_run.parse_gin(["models/no_such_model.gin"], [])
+
+
+# gin files in Cloud Storage, read from a real emulator (tests/gcs_emulator.py) through `storage`.
+
+
+def test_gs_gin_file_and_its_gs_include_are_parsed(gcs_emulator, gcs_bucket):
+    gcs_emulator.upload_bytes(b"include 'models/ae.gin'\nRnnFcDecoder.ch = 8\n", f"{gcs_bucket}/configs/base.gin")
+    gcs_emulator.upload_bytes(f"include '{gcs_bucket}/configs/base.gin'\nRnnFcDecoder.rnn_channels = 24\n".encode(),
+                              f"{gcs_bucket}/configs/mine.gin")
+    ddsp_run.parse_gin([f"{gcs_bucket}/configs/mine.gin"], [])
+    assert gin.query_parameter("RnnFcDecoder.rnn_channels") == 24
+    assert gin.query_parameter("RnnFcDecoder.ch") == 8
+
+
+def test_gs_search_path_finds_gin_files_by_name(gcs_emulator, gcs_bucket):
+    # A name no earlier test's folder holds (gin's search path is global and only grows).
+    gcs_emulator.upload_bytes(b"RnnFcDecoder.ch = 12\n", f"{gcs_bucket}/configs/only_in_gs.gin")
+    ddsp_run.parse_gin(["models/ae.gin", "only_in_gs.gin"], [], search_paths=[f"{gcs_bucket}/configs"])
+    assert gin.query_parameter("RnnFcDecoder.ch") == 12
+
+
+def test_newest_operative_config_is_read_from_a_gs_run_folder(gcs_emulator, gcs_bucket):
+    for step, channels in ((9, 8), (10, 24)):
+        gcs_emulator.upload_bytes(f"import ddsp_core.training\nRnnFcDecoder.rnn_channels = {channels}\n".encode(),
+                                  f"{gcs_bucket}/run/operative_config-{step}.gin")
+    ddsp_run.parse_gin([], [], operative_config_dir=f"{gcs_bucket}/run")
+    assert gin.query_parameter("RnnFcDecoder.rnn_channels") == 24
+
+
+def test_missing_gs_gin_file_raises_usage_error_naming_it(gcs_emulator, gcs_bucket):
+    with pytest.raises(ddsp_run.UsageError, match=re.escape(f"{gcs_bucket}/configs/missing.gin") + ".*not found"):
+        ddsp_run.parse_gin([f"{gcs_bucket}/configs/missing.gin"], [])
+
+
+def test_missing_gs_include_names_it_and_the_file_including_it(gcs_emulator, gcs_bucket):
+    mine, missing = f"{gcs_bucket}/configs/mine.gin", f"{gcs_bucket}/configs/missing.gin"
+    gcs_emulator.upload_bytes(f"include '{missing}'\n".encode(), mine)
+    with pytest.raises(ddsp_run.UsageError, match=re.escape(f"Gin file {mine}: Unable to open file: {missing}.")):
+        ddsp_run.parse_gin([mine], [])
