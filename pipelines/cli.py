@@ -5,6 +5,7 @@ r"""`ddsp_pipeline`: run the clarinet pipeline here, compile it, or submit it to
     ddsp_pipeline compile                   # writes pipelines/clarinet.yaml (Vertex AI, default image)
     ddsp_pipeline compile --target kubeflow --image REGISTRY/ddsp-pipeline:0.1.0 --output kfp.yaml
     ddsp_pipeline submit --vertex --project P --region R --pipeline-root gs://B/runs --audio '/data/*.wav'
+    ddsp_pipeline build-image --image us-central1-docker.pkg.dev/P/ddsp/ddsp-pipeline:0.1.0
     ddsp_pipeline submit --kfp-host https://HOST --pipeline-root gs://B/runs --audio 'gs://B/audio/*.wav'
 
 A rerun with the same inputs reuses what is done: steps from kfp's cache, and training from its
@@ -24,49 +25,28 @@ import sys
 # Quiet TensorFlow's C++ start-up lines in every step (set it to 0 to see them).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ddsp_core.pipeline.presets import PRESETS
+# The checkout (or installed package's) root: the Dockerfile and build context of `build-image`.
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _add_run_arguments(parser):
-    from pipelines import local
+    """`run`'s flags: the pipeline's parameters (shared with `submit`) and where and how it runs here."""
+    from pipelines import local, pipeline_flags
 
-    parser.add_argument("--audio", default=local.BUNDLED_AUDIO,
-                        help="Glob(s) of audio files to train on, comma-separated, local or gs:// (default: the "
-                             "bundled clarinet training set).")
-    parser.add_argument("--eval-audio", default=None,
-                        help="Glob(s) of audio held out for eval and sample, e.g. another recording of the "
-                             "instrument (default: the bundled validation clarinet with the bundled training set; "
-                             "with your own --audio, none: the preset's split of your files). '' for none.")
-    parser.add_argument("--preset", default="quick",
-                        help="Preset: " + "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()))
-    parser.add_argument("--pipeline-root", default=local.DEFAULT_PIPELINE_ROOT,
-                        help="Folder for the artifacts and kfp's cache (default: %(default)s).")
-    parser.add_argument("--num-steps", type=int, default=0, help="Training steps (default: the preset's).")
-    parser.add_argument("--batch-size", type=int, default=0, help="Training batch (default: the preset's).")
-    parser.add_argument("--crepe-capacity", default="", choices=["", "tiny", "small", "medium", "large", "full"],
-                        help="CREPE size for the prepare job (default: the preset's).")
-    parser.add_argument("--gin-file", action="append", default=[],
-                        help="Gin file for train/eval/sample (path, or name such as models/solo_instrument.gin). "
-                             "Repeatable.")
-    parser.add_argument("--gin-param", action="append", default=[],
-                        help="Gin binding for train/eval/sample, e.g. 'learning_rate=1e-3'. Repeatable.")
-    parser.add_argument("--beam-options", default="",
-                        help="Comma-separated Beam options for the prepare job (default: --runner=DirectRunner).")
-    parser.add_argument("--verbose", action="store_true",
-                        help="Log every training step (magenta's 'step: N ...' lines) and every prepared file, and "
-                             "show the executor input of every step (default: progress bars on a terminal, a "
-                             "compact progress line now and then elsewhere).")
-    parser.add_argument("--no-resume", action="store_true",
-                        help="Train from step 0, setting aside the checkpoints an earlier run with the same inputs "
-                             "left under the pipeline root (default: resume from them).")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="Rerun every step instead of reusing cached outputs of identical earlier steps.")
+    pipeline_flags.add_arguments(parser)
+    here = parser.add_argument_group("how it runs here")
+    here.add_argument("--pipeline-root", default=local.DEFAULT_PIPELINE_ROOT,
+                      help="Folder for the artifacts and kfp's cache (default: %(default)s).")
+    here.add_argument("--verbose", action="store_true",
+                      help="Log every training step (magenta's 'step: N ...' lines) and every prepared file, and "
+                           "show the executor input of every step (default: progress bars on a terminal, a "
+                           "compact progress line now and then elsewhere).")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="ddsp_pipeline", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{run,compile,submit}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,compile,submit,build-image}")
     commands.required = True
     run_parser = commands.add_parser("run", help="Run the whole pipeline on this machine (kfp local runner).")
     _add_run_arguments(run_parser)
@@ -79,7 +59,35 @@ def build_parser():
     from pipelines import submit
 
     submit.add_arguments(submit_parser)
+    build_parser_ = commands.add_parser(
+        "build-image", help="Build the steps' image from the repository's Dockerfile and push it to your registry.")
+    build_parser_.add_argument("--image", required=True,
+                               help="Where to push it, with a registry host, e.g. "
+                                    "us-central1-docker.pkg.dev/PROJECT/ddsp/ddsp-pipeline:0.1.0.")
+    build_parser_.add_argument("--engine", default="podman", help="podman or docker (default: %(default)s).")
+    build_parser_.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
+                               help="A Dockerfile build argument, e.g. EXTRAS=tf,prepare,pipeline for a CPU image. "
+                                    "Repeatable.")
+    build_parser_.add_argument("--no-push", action="store_true", help="Only build.")
     return parser
+
+
+def build_image_command(args):
+    """Builds and pushes the image; prints the reference to submit with (pinned by digest)."""
+    from pipelines import images
+
+    try:
+        reference = images.build_and_push(args.image, engine=args.engine, context=REPO_DIR,
+                                          dockerfile=os.path.join(REPO_DIR, "Dockerfile"), build_args=args.build_arg,
+                                          push=not args.no_push)
+    except images.ImageError as error:
+        print(f"ddsp_pipeline build-image: error: {error}", file=sys.stderr)
+        return 2 if "names no registry" in str(error) or "not installed" in str(error) else 1
+    if args.no_push:
+        print(f"Built {reference} (not pushed).")
+    else:
+        print(f"Pushed {reference}. Submit with it:\n  ddsp_pipeline submit ... --image {reference}")
+    return 0
 
 
 def _setup_logging():
@@ -87,14 +95,21 @@ def _setup_logging():
 
 
 def run_command(args, argv=()):
-    from pipelines import local
+    from pipelines import local, pipeline_flags
 
     try:
-        result = local.run(audio=args.audio, preset=args.preset, pipeline_root=args.pipeline_root,
-                           num_steps=args.num_steps, batch_size=args.batch_size, crepe_capacity=args.crepe_capacity,
+        pipeline_flags.check(args)
+    except ValueError as error:
+        print(f"ddsp_pipeline run: error: {error}", file=sys.stderr)
+        return 2
+    # Only the flags given: local.run's defaults are the local run's (the bundled audio, preset quick, ...).
+    given = {name: value for name, value in (("audio", args.audio), ("preset", args.preset),
+                                             ("num_steps", args.num_steps), ("batch_size", args.batch_size),
+                                             ("crepe_capacity", args.crepe_capacity)) if value is not None}
+    try:
+        result = local.run(**given, eval_audio=args.eval_audio, pipeline_root=args.pipeline_root,
                            gin_files=args.gin_file, gin_params=args.gin_param, beam_options=args.beam_options,
-                           use_cache=not args.no_cache, verbose=args.verbose, eval_audio=args.eval_audio,
-                           resume=not args.no_resume)
+                           use_cache=not args.no_cache, verbose=args.verbose, resume=not args.no_resume)
     except local.PipelineRunError as error:
         if error.exit_status == 130:
             again = " ".join(shlex.quote(arg) for arg in ["ddsp_pipeline", *argv] if arg != "--no-resume")
@@ -133,6 +148,8 @@ def main(argv=None):
         return run_command(args, sys.argv[1:] if argv is None else argv)
     if args.command == "compile":
         return compile_command(args)
+    if args.command == "build-image":
+        return build_image_command(args)
     from pipelines import submit
 
     return submit.main(args)

@@ -109,26 +109,35 @@ def check_pipeline_root(pipeline_root):
 
 
 def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_capacity="", gin_files=(),
-                       gin_params=(), beam_options="", fingerprint="", eval_audio=""):
-    """The pipeline's parameter values for a run, checking the preset name first."""
+                       gin_params=(), beam_options=(), fingerprint="", eval_audio=""):
+    """The pipeline's parameter values for a run, checking the preset name first.
+
+    beam_options: Beam options for the prepare job, one a string (a value may contain commas);
+        passed as the list `beam_pipeline_options` only when given (else the pipeline's default,
+        the local runner). A string is the old comma-separated form, split at every comma.
+    """
     presets_lib.get_preset(preset)
     arguments = {"audio_pattern": audio, "eval_audio_pattern": eval_audio, "preset": preset,
                  "num_steps": int(num_steps),
                  "batch_size": int(batch_size), "crepe_capacity": crepe_capacity or "",
                  "gin_files": list(gin_files), "gin_params": list(gin_params),
                  "audio_fingerprint": fingerprint}
+    if isinstance(beam_options, str):
+        beam_options = steps_lib.split_commas(beam_options)
     if beam_options:
-        arguments["beam_pipeline_options"] = beam_options
+        arguments["beam_pipeline_options"] = list(beam_options)
     return arguments
 
 
 def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT, num_steps=0, batch_size=0,
-        crepe_capacity="", gin_files=(), gin_params=(), beam_options="", use_cache=True, verbose=False,
+        crepe_capacity="", gin_files=(), gin_params=(), beam_options=(), use_cache=True, verbose=False,
         eval_audio=None, resume=True, output=None):
     """Runs the whole pipeline locally; returns a RunResult.
 
     eval_audio: audio held out for eval and sample (all of it in the eval split); None: the
     bundled validation clarinet when `audio` is the bundled training set, else none ('').
+    beam_options: the prepare job's Beam options, a list with one option a string (default:
+        the local runner); see pipeline_arguments.
     resume: train in the stable checkpoint folder of these inputs (resume.py) and go on from
         its newest checkpoint; False sets that folder aside and trains from step 0.
     verbose: the steps log every training step and every prepared file, and kfp's executor

@@ -32,7 +32,7 @@ def test_the_key_follows_what_is_trained_and_nothing_else(tmp_path):
                         ("preset", "full"), ("batch_size", 8)):
         assert resume.training_key({**PARAMETERS, name: value}) != key, name
     # Where the prepare job runs, and the resume parameters themselves, do not change it.
-    same = {**PARAMETERS, "beam_pipeline_options": "--runner=DataflowRunner", "checkpoint_dir": "/x",
+    same = {**PARAMETERS, "beam_pipeline_options": ["--runner=DataflowRunner"], "checkpoint_dir": "/x",
             "restart_id": "r"}
     assert resume.training_key(same) == key
     # A local gin file's contents count.

@@ -14,8 +14,21 @@ from unittest import mock
 import pytest
 import yaml
 
-from pipelines import cli, submit
+from pipelines import cli, upload
 from pipelines.fingerprint import audio_fingerprint
+from pipelines.submit_errors import SubmitError
+
+
+# An image in a registry (one that cannot be reached from here: nothing is pulled or pinned).
+IMAGE = "registry.invalid/ddsp/ddsp-pipeline:test"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A compiled pipeline whose steps run in IMAGE (the committed YAML names no registry)."""
+    path = tmp_path_factory.mktemp("template") / "clarinet.yaml"
+    assert cli.main(["compile", "--output", str(path), "--image", IMAGE, "--target", "kubeflow"]) == 0
+    return str(path)
 
 
 def _write(path, data):
@@ -41,7 +54,7 @@ def notes(tmp_path):
 
 def _blobs(emulator, bucket_url, prefix=""):
     """{name: blob} of every object in the bucket under `prefix`."""
-    bucket, _ = submit.split_gs_url(bucket_url + "/")
+    bucket, _ = upload.split_gs_url(bucket_url + "/")
     return {blob.name: blob for blob in emulator.client.list_blobs(bucket, prefix=prefix or None)}
 
 
@@ -62,7 +75,7 @@ def test_upload_skips_unchanged_files_and_reuploads_changed_ones(gcs_emulator, g
     gcs_emulator.upload_bytes(b"other", f"{gcs_bucket}/root/a.wav")
     destination = f"{gcs_bucket}/root/inputs/audio"
 
-    pattern, report = submit.upload_audio(str(folder / "**" / "*.wav"), destination)
+    pattern, report = upload.upload_audio(str(folder / "**" / "*.wav"), destination)
 
     assert (report.uploaded, report.skipped) == (3, 0)
     assert report.uploaded_bytes == sum(map(len, files.values())) and report.skipped_bytes == 0
@@ -77,7 +90,7 @@ def test_upload_skips_unchanged_files_and_reuploads_changed_ones(gcs_emulator, g
     generations = {name: blob.generation for name, blob in _blobs(gcs_emulator, gcs_bucket, "root/inputs").items()}
 
     # Second call: everything is there with the same checksum.
-    again, report2 = submit.upload_audio(str(folder / "**" / "*.wav"), destination)
+    again, report2 = upload.upload_audio(str(folder / "**" / "*.wav"), destination)
     assert again == pattern
     assert (report2.uploaded, report2.skipped) == (0, 3)
     assert report2.skipped_bytes == sum(map(len, files.values()))
@@ -88,7 +101,7 @@ def test_upload_skips_unchanged_files_and_reuploads_changed_ones(gcs_emulator, g
     # Same size, other bytes: only that file goes up again.
     changed = b"RIFF-B" * 200
     (folder / "b.wav").write_bytes(changed)
-    third, report3 = submit.upload_audio(str(folder / "**" / "*.wav"), destination)
+    third, report3 = upload.upload_audio(str(folder / "**" / "*.wav"), destination)
     assert third == pattern
     assert (report3.uploaded, report3.skipped) == (1, 2) and report3.uploaded_bytes == len(changed)
     assert gcs_emulator.download(f"{folder_url}/b.wav") == changed
@@ -102,10 +115,10 @@ def test_upload_skips_unchanged_files_and_reuploads_changed_ones(gcs_emulator, g
 def test_another_set_of_files_goes_to_another_folder(gcs_emulator, gcs_bucket, notes, tmp_path):
     folder, files = notes
     destination = f"{gcs_bucket}/root/inputs/audio"
-    first, _ = submit.upload_audio(str(folder / "*.wav"), destination)
+    first, _ = upload.upload_audio(str(folder / "*.wav"), destination)
     other = _write(tmp_path / "more" / "d.wav", b"RIFF-d" * 10)
     # Two patterns: one folder, laid out below their common base (tmp_path).
-    both, report = submit.upload_audio(f"{folder / '*.wav'}, {other}", destination)
+    both, report = upload.upload_audio(f"{folder / '*.wav'}, {other}", destination)
     assert both != first and report.uploaded == 3
     both_folder = both[:-len("/**")]
     assert _beam_matches(gcs_emulator, gcs_bucket, both) == sorted(
@@ -118,21 +131,21 @@ def test_another_set_of_files_goes_to_another_folder(gcs_emulator, gcs_bucket, n
 def test_pattern_that_matches_no_file_is_named(gcs_emulator, gcs_bucket, notes, tmp_path):
     folder, _ = notes
     missing = str(tmp_path / "nothing" / "*.wav")
-    with pytest.raises(submit.SubmitError) as caught:
-        submit.upload_audio(f"{folder / '*.wav'},{missing}", f"{gcs_bucket}/root/inputs/audio")
+    with pytest.raises(SubmitError) as caught:
+        upload.upload_audio(f"{folder / '*.wav'},{missing}", f"{gcs_bucket}/root/inputs/audio")
     assert caught.value.step == "upload audio" and caught.value.exit_status == 2
     assert repr(missing) in str(caught.value) and "matches" in str(caught.value)
     assert _blobs(gcs_emulator, gcs_bucket) == {}, "nothing is uploaded when one pattern matches nothing"
 
     gs_missing = f"{gcs_bucket}/audio/*.flac"
     gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/sub/deeper.flac")  # '*' does not cross '/'.
-    with pytest.raises(submit.SubmitError, match=re.escape(repr(gs_missing))):
-        submit.upload_audio(gs_missing, f"{gcs_bucket}/root/inputs/audio")
+    with pytest.raises(SubmitError, match=re.escape(repr(gs_missing))):
+        upload.upload_audio(gs_missing, f"{gcs_bucket}/root/inputs/audio")
 
 
 def test_gs_patterns_pass_through_unchanged(gcs_emulator, gcs_bucket):
     gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/a.flac")
-    pattern, report = submit.upload_audio(f"{gcs_bucket}/audio/*.flac", f"{gcs_bucket}/root/inputs/audio")
+    pattern, report = upload.upload_audio(f"{gcs_bucket}/audio/*.flac", f"{gcs_bucket}/root/inputs/audio")
     assert pattern == f"{gcs_bucket}/audio/*.flac"
     assert (report.uploaded, report.skipped, report.fingerprint) == (0, 0, "")
     assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"]
@@ -216,8 +229,8 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
 
     with mock.patch("kfp.Client") as client_class:
         client_class.return_value.create_run_from_pipeline_package.side_effect = create_run
-        status = cli.main(["submit", "--kfp-host", "http://kfp.example:8888", "--audio", f"{gcs_bucket}/audio/*.flac",
-                           "--batch-size", "8", "--crepe-capacity", "tiny", "--beam-options=--runner=DirectRunner",
+        status = cli.main(["submit", "--image", IMAGE, "--kfp-host", "http://kfp.example:8888", "--audio", f"{gcs_bucket}/audio/*.flac",
+                           "--batch-size", "8", "--crepe-capacity", "tiny", "--beam-option=--runner=DirectRunner",
                            "--experiment", "clarinet", "--run-name", "try-1"])
     out, err = capsys.readouterr()
     assert status == 0, err
@@ -228,22 +241,40 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
     fingerprint = audio_fingerprint(f"{gcs_bucket}/audio/*.flac")
     assert re.fullmatch(r"[0-9a-f]{16}", fingerprint)
     assert create.call_args.kwargs == {
-        "arguments": {"batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": "--runner=DirectRunner",
+        "arguments": {"batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": ["--runner=DirectRunner"],
                       "audio_pattern": f"{gcs_bucket}/audio/*.flac", "eval_audio_pattern": "",
                       "audio_fingerprint": fingerprint},
         "run_name": "try-1", "experiment_name": "clarinet", "enable_caching": True, "pipeline_root": None,
         "service_account": None,
     }
     assert seen["component"].name == "ddsp-clarinet"
-    from components.image import DEFAULT_IMAGE
-
-    assert _images(seen["spec"]) == {DEFAULT_IMAGE}
+    assert _images(seen["spec"]) == {IMAGE}
+    assert f"image {IMAGE}: no digest found" in out
     # Compiled for Kubeflow: the GPU is asked for as the Kubernetes resource.
     train_resources = seen["spec"]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert train_resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
     assert "run-42" in out and "http://kfp.example:8888/#/runs/details/run-42" in out
     assert "no --pipeline-root, so no checkpoint folder outlives the run" in err
     assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"], "nothing uploaded"
+
+
+@pytest.mark.parametrize("flags, expected", [
+    # One option a flag: a value's commas stay in it.
+    (["--beam-option=--runner=DataflowRunner", "--beam-option=--experiments=use_runner_v2,upload_graph"],
+     ["--runner=DataflowRunner", "--experiments=use_runner_v2,upload_graph"]),
+    # The deprecated comma-separated flag: split at every comma, after the --beam-option ones.
+    (["--beam-option=--project=p", "--beam-options=--runner=DataflowRunner,--region=r"],
+     ["--project=p", "--runner=DataflowRunner", "--region=r"]),
+])
+def test_beam_options_reach_the_pipeline_as_a_list(flags, expected, template, capsys):
+    """(kfp.Client is mocked: it stands in for the Kubeflow Pipelines API.)"""
+    with mock.patch("kfp.Client") as client_class:
+        status = cli.main(["submit", "--kfp-host", "http://kfp.example:8888", "--template", template, *flags])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    arguments = client_class.return_value.create_run_from_pipeline_package.call_args.kwargs["arguments"]
+    assert arguments["beam_pipeline_options"] == expected
+    assert ("--beam-options is deprecated" in err) == any(flag.startswith("--beam-options") for flag in flags)
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -265,6 +296,12 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
      ["--image and the GPU flags apply when the pipeline is compiled"]),
     (["--kfp-host", "http://h", "--accelerator", "NVIDIA_L4"], ["'NVIDIA_L4' is not a Kubernetes resource name"]),
     (["--kfp-host", "http://h", "--template", "no/such.yaml"], ["--template 'no/such.yaml' is not a file"]),
+    # The default image (and any without a registry host) would be looked up on Docker Hub.
+    (["--kfp-host", "http://h"], ["step 'check image'", "no --image given", "'ddsp-pipeline:0.1.0' names no registry",
+                                  "ddsp_pipeline build-image"]),
+    (["--kfp-host", "http://h", "--image", "localhost/ddsp-pipeline:1"], ["names no registry"]),
+    (["--kfp-host", "http://h", "--template", "pipelines/clarinet.yaml"],
+     ["--template pipelines/clarinet.yaml: The image 'ddsp-pipeline:0.1.0' names no registry"]),
 ])
 def test_bad_flags_exit_2_before_anything_is_sent(argv, expected, capsys):
     with mock.patch("kfp.Client") as client_class:
@@ -280,7 +317,7 @@ def test_bad_flags_exit_2_before_anything_is_sent(argv, expected, capsys):
 def test_pipeline_root_that_is_not_writable_stops_before_upload(gcs_emulator, notes, capsys):
     folder, _ = notes
     with mock.patch("google.cloud.aiplatform.PipelineJob") as job_class:
-        status = cli.main(["submit", "--vertex", "--project", "p", "--region", "r",
+        status = cli.main(["submit", "--image", IMAGE, "--vertex", "--project", "p", "--region", "r",
                            "--pipeline-root", "gs://no-such-bucket-ddsp/runs", "--audio", str(folder / "*.wav")])
     err = capsys.readouterr().err
     assert status == 2
@@ -294,7 +331,7 @@ def test_refused_submission_exits_1_naming_the_step(gcs_emulator, gcs_bucket, ca
 
     with mock.patch("google.cloud.aiplatform.init"), mock.patch("google.cloud.aiplatform.PipelineJob") as job_class:
         job_class.return_value.submit.side_effect = exceptions.PermissionDenied("aiplatform.pipelineJobs.create denied")
-        status = cli.main(["submit", "--vertex", "--project", "p", "--region", "r", "--pipeline-root",
+        status = cli.main(["submit", "--image", IMAGE, "--vertex", "--project", "p", "--region", "r", "--pipeline-root",
                            f"{gcs_bucket}/runs"])
     err = capsys.readouterr().err
     assert status == 1
@@ -309,7 +346,7 @@ def test_eval_audio_is_uploaded_too_and_becomes_the_held_out_set(gcs_emulator, g
     held_out = tmp_path / "held out"
     _write(held_out / "v.wav", b"RIFF-v" * 70)
     with mock.patch("kfp.Client") as client_class:
-        status = cli.main(["submit", "--kfp-host", "http://kfp.example:8888", "--pipeline-root", f"{gcs_bucket}/runs",
+        status = cli.main(["submit", "--image", IMAGE, "--kfp-host", "http://kfp.example:8888", "--pipeline-root", f"{gcs_bucket}/runs",
                            "--audio", str(folder / "*.wav"), "--eval-audio", str(held_out / "*.wav")])
     assert status == 0, capsys.readouterr().err
     arguments = client_class.return_value.create_run_from_pipeline_package.call_args.kwargs["arguments"]
@@ -323,7 +360,7 @@ def test_eval_audio_is_uploaded_too_and_becomes_the_held_out_set(gcs_emulator, g
 def test_a_resubmission_resumes_and_no_resume_sets_the_checkpoints_aside(gcs_emulator, gcs_bucket, capsys):
     """(The Vertex client is mocked: it needs the cloud. The bucket is the storage emulator.)"""
     gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/a.flac")
-    argv = ["submit", "--vertex", "--project", "p", "--region", "r", "--pipeline-root", f"{gcs_bucket}/runs",
+    argv = ["submit", "--image", IMAGE, "--vertex", "--project", "p", "--region", "r", "--pipeline-root", f"{gcs_bucket}/runs",
             "--audio", f"{gcs_bucket}/audio/*.flac", "--num-steps", "300"]
 
     def submit(*extra):

@@ -1,0 +1,191 @@
+"""The steps' container image for the cloud: a reference a cluster can pull, pinned by digest,
+and how to build and push it (`ddsp_pipeline build-image`).
+
+A reference without a registry host (`ddsp-pipeline:0.1.0`) is looked up on Docker Hub by
+Vertex AI and Kubernetes, where it does not exist, so `submit` refuses one. A tag can point
+at another image after a rebuild while kfp's cache key (which holds the reference) stays the
+same, so `submit` pins the tag to its digest (`REPO@sha256:...`) when it can find it: from
+the local engine's record of a push (`podman|docker image inspect` RepoDigests), or from the
+registry (a HEAD of the manifest, with a Google access token for Artifact Registry and
+gcr.io).
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_GOOGLE_REGISTRY = re.compile(r"(^|\.)(gcr\.io|pkg\.dev)$")
+_MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json"])
+EXAMPLE = "us-central1-docker.pkg.dev/PROJECT/ddsp/ddsp-pipeline:0.1.0"
+
+
+class ImageError(ValueError):
+    """An image reference that cannot work, or a build/push that failed; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """An image reference: registry host ('' when none), repository path, tag, digest."""
+
+    registry: str
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    def __str__(self):
+        name = f"{self.registry}/{self.repository}" if self.registry else self.repository
+        if self.digest:
+            return f"{name}@{self.digest}"
+        return f"{name}:{self.tag}" if self.tag else name
+
+    @property
+    def name(self):
+        """registry/repository, without tag or digest."""
+        return f"{self.registry}/{self.repository}" if self.registry else self.repository
+
+    def pinned(self, digest):
+        return dataclasses.replace(self, tag="", digest=digest)
+
+
+def parse(text):
+    """'host[:port]/path/name[:tag][@sha256:...]' -> Reference. The first path component is a
+    registry host when it has a '.' or a ':' or is 'localhost' (Docker's rule)."""
+    text = str(text).strip()
+    name, _, digest = text.partition("@")
+    first, slash, rest = name.partition("/")
+    registry = first if slash and ("." in first or ":" in first or first == "localhost") else ""
+    path = rest if registry else name
+    tag = ""
+    if ":" in path.rsplit("/", 1)[-1]:
+        path, tag = path.rsplit(":", 1)
+    if not path or (digest and not _DIGEST.match(digest)):
+        raise ImageError(f"{text!r} is not an image reference such as {EXAMPLE}.")
+    return Reference(registry, path, tag, digest)
+
+
+def check_pullable(text):
+    """The parsed reference; ImageError unless a cloud cluster can pull it (it names a registry
+    host other than localhost)."""
+    reference = parse(text)
+    if not reference.registry or reference.registry.split(":")[0] in ("localhost", "127.0.0.1"):
+        raise ImageError(
+            f"The image {text!r} names no registry a cloud cluster can pull from (it would look for "
+            f"docker.io/{reference.repository} or this machine). Push the image to your registry and give its "
+            f"full name, e.g. --image {EXAMPLE}: `ddsp_pipeline build-image --image {EXAMPLE}` builds and "
+            "pushes it and prints the reference to submit with.")
+    return reference
+
+
+def local_digest(reference, engine=None):
+    """The digest of `reference`'s tag as the local podman/docker recorded it when pushing, or ''."""
+    for command in ([engine] if engine else ["podman", "docker"]):
+        if not shutil.which(command):
+            continue
+        try:
+            result = subprocess.run([command, "image", "inspect", "--format", "{{json .RepoDigests}}", str(reference)],
+                                    capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode != 0:
+            continue
+        try:
+            digests = json.loads(result.stdout.strip() or "[]") or []
+        except ValueError:
+            continue
+        for entry in digests:
+            name, _, digest = str(entry).partition("@")
+            if name == reference.name and _DIGEST.match(digest):
+                return digest
+    return ""
+
+
+def _google_token():
+    import google.auth
+    import google.auth.transport.requests
+
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    credentials.refresh(google.auth.transport.requests.Request())
+    return credentials.token
+
+
+def registry_digest(reference, token=None, scheme="https", timeout_s=20):
+    """The digest the registry serves for `reference`'s tag (a HEAD of its manifest), or ''.
+
+    token: a bearer token; None: a Google access token for Artifact Registry and gcr.io hosts,
+    none for others (a public repository).
+    """
+    if token is None and _GOOGLE_REGISTRY.search(reference.registry.split(":")[0]):
+        try:
+            token = _google_token()
+        except Exception:  # No credentials here: the caller says the image is not pinned.
+            return ""
+    url = f"{scheme}://{reference.registry}/v2/{reference.repository}/manifests/{reference.tag or 'latest'}"
+    request = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            digest = response.headers.get("Docker-Content-Digest", "")
+    except (urllib.error.URLError, OSError, ValueError):
+        return ""
+    return digest if _DIGEST.match(digest) else ""
+
+
+def pin(text, engine=None, token=None, scheme="https"):
+    """(reference to submit, what was done): `text` pinned to its digest when one is found
+    (the local engine's push record first, then the registry), else unchanged with the reason.
+
+    Raises:
+        ImageError: the reference names no registry a cluster can pull from.
+    """
+    reference = check_pullable(text)
+    if reference.digest:
+        return str(reference), f"image {reference} (pinned by digest)"
+    digest = local_digest(reference, engine) or registry_digest(reference, token=token, scheme=scheme)
+    if digest:
+        return str(reference.pinned(digest)), f"image {text} pinned to {reference.pinned(digest)}"
+    return str(reference), (f"image {text}: no digest found (not pushed from here, and the registry did not say), so "
+                            "it is submitted by tag: a rebuild under the same tag may be served from kfp's cache. "
+                            "Give --image REPO@sha256:... to pin it.")
+
+
+def build_and_push(image, engine="podman", context=".", dockerfile="Dockerfile", build_args=(), push=True,
+                   run=subprocess.run):
+    """Builds the repository's image as `image` and pushes it; returns the reference to submit
+    with (pinned by the pushed digest when the engine reports it).
+
+    Raises:
+        ImageError: no such engine, or the build or the push failed (its exit status named).
+    """
+    reference = check_pullable(image) if push else parse(image)
+    if not shutil.which(engine):
+        raise ImageError(f"{engine!r} is not installed here: install podman or docker, or pass --engine.")
+    build = [engine, "build", "-t", str(reference), "-f", dockerfile]
+    for item in build_args:
+        build += ["--build-arg", item]
+    if run([*build, context]).returncode != 0:
+        raise ImageError(f"`{' '.join(build)} {context}` failed (see its output above).")
+    if not push:
+        return str(reference)
+    with tempfile.TemporaryDirectory(prefix="ddsp-push-") as folder:
+        digest_file = os.path.join(folder, "digest")
+        command = [engine, "push", str(reference)]
+        if os.path.basename(engine).startswith("podman"):
+            command[2:2] = ["--digestfile", digest_file]
+        if run(command).returncode != 0:
+            raise ImageError(f"`{' '.join(command)}` failed: log in to the registry first (e.g. `gcloud auth "
+                             f"configure-docker {reference.registry.split('/')[0]}`, or `{engine} login "
+                             f"{reference.registry}`), and check the repository exists.")
+        digest = open(digest_file).read().strip() if os.path.exists(digest_file) else ""
+    digest = digest if _DIGEST.match(digest) else local_digest(reference, engine)
+    return str(reference.pinned(digest)) if digest else str(reference)
