@@ -29,6 +29,7 @@ from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE
 from components.prepare_tfrecord.component import prepare_tfrecord as prepare_step
 from components.sample.component import sample as sample_step
 from components.train.component import train as train_step
+from ddsp_core.pipeline.dataflow import worker_image_for
 
 PIPELINE_NAME = "ddsp-clarinet"
 PACKAGE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clarinet.yaml")
@@ -81,6 +82,7 @@ class PipelineSettings:
     accelerator_count: GPUs for the train task.
     node_selector: Kubeflow: ((label, value), ...) the train pod must run on.
     tolerations: Kubeflow: Toleration's of the train pod (GPU nodes are often tainted).
+    dataflow_worker_image: the prepare job's Dataflow worker image (None: derived from image).
     """
 
     image: str = DEFAULT_IMAGE
@@ -89,6 +91,9 @@ class PipelineSettings:
     accelerator_count: int = 1
     node_selector: tuple = ()
     tolerations: tuple = ()
+    # The image Dataflow workers run for the prepare job (docker/dataflow-worker.Dockerfile);
+    # None: the step image's tag + '-dataflow' (dataflow.worker_image_for).
+    dataflow_worker_image: str = None
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -160,7 +165,7 @@ def make_pipeline(settings=PipelineSettings()):
         crepe_capacity: str = "",
         gin_files: List[str] = [],
         gin_params: List[str] = [],
-        beam_pipeline_options: str = "--runner=DirectRunner",
+        beam_pipeline_options: List[str] = [],
         audio_fingerprint: str = "",
         eval_audio_pattern: str = DEFAULT_EVAL_AUDIO_PATTERN,
         checkpoint_dir: str = "",
@@ -168,7 +173,10 @@ def make_pipeline(settings=PipelineSettings()):
     ) -> Outputs:
         """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
         ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
-        beam_pipeline_options run the prepare job elsewhere, e.g. on Dataflow; eval_audio_pattern:
+        beam_pipeline_options: the prepare job's Beam options, one an item ([]: the local runner
+        in the step; e.g. ['--runner=DataflowRunner'] for Dataflow, whose project, region, temp
+        location and worker image default to the step's Vertex AI environment, the pipeline root
+        and the image's Dataflow worker image); eval_audio_pattern:
         audio held out for eval and sample ('' for the preset's split of audio_pattern);
         checkpoint_dir: a folder under the pipeline root where training writes its checkpoints as
         it goes and resumes from them on a rerun ('' : only the model artifact, no resume across
@@ -176,7 +184,9 @@ def make_pipeline(settings=PipelineSettings()):
         prepare_task = prepare_tfrecord(
             audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
-            eval_audio_pattern=eval_audio_pattern)
+            eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
+            worker_image=(worker_image_for(settings.image) if settings.dataflow_worker_image is None
+                          else settings.dataflow_worker_image))
         prepare_task.set_display_name("prepare TFRecords").set_memory_limit("16G").set_cpu_limit("8")
 
         train_task = train_component(

@@ -69,6 +69,10 @@ def build_parser():
                                help="A Dockerfile build argument, e.g. EXTRAS=tf,prepare,pipeline for a CPU image. "
                                     "Repeatable.")
     build_parser_.add_argument("--no-push", action="store_true", help="Only build.")
+    build_parser_.add_argument("--dataflow-worker", action="store_true",
+                               help="Also build and push the prepare job's Dataflow worker image "
+                                    "(docker/dataflow-worker.Dockerfile) as IMAGE's tag + '-dataflow', the name "
+                                    "the pipeline gives Dataflow.")
     return parser
 
 
@@ -83,10 +87,23 @@ def build_image_command(args):
     except images.ImageError as error:
         print(f"ddsp_pipeline build-image: error: {error}", file=sys.stderr)
         return 2 if "names no registry" in str(error) or "not installed" in str(error) else 1
+    built = [reference]
+    if args.dataflow_worker:
+        from ddsp_core.pipeline.dataflow import worker_image_for
+
+        try:
+            built.append(images.build_and_push(
+                worker_image_for(args.image), engine=args.engine, context=REPO_DIR,
+                dockerfile=os.path.join(REPO_DIR, "docker", "dataflow-worker.Dockerfile"),
+                build_args=[f"IMAGE={args.image}"], push=not args.no_push))
+        except images.ImageError as error:
+            print(f"ddsp_pipeline build-image: error (Dataflow worker image): {error}", file=sys.stderr)
+            return 1
     if args.no_push:
-        print(f"Built {reference} (not pushed).")
+        print("Built " + ", ".join(built) + " (not pushed).")
     else:
-        print(f"Pushed {reference}. Submit with it:\n  ddsp_pipeline submit ... --image {reference}")
+        print("Pushed " + ", ".join(built) + f". Submit with:\n  ddsp_pipeline submit ... --image {args.image}\n"
+              f"(or pinned: --image {reference})")
     return 0
 
 

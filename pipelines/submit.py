@@ -283,12 +283,17 @@ def prepare_template(args, folder):
 
     from pipelines.clarinet import compile_pipeline
 
+    from ddsp_core.pipeline.dataflow import worker_image_for
+
     settings = settings_flags.settings_from(args, target=_target(args))
     image, said = images.pin(settings.image)
     print(said)
+    # The Dataflow worker image goes with the tag (pinned too when its digest is known).
+    worker = worker_image_for(settings.image)
+    worker = images.pin(worker)[0] if worker else ""
     path = os.path.join(folder, "clarinet.yaml")
     try:
-        return compile_pipeline(path, dataclasses.replace(settings, image=image))
+        return compile_pipeline(path, dataclasses.replace(settings, image=image, dataflow_worker_image=worker))
     except Exception as error:  # kfp's compiler.
         raise SubmitError("template", f"compiling the pipeline failed: {error}") from None
 

@@ -56,9 +56,9 @@ def split_commas(text):
 # prepare
 
 
-def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
-            beam_pipeline_options="--runner=DirectRunner", num_workers=0, eval_audio_pattern=""):
-    """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir`.
+def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_pipeline_options=(), num_workers=0,
+            eval_audio_pattern="", dataset_uri="", pipeline_root="", worker_image="", environ=None):
+    """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir` (or `dataset_uri`).
 
     Args:
         audio_pattern: Glob(s) of audio files, comma-separated, local or gs://.
@@ -66,15 +66,28 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
             train_manifest.json. Earlier shards there are replaced.
         preset: Preset name (example length, frame rate, eval split, CREPE size, shards).
         crepe_capacity: CREPE size; '' for the preset's.
-        beam_pipeline_options: Comma-separated Beam options, e.g.
-            '--runner=DataflowRunner,--project=p,--region=r,--temp_location=gs://b/tmp'.
+        beam_pipeline_options: Beam options, a list with one option an item (a value may
+            contain commas), e.g. ['--runner=DataflowRunner', '--max_num_workers=8']; empty
+            for the local runner. A plain string is refused (`dataflow.check_options`).
         num_workers: Local runner's worker processes (0: one per core).
         eval_audio_pattern: Glob(s) of audio that all goes to the eval split (a held-out
             instrument); the preset's eval_split_fraction then is not applied. '' for none.
+        dataset_uri: The URL of the same folder (a kfp artifact's gs:// URI, whose local path
+            is dataset_dir): a remote runner's workers write there, and the manifest is read
+            back from there (`dataflow.output_dir`). '' : dataset_dir is the URL.
+        pipeline_root, worker_image, environ: For Dataflow, where its temp and staging
+            folders go, the image its workers run, and the step's environment (a dict) that
+            project and region are read from, when the options do not give them
+            (`dataflow.complete_options`). Unused by other runners.
 
     Returns:
         The manifest (dict).
+
+    Raises:
+        ValueError: bad options, a remote runner without a gs:// output, or a Dataflow job
+            lacking project, region or temp location (the message names them).
     """
+    from ddsp_core.pipeline import dataflow
     from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
 
     preset = presets_lib.get_preset(preset)
@@ -83,16 +96,31 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="",
     if not patterns:
         raise ValueError("audio_pattern is empty: give a glob of audio files, e.g. 'data/clarinet/train/*.flac'.")
     eval_patterns = split_commas(eval_audio_pattern)
+    options = dataflow.check_options(beam_pipeline_options)
+    output_dir = dataflow.output_dir(options, dataset_uri or dataset_dir, dataset_dir)
+    options, derived = dataflow.complete_options(options, dict(environ or {}), pipeline_root=pipeline_root,
+                                                 worker_image=worker_image, output=output_dir)
+    for name, source in derived.items():
+        logging.info("Dataflow option --%s from %s.", name, source)
+    missing = dataflow.missing_options(options)
+    if missing:
+        raise ValueError(f"The Dataflow job lacks {'; '.join(missing)}. Give them as Beam options, e.g. "
+                         "--beam-option=--project=P --beam-option=--region=us-central1 "
+                         "--beam-option=--temp_location=gs://BUCKET/tmp.")
+    if output_dir != dataset_dir and not storage.is_url(dataset_dir):
+        # The workers write to the URI; kfp's launcher still expects the artifact's local folder.
+        os.makedirs(dataset_dir, exist_ok=True)
+        logging.info("The prepare job runs on %s and writes to %s.", dataflow.runner(options), output_dir)
     settings = lib.PrepareSettings(
         input_audio_filepatterns=patterns,
-        output_tfrecord_path=storage.join(dataset_dir, TRAIN_PREFIX),
-        eval_tfrecord_path=storage.join(dataset_dir, EVAL_PREFIX),
+        output_tfrecord_path=storage.join(output_dir, TRAIN_PREFIX),
+        eval_tfrecord_path=storage.join(output_dir, EVAL_PREFIX),
         num_shards=preset.num_shards, frame_rate=preset.frame_rate, example_secs=preset.example_secs,
         hop_secs=preset.hop_secs,
         eval_split_fraction=0.0 if eval_patterns else preset.eval_split_fraction,
         eval_audio_filepatterns=eval_patterns,
         crepe_capacity=crepe_capacity or preset.crepe_capacity, crepe_precision="auto")
-    manifest = lib.run(settings, split_commas(beam_pipeline_options), num_workers=num_workers, overwrite=True)
+    manifest = lib.run(settings, options, num_workers=num_workers, overwrite=True)
     for line in lib.summary_lines(manifest):
         logging.info(line)
     if manifest["examples_written"]["total"] == 0:

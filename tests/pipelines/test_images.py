@@ -128,6 +128,15 @@ def test_build_image_command_prints_the_reference_to_submit_with(tmp_path, capsy
     assert cli.main(["build-image", "--image", image, "--engine", engine]) == 0
     out = capsys.readouterr().out
     assert f"--image us-central1-docker.pkg.dev/p/ddsp/ddsp-pipeline@{DIGEST}" in out
+    # With the Dataflow worker image: built FROM the step image, named as the pipeline expects.
+    assert cli.main(["build-image", "--image", image, "--engine", engine, "--dataflow-worker"]) == 0
+    calls = log.read_text().splitlines()
+    worker_build = calls[-2].split()
+    assert worker_build[:3] == ["build", "-t", image + "-dataflow"]
+    assert worker_build[worker_build.index("-f") + 1].endswith("docker/dataflow-worker.Dockerfile")
+    assert f"IMAGE={image}" in worker_build
+    assert calls[-1].startswith("push --digestfile") and calls[-1].endswith(image + "-dataflow")
+    capsys.readouterr()
     build = log.read_text().splitlines()[0].split()
     assert build[-1] == cli.REPO_DIR and build[build.index("-f") + 1] == os.path.join(cli.REPO_DIR, "Dockerfile")
     assert cli.main(["build-image", "--image", "ddsp-pipeline:0.2.0", "--engine", engine]) == 2

@@ -250,6 +250,9 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
     assert seen["component"].name == "ddsp-clarinet"
     assert _images(seen["spec"]) == {IMAGE}
     assert f"image {IMAGE}: no digest found" in out
+    # The prepare step's Dataflow workers get the worker image built beside it (docker/dataflow-worker.Dockerfile).
+    prepare = seen["spec"]["root"]["dag"]["tasks"]["prepare-tfrecord"]["inputs"]["parameters"]
+    assert prepare["worker_image"]["runtimeValue"]["constant"] == IMAGE + "-dataflow"
     # Compiled for Kubeflow: the GPU is asked for as the Kubernetes resource.
     train_resources = seen["spec"]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert train_resources["accelerator"]["resourceType"] == "nvidia.com/gpu"

@@ -1,0 +1,165 @@
+"""The prepare step's Beam options and output folder for remote runners (ddsp_core/pipeline/dataflow.py),
+with known answers, and how the compiled pipeline feeds them to the step."""
+
+import pytest
+import yaml
+
+from ddsp_core.pipeline import dataflow, steps
+from pipelines import cli
+
+VERTEX_ENV = {"CLOUD_ML_PROJECT_ID": "vertex-project", "CLOUD_ML_REGION": "europe-west4",
+              "GOOGLE_CLOUD_PROJECT": "other-project", "HOME": "/home/ddsp"}
+ROOT = "gs://bucket/ddsp"
+WORKER = "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:0.1.0-dataflow"
+
+
+# check_options
+
+
+@pytest.mark.parametrize("options, expected", [
+    ([], []),
+    ((), []),
+    (None, []),
+    (["--runner=DataflowRunner", " ", "", "--experiments=a,b"], ["--runner=DataflowRunner", "--experiments=a,b"]),
+    (("--region", "us-central1"), ["--region", "us-central1"]),
+])
+def test_options_are_a_list_one_option_an_item(options, expected):
+    assert dataflow.check_options(options) == expected
+
+
+def test_a_comma_string_is_refused_saying_to_give_a_list():
+    with pytest.raises(ValueError, match=r"must be a list of options, one option an item.*--beam-option"):
+        dataflow.check_options("--runner=DataflowRunner,--region=r")
+    with pytest.raises(ValueError, match=r"holds 3, not a string"):
+        dataflow.check_options(["--runner=DataflowRunner", 3])
+
+
+# output_dir
+
+
+URI, PATH = "gs://b/root/run/dataset", "/gcs/b/root/run/dataset"  # A Dataset artifact's on Vertex AI.
+
+
+@pytest.mark.parametrize("options", [[], ["--runner=DirectRunner"], ["--runner", "direct"], ["--direct_num_workers=2"]])
+def test_the_local_runner_writes_to_the_artifacts_local_path(options):
+    assert dataflow.output_dir(options, URI, PATH) == PATH
+
+
+@pytest.mark.parametrize("options", [["--runner=DataflowRunner"], ["--runner", "dataflow"], ["--runner=FlinkRunner"]])
+def test_a_remote_runner_writes_to_the_artifacts_uri(options):
+    assert dataflow.output_dir(options, URI, PATH) == URI
+
+
+def test_a_remote_runner_without_a_gs_uri_is_refused_naming_the_pipeline_root():
+    with pytest.raises(ValueError, match=r"runs on DataflowRunner, whose workers cannot write to "
+                                         r"'/minio/mlpipeline/x'.*'minio://mlpipeline/x'.*--pipeline-root gs://"):
+        dataflow.output_dir(["--runner=DataflowRunner"], "minio://mlpipeline/x", "/minio/mlpipeline/x")
+    with pytest.raises(ValueError, match=r"must be on Cloud Storage"):
+        dataflow.output_dir(["--runner=DataflowRunner"], "", "out/pipeline/run/dataset")
+
+
+# complete_options
+
+
+def test_dataflow_options_come_from_the_vertex_environment_the_root_and_the_worker_image():
+    options, derived = dataflow.complete_options(["--runner=DataflowRunner", "--max_num_workers=4"], VERTEX_ENV,
+                                                 pipeline_root=ROOT + "/", worker_image=WORKER)
+    assert options == ["--runner=DataflowRunner", "--max_num_workers=4", "--project=vertex-project",
+                       "--region=europe-west4", "--temp_location=gs://bucket/ddsp/dataflow/tmp",
+                       "--staging_location=gs://bucket/ddsp/dataflow/staging", f"--sdk_container_image={WORKER}"]
+    assert derived == {"project": "$CLOUD_ML_PROJECT_ID", "region": "$CLOUD_ML_REGION",
+                       "temp_location": "the pipeline root", "staging_location": "the pipeline root",
+                       "sdk_container_image": "the pipeline's worker image"}
+    assert dataflow.missing_options(options) == []
+
+
+def test_options_given_always_win():
+    given = ["--runner", "DataflowRunner", "--project", "mine", "--region=us-east1", "--temp_location=gs://t/tmp",
+             "--sdk_container_image=my-image", "--experiments=a,b"]
+    assert dataflow.complete_options(given, VERTEX_ENV, pipeline_root=ROOT, worker_image=WORKER) == (given, {})
+    # The deprecated name of the worker image counts as given, and a staging folder alone stands for both.
+    given = ["--runner=DataflowRunner", "--worker_harness_container_image=old", "--staging_location=gs://s/st"]
+    options, derived = dataflow.complete_options(given, VERTEX_ENV, pipeline_root=ROOT, worker_image=WORKER)
+    assert options == given + ["--project=vertex-project", "--region=europe-west4"]
+    assert set(derived) == {"project", "region"}
+    assert dataflow.missing_options(options) == []
+
+
+@pytest.mark.parametrize("environ, project, region", [
+    ({"GOOGLE_CLOUD_PROJECT": "gc", "GOOGLE_CLOUD_REGION": "us-west1"}, "gc", "us-west1"),
+    ({"CLOUDSDK_CORE_PROJECT": "sdk", "CLOUDSDK_COMPUTE_REGION": "asia-east1", "GOOGLE_CLOUD_PROJECT": " "},
+     "sdk", "asia-east1"),
+    ({"CLOUD_ML_PROJECT_ID": "ml", "GOOGLE_CLOUD_PROJECT": "gc", "CLOUD_ML_REGION": "us-central1",
+      "CLOUDSDK_COMPUTE_REGION": "x"}, "ml", "us-central1"),
+])
+def test_project_and_region_are_read_from_the_first_variable_set(environ, project, region):
+    options, _ = dataflow.complete_options(["--runner=DataflowRunner"], environ, pipeline_root=ROOT)
+    assert options[1:3] == [f"--project={project}", f"--region={region}"]
+
+
+@pytest.mark.parametrize("root", ["", "/local/root", "{{$.pipeline_root}}", "minio://mlpipeline/v2/artifacts"])
+def test_without_a_gs_root_the_temp_folder_goes_to_the_datasets_bucket(root):
+    options, derived = dataflow.complete_options(["--runner=DataflowRunner"], {}, pipeline_root=root,
+                                                 output="gs://data-bucket/root/123/run/prepare-tfrecord_1/dataset")
+    assert options == ["--runner=DataflowRunner", "--temp_location=gs://data-bucket/dataflow/tmp",
+                       "--staging_location=gs://data-bucket/dataflow/staging"]
+    assert derived["temp_location"] == "the Dataset's bucket"
+    assert dataflow.missing_options(options) == [
+        "--project (not given, and none of $CLOUD_ML_PROJECT_ID, $GOOGLE_CLOUD_PROJECT, $CLOUDSDK_CORE_PROJECT is set)",
+        "--region (not given, and none of $CLOUD_ML_REGION, $GOOGLE_CLOUD_REGION, $CLOUDSDK_COMPUTE_REGION is set)"]
+
+
+@pytest.mark.parametrize("options", [[], ["--runner=DirectRunner"], ["--runner=FlinkRunner", "--flink_master=h:8081"]])
+def test_other_runners_get_their_options_unchanged(options):
+    assert dataflow.complete_options(options, VERTEX_ENV, pipeline_root=ROOT, worker_image=WORKER) == (options, {})
+    assert dataflow.missing_options(options) == []
+
+
+def test_what_dataflow_still_lacks_is_named():
+    assert dataflow.missing_options(["--runner=DataflowRunner", "--project=p", "--region=r",
+                                     "--temp_location=/tmp/x"]) == ["a gs:// --temp_location (got '/tmp/x')"]
+    assert len(dataflow.missing_options(["--runner=DataflowRunner"])) == 3
+
+
+def test_prepare_stops_before_submitting_a_dataflow_job_that_lacks_options(tmp_path):
+    with pytest.raises(ValueError, match=r"The Dataflow job lacks --project .*; --region .*--beam-option=--project=P"):
+        steps.prepare(str(tmp_path / "*.wav"), str(tmp_path / "dataset"), dataset_uri="gs://b/root/dataset",
+                      beam_pipeline_options=["--runner=DataflowRunner"], environ={})
+    assert not (tmp_path / "dataset").exists()
+    with pytest.raises(ValueError, match=r"must be a list of options"):
+        steps.prepare(str(tmp_path / "*.wav"), str(tmp_path / "dataset"), beam_pipeline_options="--runner=DirectRunner")
+
+
+# worker_image_for
+
+
+@pytest.mark.parametrize("image, expected", [
+    ("ddsp-pipeline:0.1.0", "ddsp-pipeline:0.1.0-dataflow"),
+    ("us-docker.pkg.dev/p/ddsp/ddsp-pipeline:0.1.0", "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:0.1.0-dataflow"),
+    ("localhost:5000/ddsp-pipeline", "localhost:5000/ddsp-pipeline:latest-dataflow"),
+    ("ddsp-pipeline", "ddsp-pipeline:latest-dataflow"),
+    ("reg/ddsp-pipeline@sha256:" + "0" * 64, ""),
+    ("", ""),
+])
+def test_the_worker_image_is_the_step_images_tag_with_a_suffix(image, expected):
+    assert dataflow.worker_image_for(image) == expected
+
+
+# the compiled pipeline
+
+
+def _prepare_task(path, *flags):
+    assert cli.main(["compile", "--output", str(path), *flags]) == 0
+    spec = yaml.safe_load(path.read_text())
+    return spec, spec["root"]["dag"]["tasks"]["prepare-tfrecord"]["inputs"]["parameters"]
+
+
+def test_the_pipeline_passes_a_list_the_root_and_the_worker_image_to_prepare(tmp_path):
+    spec, arguments = _prepare_task(tmp_path / "p.yaml", "--image", "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:2")
+    parameter = spec["root"]["inputDefinitions"]["parameters"]["beam_pipeline_options"]
+    assert (parameter["parameterType"], parameter["defaultValue"]) == ("LIST", [])
+    component = spec["components"]["comp-prepare-tfrecord"]["inputDefinitions"]["parameters"]
+    assert component["beam_pipeline_options"]["parameterType"] == "LIST"
+    assert arguments["beam_pipeline_options"] == {"componentInputParameter": "beam_pipeline_options"}
+    assert arguments["pipeline_root"]["runtimeValue"]["constant"] == "{{$.pipeline_root}}"
+    assert arguments["worker_image"]["runtimeValue"]["constant"] == "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:2-dataflow"
