@@ -13,6 +13,12 @@ image, the target, and the train task's GPU request, which each target spells it
 - Vertex AI: a machine accelerator type (`NVIDIA_L4`, `NVIDIA_TESLA_T4`, `NVIDIA_H100_80GB`, ...);
 - Kubeflow: a Kubernetes extended resource (`nvidia.com/gpu`), plus, optionally, a node
   selector (e.g. cloud.google.com/gke-accelerator=nvidia-l4) and tolerations for GPU nodes.
+
+On Vertex AI the train step can also run on several machines (`train_replicas` > 1): it then
+runs as a Vertex AI custom job of that many replicas (one chief, the others workers; each a
+machine with accelerator_count GPUs) that train together with TensorFlow's
+MultiWorkerMirroredStrategy, as magenta's AI Platform recipe did with 4 VMs x 2 GPUs. Being a
+job's shape rather than a value, it is fixed when the pipeline is compiled.
 """
 
 import dataclasses
@@ -44,6 +50,26 @@ DEFAULT_EVAL_AUDIO_PATTERN = BUNDLED_EVAL_AUDIO_IN_IMAGE
 _VERTEX_ACCELERATOR = re.compile(r"^(NVIDIA_[A-Z0-9_]+|TPU_[A-Z0-9_]+)$")
 _K8S_RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# Vertex AI machine types with room for 1, 2, 4 or 8 GPUs of a type, for the train step's
+# replicas when it runs as a custom job (which names a machine type; the pipeline's own tasks
+# get one from the accelerator). Others: PipelineSettings.train_machine_type.
+_GPU_MACHINE_TYPES = {
+    "NVIDIA_L4": {1: "g2-standard-8", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"},
+    "NVIDIA_TESLA_A100": {n: f"a2-highgpu-{n}g" for n in (1, 2, 4, 8)},
+    "NVIDIA_A100_80GB": {n: f"a2-ultragpu-{n}g" for n in (1, 2, 4, 8)},
+    "NVIDIA_H100_80GB": {n: f"a3-highgpu-{n}g" for n in (1, 2, 4, 8)},
+    **{name: {n: "n1-standard-8" for n in (1, 2, 4)} for name in ("NVIDIA_TESLA_T4", "NVIDIA_TESLA_V100",
+                                                                  "NVIDIA_TESLA_P100", "NVIDIA_TESLA_P4")},
+}
+_CPU_MACHINE_TYPE = "n1-standard-8"
+
+
+def default_train_machine_type(accelerator, accelerator_count):
+    """A Vertex AI machine type holding `accelerator_count` GPUs of type `accelerator` ('' for
+    none), or None when _GPU_MACHINE_TYPES has none."""
+    if not accelerator:
+        return _CPU_MACHINE_TYPE
+    return _GPU_MACHINE_TYPES.get(accelerator, {}).get(int(accelerator_count))
 
 
 class SettingsError(ValueError):
@@ -83,6 +109,11 @@ class PipelineSettings:
     node_selector: Kubeflow: ((label, value), ...) the train pod must run on.
     tolerations: Kubeflow: Toleration's of the train pod (GPU nodes are often tainted).
     dataflow_worker_image: the prepare job's Dataflow worker image (None: derived from image).
+    train_replicas: Vertex AI: machines the train step runs on; > 1 makes it a custom job of
+        that many replicas, each with accelerator_count accelerators (the global batch is split
+        among all their GPUs).
+    train_machine_type: Vertex AI, with train_replicas > 1: each replica's machine type; None
+        for one that holds accelerator_count of the accelerator (default_train_machine_type).
     """
 
     image: str = DEFAULT_IMAGE
@@ -94,6 +125,8 @@ class PipelineSettings:
     # The image Dataflow workers run for the prepare job (docker/dataflow-worker.Dockerfile);
     # None: the step image's tag + '-dataflow' (dataflow.worker_image_for).
     dataflow_worker_image: str = None
+    train_replicas: int = 1
+    train_machine_type: str = None
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -118,6 +151,28 @@ class PipelineSettings:
         if not self.image or not str(self.image).strip():
             raise SettingsError("The image is empty: give the components' image, e.g. "
                                 "us-docker.pkg.dev/PROJECT/ddsp/ddsp-pipeline:0.1.0.")
+        self._check_train_replicas()
+
+    def _check_train_replicas(self):
+        replicas = self.train_replicas
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise SettingsError(f"train_replicas must be a whole number of machines, at least 1, got {replicas!r}.")
+        if replicas == 1:
+            if self.train_machine_type:
+                raise SettingsError("train_machine_type is for training on several machines (train_replicas > 1); "
+                                    "on one, Vertex AI picks the machine from the accelerator.")
+            return
+        if self.target != "vertex":
+            raise SettingsError(f"Training on several machines (train_replicas={replicas}) runs as a Vertex AI "
+                                "custom job: it is for --target vertex. On Kubeflow, train on one machine with "
+                                "several GPUs (accelerator_count).")
+        if self.train_machine_type is None:
+            machine_type = default_train_machine_type(self.accelerator, self.accelerator_count)
+            if machine_type is None:
+                raise SettingsError(
+                    f"No default machine type for {self.accelerator_count} x {self.accelerator}: give the replicas' "
+                    "Vertex AI machine type (train_machine_type, e.g. g2-standard-24 for 2 x NVIDIA_L4).")
+            object.__setattr__(self, "train_machine_type", machine_type)
 
 
 class Outputs(NamedTuple):
@@ -146,10 +201,30 @@ def _request_accelerator(task, settings):
                                   value=toleration.value or None, effect=toleration.effect)
 
 
+def _custom_training_job(component, settings):
+    """`component` run as a Vertex AI custom job of settings.train_replicas machines.
+
+    Every replica runs the same command; Vertex AI tells each its role (CLUSTER_SPEC, and
+    TF_CONFIG), from which training forms its cluster and lets only the chief write files
+    (ddsp_core.training.distribution). A replica that restarts restarts the whole job, which
+    resumes from the newest checkpoint in checkpoint_dir: the strategy cannot take a worker back.
+    """
+    from google_cloud_pipeline_components.v1.custom_job import create_custom_training_job_from_component
+
+    accelerator = {"accelerator_type": settings.accelerator,
+                   "accelerator_count": int(settings.accelerator_count)} if settings.accelerator else {}
+    return create_custom_training_job_from_component(
+        component, display_name=f"{PIPELINE_NAME}-train", replica_count=settings.train_replicas,
+        machine_type=settings.train_machine_type, restart_job_on_worker_restart=True,
+        env=[{"name": "KERAS_BACKEND", "value": "tensorflow"}], **accelerator)
+
+
 def make_pipeline(settings=PipelineSettings()):
     """The clarinet pipeline (a kfp pipeline function) for `settings`."""
     prepare_tfrecord = make_component(prepare_step, settings.image)
     train_component = make_component(train_step, settings.image)
+    if settings.train_replicas > 1:
+        train_component = _custom_training_job(train_component, settings)
     eval_component = make_component(eval_step, settings.image)
     sample_component = make_component(sample_step, settings.image)
     export_component = make_component(export_step, settings.image)
@@ -193,8 +268,10 @@ def make_pipeline(settings=PipelineSettings()):
             dataset=prepare_task.outputs["dataset"], preset=preset, num_steps=num_steps, batch_size=batch_size,
             gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir, restart_id=restart_id,
             accelerator=settings.accelerator)
-        train_task.set_display_name("train").set_memory_limit("32G").set_cpu_limit("8")
-        _request_accelerator(train_task, settings)
+        train_task.set_display_name("train")
+        if settings.train_replicas == 1:  # A custom job's machines are in its worker pools.
+            train_task.set_memory_limit("32G").set_cpu_limit("8")
+            _request_accelerator(train_task, settings)
 
         eval_task = eval_component(
             dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,

@@ -26,12 +26,19 @@ def add_arguments(parser, with_target=True):
     group.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]",
                        help="Kubeflow: a taint of GPU nodes the train pod tolerates, e.g. "
                             "nvidia.com/gpu=present:NoSchedule (effect default NoSchedule). Repeatable.")
+    group.add_argument("--train-replicas", type=int, default=1,
+                       help="Vertex AI: machines to train on together (MultiWorkerMirroredStrategy); > 1 runs the "
+                            "train step as a custom job of that many replicas, each with --accelerator-count GPUs "
+                            "(default: 1).")
+    group.add_argument("--train-machine-type", default=None,
+                       help="Vertex AI, with --train-replicas > 1: each replica's machine type (default: one that "
+                            "holds --accelerator-count GPUs of --accelerator, e.g. g2-standard-24 for 2 x NVIDIA_L4).")
 
 
 def given(args):
     """Whether any settings flag was given (a --template is submitted as compiled: none may be)."""
     return bool(args.image or args.accelerator is not None or args.accelerator_count != 1 or args.node_selector
-                or args.toleration)
+                or args.toleration or args.train_replicas != 1 or args.train_machine_type)
 
 
 def settings_from(args, target=None):
@@ -52,4 +59,5 @@ def settings_from(args, target=None):
     return PipelineSettings(image=(args.image or DEFAULT_IMAGE).strip(), target=target or args.target,
                             accelerator=args.accelerator, accelerator_count=args.accelerator_count,
                             node_selector=tuple(selector),
-                            tolerations=tuple(Toleration.parse(item) for item in args.toleration))
+                            tolerations=tuple(Toleration.parse(item) for item in args.toleration),
+                            train_replicas=args.train_replicas, train_machine_type=args.train_machine_type)

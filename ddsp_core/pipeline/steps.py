@@ -312,7 +312,8 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
     _parse_gin(bindings, train_gin_files(preset), gin_files, gin_params,
                operative_config_dir=save_dir if resume else None)
     result = train_util.train(save_dir=save_dir)
-    if checkpoint_dir:
+    # On several machines (a Vertex AI custom job with replicas) only the chief writes files.
+    if checkpoint_dir and result.get("chief", True):
         copied = resume_lib.publish(checkpoint_dir, model_dir)
         logging.info("Copied %d files of %s into the model artifact %s.", len(copied), checkpoint_dir, model_dir)
     return result

@@ -7,6 +7,11 @@ bar with rate, ETA and loss, or a line now and then; a line per step with verbos
 write TensorBoard scalars every `steps_per_summary` steps, save a checkpoint every
 `steps_per_save` steps, stop early below `early_stop_loss_value`, and stop with an
 error if the loss stops being finite (keeping the last good checkpoint).
+
+On several machines (`distribution.Distribution.is_chief`), every task trains and saves as
+the chief does (reading a sync-on-read variable of a multi-worker strategy is a collective op
+that all tasks must join), but only the chief writes into save_dir; the others write into a
+scratch folder deleted at the end.
 """
 
 import contextlib
@@ -14,7 +19,9 @@ import datetime
 import logging
 import math
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -276,7 +283,7 @@ class TrainLoopCallback(keras.callbacks.Callback):
 @gin.configurable
 def train(data_provider, trainer, model=None, distribution=None, batch_size=32, num_steps=1000000,
           steps_per_summary=300, steps_per_save=300, save_dir="/tmp/ddsp", restore_dir=None,
-          early_stop_loss_value=None, augmentation=None, model_statistics=True):
+          early_stop_loss_value=None, augmentation=None, model_statistics=True, seed=None):
     """Trains a model; returns the last step and its losses.
 
     Args:
@@ -299,10 +306,14 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         model_statistics: Write save_dir/model_statistics.json (the training data's level
             and pitch distribution, rates and gin config; what `ddsp_play` and `ddsp_export`
             need) before the first step, unless it is there already.
+        seed: None, or an integer seeding the model's initial weights and Keras' random
+            ops (`keras.utils.set_random_seed`), so that two runs start from the same
+            weights. (The data's order has its own seed, e.g. TFRecordProvider.seed.)
 
     Returns:
         {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float},
-        'start_step': the step it resumed from (0 for a fresh start)}.
+        'start_step': the step it resumed from (0 for a fresh start), 'chief': whether this
+        process wrote save_dir's files (False only on a multi-worker run's other tasks)}.
 
     Raises:
         TrainingError: save_dir not writable, a data/model mismatch, or the loss became NaN.
@@ -310,14 +321,47 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
             (a second one raises a plain KeyboardInterrupt at once).
     """
     from ddsp_core.training import distribution as distribution_lib
-    from ddsp_core.training.models import get_model
 
     for name, value in (("batch_size", batch_size), ("num_steps", num_steps),
                         ("steps_per_summary", steps_per_summary), ("steps_per_save", steps_per_save)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TrainingError(f"train.{name} must be a positive integer, got {value!r}.")
-    check_writable(save_dir)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TrainingError(f"train.seed must be an integer or None, got {seed!r}.")
     distribution = distribution or distribution_lib.get_distribution()
+    with _write_dir(save_dir, distribution.is_chief) as write_dir:
+        result = _train(data_provider, trainer, model, distribution, batch_size, num_steps, steps_per_summary,
+                        steps_per_save, save_dir, write_dir, restore_dir, early_stop_loss_value, augmentation,
+                        model_statistics=model_statistics and distribution.is_chief, seed=seed)
+    return {**result, "chief": distribution.is_chief}
+
+
+@contextlib.contextmanager
+def _write_dir(save_dir, is_chief):
+    """Where this process writes: save_dir on the chief (every single-process run); on the other
+    tasks of a multi-worker run, a scratch folder deleted afterwards. Those tasks save as the
+    chief does, TensorFlow's pattern for multi-worker saving: reading a sync-on-read variable
+    is a collective op that every task must join. (The checkpoints of this project's models
+    hold only mirrored variables, read locally, so today the scratch copies cost only time.)"""
+    if is_chief:
+        yield save_dir
+        return
+    scratch = tempfile.mkdtemp(prefix="ddsp-train-worker-")
+    logging.info("Not the chief: this task's checkpoints, summaries and train state go to the scratch folder %s "
+                 "(deleted at the end); it resumes from the checkpoints in %s.", scratch, save_dir)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(data_provider, trainer, model, distribution, batch_size, num_steps, steps_per_summary, steps_per_save,
+           save_dir, write_dir, restore_dir, early_stop_loss_value, augmentation, model_statistics, seed):
+    """`train` with checkpoints read from save_dir (and restore_dir) and every file written
+    into write_dir: save_dir itself, except on a multi-worker run's other tasks."""
+    from ddsp_core.training.models import get_model
+
+    check_writable(write_dir)
     distribution.check_batch_size(batch_size)
     data_provider.list_files()  # A clear error now if the pattern matches nothing.
     dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
@@ -325,7 +369,11 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         import tensorflow as tf  # The data pipeline is tf.data whatever the backend.
 
         dataset = dataset.map(augmentation, num_parallel_calls=tf.data.AUTOTUNE)
+    # Several machines: each global batch (batch_size examples) is split among all replicas.
+    dataset = distribution.shard(dataset)
 
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     with distribution.scope():
         model = model if model is not None else get_model()
         build_model(model, data_provider)
@@ -334,19 +382,19 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
     model.summary(print_fn=lambda line, *args, **kwargs: logging.info(line))
 
     start_step = restore_latest(model, save_dir, restore_dir)
-    config_path = write_operative_config(save_dir, start_step)
+    config_path = write_operative_config(write_dir, start_step)
     logging.info("Wrote %s", config_path)
     if model_statistics:
-        write_model_statistics(save_dir, data_provider)
+        write_model_statistics(write_dir, data_provider)
     if start_step >= num_steps:
         logging.info("Already at step %d >= num_steps %d: nothing to train.", start_step, num_steps)
         return {"step": start_step, "status": "finished", "losses": {}, "start_step": start_step}
 
     loss_names = [name for name in model.loss_trackers]
-    with SummaryWriter(storage.join(save_dir, TRAIN_SUMMARY_DIR)) as writer:
-        loop = TrainLoopCallback(trainer, save_dir, start_step, num_steps, steps_per_summary, steps_per_save,
+    with SummaryWriter(storage.join(write_dir, TRAIN_SUMMARY_DIR)) as writer:
+        loop = TrainLoopCallback(trainer, write_dir, start_step, num_steps, steps_per_summary, steps_per_save,
                                  loss_names, early_stop_loss_value=early_stop_loss_value, summary_writer=writer)
-        write_train_state(save_dir, step=start_step, num_steps=num_steps, status="running",
+        write_train_state(write_dir, step=start_step, num_steps=num_steps, status="running",
                           checkpoint=checkpoints.latest(save_dir) and checkpoints.latest(save_dir)[1])
         logging.info("%s.", accelerators.training_devices().line)
         logging.info("Training from step %d to %d, batch size %d (%s backend, jit_compile=%s).",
@@ -359,8 +407,8 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         loop.save()
     if loop.status == "diverged":
         loop.discard_unverified()
-        kept = checkpoints.latest(save_dir)
-        write_train_state(save_dir, step=kept[0] if kept else 0, num_steps=num_steps, status="diverged",
+        kept = checkpoints.latest(write_dir)
+        write_train_state(write_dir, step=kept[0] if kept else 0, num_steps=num_steps, status="diverged",
                           checkpoint=kept[1] if kept else None, diverged_at_step=loop.diverged_at)
         raise TrainingError(
             f"The loss stopped being finite at step {loop.diverged_at}; training stopped without saving that "
@@ -368,7 +416,7 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
             "(--gin_param='learning_rate=...') or the gradient clip (Trainer.grad_clip_norm), or check the "
             "data for NaN/inf values; rerunning resumes from that checkpoint."
         )
-    write_train_state(save_dir, step=loop.step, num_steps=num_steps, status=loop.status,
+    write_train_state(write_dir, step=loop.step, num_steps=num_steps, status=loop.status,
                       checkpoint=loop.last_checkpoint, losses=loop.last_losses)
     if loop.status == "interrupted":
         logging.warning("Stopped by %s at step %d of %d; saved %s. Rerun with the same save_dir to resume.",

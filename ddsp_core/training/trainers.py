@@ -37,6 +37,35 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "decay_rate": self.decay_rate, "warmup_steps": self.warmup_steps}
 
 
+class Adam(keras.optimizers.Adam):
+    """Keras' Adam, clipping by the global norm of the whole step's gradient under tf.distribute.
+
+    With several replicas, Keras 3 clips each replica's part of the gradient (a 1 / replicas
+    share of its batch's gradient) and then sums the parts, so the clip acts on a smaller
+    norm than on one device and a clipped step differs from it. Here the parts are summed
+    first, clipped, and each replica hands on 1 / replicas of the clipped sum (Keras then
+    sums them again): the step of one device, at the cost of a second all-reduce of the
+    gradients per step. Elsewhere (one device, JAX) it is Keras' Adam.
+    """
+
+    def _clip_gradients(self, grads):
+        if not (self.global_clipnorm and keras.backend.backend() == "tensorflow"):
+            return super()._clip_gradients(grads)
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return super()._clip_gradients(grads)
+        present = [i for i, grad in enumerate(grads) if grad is not None]
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+        clipped, _ = tf.clip_by_global_norm(summed, self.global_clipnorm)
+        shares = list(grads)
+        for i, grad in zip(present, clipped):
+            shares[i] = grad / replicas
+        return shares
+
+
 @gin.configurable
 class Trainer:
     """Builds the optimizer and compiles the model for `fit`.
@@ -86,7 +115,7 @@ class Trainer:
         return float(keras.ops.convert_to_numpy(self.schedule()(step)))
 
     def make_optimizer(self):
-        return keras.optimizers.Adam(learning_rate=self.schedule(), global_clipnorm=self.grad_clip_norm)
+        return Adam(learning_rate=self.schedule(), global_clipnorm=self.grad_clip_norm)
 
     def compile(self, model):
         """Compiles `model` with the optimizer; builds the optimizer's variables."""

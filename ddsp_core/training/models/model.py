@@ -1,7 +1,7 @@
 """Base class of trainable DDSP models: a Keras model whose loss is a dict of named terms."""
 
 import keras
-from keras import ops
+from keras import ops, tree
 
 try:  # Keras' own scaling of a per-replica loss under tf.distribute (a no-op elsewhere).
     from keras.src.losses.loss import scale_loss_for_distribution
@@ -31,6 +31,17 @@ class LastValue(keras.metrics.Metric):
 
     def reset_state(self):
         self.last_value.assign(0.0)
+
+
+def _multi_worker_strategy(model):
+    """Whether `model` trains under a TensorFlow MultiWorkerMirroredStrategy spanning several
+    machines (Keras' own test for its multi-worker reductions)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
 class Model(keras.Model):
@@ -68,6 +79,34 @@ class Model(keras.Model):
         terms = {name: float(ops.convert_to_numpy(value)) for name, value in self.loss_terms(features, outputs).items()}
         terms[TOTAL_LOSS] = float(sum(terms.values()))
         return terms
+
+    def train_step(self, *args, **kwargs):
+        """Keras' train step; its logs as shape [1] under a multi-worker TensorFlow strategy.
+
+        There Keras averages each log over the replicas with `strategy.reduce('MEAN', value,
+        axis=0)`, which fails on a scalar ("Invalid reduction dimension 0 for input with 0
+        dimensions", Keras 3, tensorflow/tensorflow#72388); on [1] it gives the scalar mean.
+        """
+        logs = super().train_step(*args, **kwargs)
+        if _multi_worker_strategy(self):
+            logs = {name: ops.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """(TensorFlow) Builds the model's state before `fit` from the dataset's element spec.
+
+        Keras takes the first batch under a strategy and averages its dict of per-replica
+        values in one `strategy.reduce` call, which MultiWorkerMirroredStrategy refuses
+        ("Attempt to convert a value ({'audio': PerReplica...}) ... to a Tensor", Keras
+        3.15); it also starts an iterator over the data just for that, so that training
+        then starts a second pass (another order of a reshuffled dataset than on one
+        device). Only the shapes and dtypes are needed: they are taken from the spec.
+        """
+        if iterator is not None and data_batch is None and self.distribute_strategy is not None:
+            spec = iterator.data_adapter.get_tf_dataset().element_spec
+            data_batch = tree.map_structure(lambda s: keras.KerasTensor(s.shape, s.dtype.name), spec)
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     @property
     def metrics(self):
