@@ -170,15 +170,10 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
                                    [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
                                    fingerprint, eval_audio)
     run_name = time.strftime("%Y%m%d-%H%M%S")
-    checkpoint_dir = resume_lib.checkpoint_dir(root, arguments)
-    arguments["checkpoint_dir"] = checkpoint_dir
-    if resume:
-        print(resume_lib.resume_line(checkpoint_dir), file=sys.stderr, flush=True)
-    else:
-        moved = resume_lib.set_aside(checkpoint_dir, run_name)
-        arguments["restart_id"] = run_name
-        print(f"train: starts at step 0 (--no-resume)"
-              + (f"; the earlier checkpoints are kept in {moved}." if moved else "."), file=sys.stderr, flush=True)
+    resume_parameters, line = resume_lib.parameters_for_run(root, arguments, resume=resume, run_id=run_name)
+    arguments.update(resume_parameters)
+    checkpoint_dir = resume_parameters["checkpoint_dir"]
+    print(line, file=sys.stderr, flush=True)
     status_dir = os.path.join(root, ".status", run_name)
     processes = StepProcesses(output=output, show_executor_input=verbose,
                               env={steps_lib.STATUS_DIR_ENV: status_dir, steps_lib.VERBOSE_ENV: "1" if verbose else ""})

@@ -41,7 +41,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 
 from ddsp_core.pipeline.steps import StepError
 from ddsp_core.pipeline.steps import split_commas as split_patterns
@@ -223,18 +222,16 @@ def checkpoint_parameters(args, parameters):
         return {}
     from ddsp_core.pipeline import resume as resume_lib
 
-    folder = resume_lib.checkpoint_dir(args.pipeline_root, parameters)
-    if not args.no_resume:
-        try:
-            print(resume_lib.resume_line(folder))
-        except Exception as error:  # Listing gs:// needs credentials; the run can go on without this line.
-            print(f"train: checkpoints go to {folder} (cannot look into it here: {type(error).__name__}).")
-        return {"checkpoint_dir": folder}
-    run_id = time.strftime("%Y%m%d-%H%M%S")
-    moved = resume_lib.set_aside(folder, run_id)
-    print(f"train: starts at step 0 (--no-resume)" + (f"; the earlier checkpoints are kept in {moved}." if moved
-                                                      else "."))
-    return {"checkpoint_dir": folder, "restart_id": run_id}
+    try:
+        found, line = resume_lib.parameters_for_run(args.pipeline_root, parameters, resume=not args.no_resume)
+    except Exception as error:  # Listing gs:// needs credentials; the run can go on without the line.
+        if args.no_resume:
+            raise
+        folder = resume_lib.checkpoint_dir(args.pipeline_root, parameters)
+        found, line = {"checkpoint_dir": folder}, f"train: checkpoints go to {folder} (cannot look into it here: " \
+                                                  f"{type(error).__name__})."
+    print(line)
+    return found
 
 
 def parameter_values(args):

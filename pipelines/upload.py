@@ -126,24 +126,24 @@ def match_local(patterns):
     return sorted(files), os.path.commonpath(bases)
 
 
-def file_md5(path, chunk_bytes=1 << 20):
-    """Base64 MD5 of a file, as Cloud Storage reports it (blob.md5_hash)."""
-    digest = hashlib.md5()
+def _file_checksum(path, checksum, chunk_bytes=1 << 20):
+    """Base64 of `checksum` (a hashlib-like object) over the file's bytes, as Cloud Storage writes them."""
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(chunk_bytes), b""):
-            digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode("ascii")
+            checksum.update(chunk)
+    return base64.b64encode(checksum.digest()).decode("ascii")
+
+
+def file_md5(path, chunk_bytes=1 << 20):
+    """Base64 MD5 of a file, as Cloud Storage reports it (blob.md5_hash)."""
+    return _file_checksum(path, hashlib.md5(), chunk_bytes)
 
 
 def file_crc32c(path, chunk_bytes=1 << 20):
     """Base64 CRC32C of a file, as Cloud Storage reports it (blob.crc32c; composite objects have no MD5)."""
     import google_crc32c
 
-    checksum = google_crc32c.Checksum()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(chunk_bytes), b""):
-            checksum.update(chunk)
-    return base64.b64encode(checksum.digest()).decode("ascii")
+    return _file_checksum(path, google_crc32c.Checksum(), chunk_bytes)
 
 
 def same_contents(path, md5, blob):

@@ -182,8 +182,7 @@ def export(args):
             vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{args.name}.tflite"), metadata)
         write_reverb_ir(instrument, scratch)
         copy_model_files(instrument, scratch)
-        written = sorted(os.path.relpath(os.path.join(root, name), scratch)
-                         for root, _, names in os.walk(scratch) for name in names)
+        written = storage.list_tree(scratch)
         if local:
             if os.path.isdir(save_dir):
                 shutil.rmtree(save_dir)
@@ -191,9 +190,7 @@ def export(args):
                 os.remove(save_dir)
             os.rename(scratch, save_dir)
         else:
-            for relative in written:
-                storage.write_bytes(storage.join(save_dir, relative),
-                                    storage.read_bytes(os.path.join(scratch, relative)))
+            storage.copy_files(scratch, save_dir, written)
     finally:
         if os.path.isdir(scratch):
             shutil.rmtree(scratch)

@@ -98,3 +98,18 @@ def publish(folder, model_dir):
              if checkpoints.step_of(relative) is None and ".tmp-" not in relative] + [newest_name]
     storage.copy_files(folder, model_dir, files)
     return files
+
+
+def parameters_for_run(pipeline_root, parameters, resume=True, run_id=None):
+    """The pipeline parameters that point this run's training at its checkpoint folder, and the
+    line saying what it reuses: ({'checkpoint_dir': ...}, line) when resuming; with resume False
+    the folder is set aside first and {'restart_id': run_id} added (a new value also makes
+    kfp's cache see a new train task)."""
+    folder = checkpoint_dir(pipeline_root, parameters)
+    if resume:
+        return {"checkpoint_dir": folder}, resume_line(folder)
+    run_id = run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    moved = set_aside(folder, run_id)
+    line = "train: starts at step 0 (--no-resume)" + (f"; the earlier checkpoints are kept in {moved}." if moved
+                                                      else ".")
+    return {"checkpoint_dir": folder, "restart_id": run_id}, line

@@ -290,8 +290,8 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
     """
     from ddsp_core.training import accelerators, checkpoints, train_util
 
-    devices = accelerators.check_requested_accelerator(accelerator)
-    logging.info("Accelerator requested: %s. %s.", repr(accelerator) if accelerator else "none", devices.line)
+    accelerators.check_requested_accelerator(accelerator)  # train() logs the devices it trains on.
+    logging.info("Accelerator requested: %s.", repr(accelerator) if accelerator else "none")
     preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
     check_frame_rate(manifest, preset)

@@ -135,7 +135,7 @@ def test_the_train_step_fails_before_writing_when_the_requested_gpu_is_missing(t
         result = steps.train(dataset, model_dir, accelerator="", **kwargs)
     assert result["step"] == 1
     line = f"Training on the CPU (no GPU visible), {keras.backend.backend()} backend."
-    assert f"Accelerator requested: none. {line}" in caplog.messages
+    assert "Accelerator requested: none." in caplog.messages
     assert caplog.messages.count(line) == 1  # train_util.train's, before its "Training from step" line.
     assert caplog.messages[caplog.messages.index(line) + 1].startswith("Training from step 0 to 1")
     assert checkpoint_steps(checkpoint_dir) == [1] and checkpoint_steps(model_dir) == [1]

@@ -100,9 +100,10 @@ class Model(keras.Model):
         ("Attempt to convert a value ({'audio': PerReplica...}) ... to a Tensor", Keras
         3.15); it also starts an iterator over the data just for that, so that training
         then starts a second pass (another order of a reshuffled dataset than on one
-        device). Only the shapes and dtypes are needed: they are taken from the spec.
+        device). Only the shapes and dtypes are needed: they are taken from the spec. Elsewhere
+        (one process) Keras' own build is kept.
         """
-        if iterator is not None and data_batch is None and self.distribute_strategy is not None:
+        if iterator is not None and data_batch is None and _multi_worker_strategy(self):
             spec = iterator.data_adapter.get_tf_dataset().element_spec
             data_batch = tree.map_structure(lambda s: keras.KerasTensor(s.shape, s.dtype.name), spec)
             iterator = None
