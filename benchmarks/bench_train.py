@@ -20,6 +20,10 @@ reported apart; then `--repeats` steps are timed, each ended by fetching the los
     python benchmarks/bench_train.py --configs jax --repeats 10 --markdown
     python benchmarks/bench_train.py --quick              # tiny smoke run
     python benchmarks/bench_train.py --gin-param "RnnFcDecoder.precision = 'float32'"
+    python benchmarks/bench_train.py --configs tensorflow --presets quick@16000,quick@48000,hq@16000,hq@48000
+
+`--presets NAME@RATE,...` times a pipeline preset's train step instead: its model and gin files,
+its batch and example length, at RATE Hz (`presets.get_preset(NAME, RATE)`), one row each.
 
 The model is the gin default, so `RnnFcDecoder.precision = 'auto'`: bfloat16 matmuls on a GPU
 or (TensorFlow) on a CPU with bfloat16 units; pass --gin-param to fix it.
@@ -48,12 +52,12 @@ SAMPLE_RATE = 16000
 FRAME_RATE = 250
 
 
-def synthetic_batch(batch, seconds, seed=0):
+def synthetic_batch(batch, seconds, seed=0, sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE):
     """Clarinet-like controls and noise audio: {'audio', 'f0_hz', 'f0_confidence', 'loudness_db'}."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    n_frames, n_samples = int(seconds * FRAME_RATE), int(seconds * SAMPLE_RATE)
+    n_frames, n_samples = int(seconds * frame_rate), int(seconds * sample_rate)
     f0 = rng.uniform(150.0, 900.0, size=(batch, 1)) * np.ones((1, n_frames))
     return {
         "audio": rng.uniform(-0.3, 0.3, size=(batch, n_samples)).astype("float32"),
@@ -81,16 +85,28 @@ def build_compiled(backend, jit_compile, args, extra_gin_params=()):
     """
     import gin
 
-    from ddsp_core.training import ddsp_run, trainers
+    from ddsp_core.training import ddsp_run, gin_configs, trainers
     from ddsp_core.training.models import get_model
 
-    params = [f"n_samples = {int(args.seconds * SAMPLE_RATE)}"]
-    if args.quick:
-        params += ["RnnFcDecoder.rnn_channels = 32", "RnnFcDecoder.ch = 32", "Reverb.reverb_length = 1600"]
-    ddsp_run.parse_gin(["models/solo_instrument.gin"], params + list(extra_gin_params))
-    batch = synthetic_batch(args.batch, args.seconds)
+    if args.preset:  # A pipeline preset's model at a rate: its gin files, batch and example length.
+        from ddsp_core.pipeline import presets
+
+        name, _, rate = args.preset.partition("@")
+        preset = presets.get_preset(name, int(rate or 0))
+        example_format = preset.example_format
+        ddsp_run.parse_gin([preset.model_gin, *preset.gin_files], [*preset.gin_params, *extra_gin_params])
+        gin_configs.bind_example_format(example_format)
+        args.batch, args.seconds = preset.batch_size, example_format.example_secs
+        shape = dict(sample_rate=example_format.sample_rate, frame_rate=example_format.frame_rate)
+    else:
+        params = [f"n_samples = {int(args.seconds * SAMPLE_RATE)}"]
+        if args.quick:
+            params += ["RnnFcDecoder.rnn_channels = 32", "RnnFcDecoder.ch = 32", "Reverb.reverb_length = 1600"]
+        ddsp_run.parse_gin(["models/solo_instrument.gin"], params + list(extra_gin_params))
+        shape = {}
+    batch = synthetic_batch(args.batch, args.seconds, **shape)
     model = get_model()
-    model(synthetic_batch(1, args.seconds))  # Build the variables.
+    model(synthetic_batch(1, args.seconds, **shape))  # Build the variables.
     with gin.unlock_config():
         trainer = trainers.Trainer(jit_compile=jit_compile)
     trainer.compile(model)
@@ -124,7 +140,7 @@ def worker(config, args):
         stats = jax_device.memory_stats() or {}
         peak_device_mb = stats.get("peak_bytes_in_use", 0) / 2 ** 20
     return {
-        "config": config, "backend": backend, "compile": label, "device": device_name,
+        "config": config, "backend": backend, "compile": label, "device": device_name, "preset": args.preset,
         "batch": args.batch, "seconds": args.seconds, "params": count_trainable_parameters(model),
         "first_step_s": first_s, "times_s": times, "median_s": statistics.median(times),
         "min_s": min(times), "max_s": max(times), "steps_per_s": 1.0 / statistics.median(times),
@@ -136,13 +152,15 @@ def worker(config, args):
 
 def run_worker(config, args, workdir):
     backend = CONFIGS[config][0]
-    out = os.path.join(workdir, f"{config}.json")
+    out = os.path.join(workdir, f"{config}-{args.preset.replace('@', '-') or 'model'}.json")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     command = [sys.executable, os.path.abspath(__file__), "--_worker", config, "--_out", out,
                "--batch", str(args.batch), "--seconds", str(args.seconds), "--repeats", str(args.repeats),
                "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait)]
     if args.quick:
         command.append("--quick")
+    if args.preset:
+        command += ["--preset", args.preset]
     for binding in args.gin_param:
         command += ["--gin-param", binding]
     completed = subprocess.run(command, env=env, cwd=ROOT)
@@ -153,14 +171,14 @@ def run_worker(config, args, workdir):
 
 
 def format_table(rows, markdown=False):
-    headers = ["backend", "compile", "device", "batch x s", "params", "first step s", "median s", "min s",
+    headers = ["preset @ Hz", "backend", "compile", "device", "batch x s", "params", "first step s", "median s", "min s",
                "max s", "runs", "steps/s", "peak RSS MB", "peak device MB", "loss first -> last"]
     lines = []
     for row in rows:
         if "error" in row:
-            lines.append([row["config"], row["error"]] + [""] * (len(headers) - 2))
+            lines.append([row.get("preset") or "-", row["config"], row["error"]] + [""] * (len(headers) - 3))
             continue
-        lines.append([row["backend"], row["compile"], row["device"], f"{row['batch']} x {row['seconds']:g}",
+        lines.append([row.get("preset") or "-", row["backend"], row["compile"], row["device"], f"{row['batch']} x {row['seconds']:g}",
                       f"{row['params']:,}", f"{row['first_step_s']:.1f}", f"{row['median_s']:.3f}",
                       f"{row['min_s']:.3f}", f"{row['max_s']:.3f}", str(len(row["times_s"])),
                       f"{row['steps_per_s']:.3f}", f"{row['peak_rss_mb']:.0f}",
@@ -185,6 +203,10 @@ def parse_args(argv):
     parser.add_argument("--gin-param", action="append", default=[],
                         help="extra gin binding, e.g. \"RnnFcDecoder.precision = 'float32'\" (repeatable)")
     common.add_common_flags(parser, max_wait=60)
+    parser.add_argument("--presets", default="",
+                        help="comma-separated NAME@RATE, e.g. quick@16000,hq@48000: time each preset's train step "
+                             "(its model, batch and example length) at RATE Hz, with each of --configs")
+    parser.add_argument("--preset", default="", help=argparse.SUPPRESS)  # One of --presets, in a worker.
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -206,7 +228,10 @@ def main(argv=None):
         return 0
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory() as workdir:
-        rows = [run_worker(config, args, workdir) for config in args.configs.split(",")]
+        rows = []
+        for preset in args.presets.split(",") if args.presets else [""]:
+            args.preset = preset
+            rows += [run_worker(config, args, workdir) for config in args.configs.split(",")]
     print(f"# Solo-instrument train step, {started}")
     print(f"# machine: {common.machine_description()}")
     print(f"# code: {common.code_description()}")

@@ -97,7 +97,7 @@ def cut_windows(files, example_secs, hop_secs):
 
     from ddsp_core.training.data_preparation import examples
 
-    shape = examples.ExampleShape(SAMPLE_RATE, FRAME_RATE, example_secs, hop_secs, False)
+    shape = ExampleFormat(SAMPLE_RATE, FRAME_RATE, example_secs, hop_secs, False)
     windows = []
     for _, audio, features in files:
         windows += examples.cut_examples(audio, audio, features, shape)

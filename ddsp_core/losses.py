@@ -59,13 +59,16 @@ class SpectralLoss(Loss):
 
     For each FFT size, compares the STFT magnitudes of target and audio (hann window,
     `overlap` between frames), with optional terms on their time and frequency
-    differences, frequency cumsum and log; plus optionally the A-weighted loudness.
+    differences, frequency cumsum and log; plus optionally the A-weighted loudness of
+    audio at `sample_rate` Hz (the only term that depends on the rate; models/ae.gin binds
+    it to the dataset's).
     """
 
     def __init__(self, fft_sizes=(2048, 1024, 512, 256, 128, 64), loss_type="L1", mag_weight=1.0,
                  delta_time_weight=0.0, delta_freq_weight=0.0, cumsum_freq_weight=0.0, logmag_weight=0.0,
-                 loudness_weight=0.0, overlap=0.75, name="spectral_loss"):
+                 loudness_weight=0.0, overlap=0.75, sample_rate=16000, name="spectral_loss"):
         super().__init__(name=name)
+        checks.check_positive("sample_rate", sample_rate)
         if str(loss_type).upper() not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}.")
         if not fft_sizes:
@@ -81,6 +84,7 @@ class SpectralLoss(Loss):
         self.logmag_weight = logmag_weight
         self.loudness_weight = loudness_weight
         self.overlap = overlap
+        self.sample_rate = sample_rate
 
     def call(self, target_audio, audio, weights=None):
         """Loss between target and synthesized audio.
@@ -105,8 +109,8 @@ class SpectralLoss(Loss):
             value_mag = compute_mag(audio, size=size, overlap=self.overlap)
             loss = loss + self._terms(target_mag, value_mag, weights)
         if self.loudness_weight > 0:
-            target_loudness = compute_loudness(target_audio, n_fft=2048)
-            value_loudness = compute_loudness(audio, n_fft=2048)
+            target_loudness = compute_loudness(target_audio, self.sample_rate, n_fft=2048)
+            value_loudness = compute_loudness(audio, self.sample_rate, n_fft=2048)
             loss = loss + self.loudness_weight * mean_difference(target_loudness, value_loudness, self.loss_type)
         return loss
 

@@ -245,6 +245,7 @@ def make_pipeline(settings=PipelineSettings()):
         eval_audio_pattern: str = DEFAULT_EVAL_AUDIO_PATTERN,
         checkpoint_dir: str = "",
         restart_id: str = "",
+        sample_rate: int = 0,
     ) -> Outputs:
         """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
         ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
@@ -255,13 +256,16 @@ def make_pipeline(settings=PipelineSettings()):
         audio held out for eval and sample ('' for the preset's split of audio_pattern);
         checkpoint_dir: a folder under the pipeline root where training writes its checkpoints as
         it goes and resumes from them on a rerun ('' : only the model artifact, no resume across
-        runs; `ddsp_pipeline run` and `submit` set it); restart_id: set by --no-resume."""
+        runs; `ddsp_pipeline run` and `submit` set it); restart_id: set by --no-resume;
+        sample_rate: the examples' and the model's audio rate in Hz (0: the preset's); later
+        steps read it from the dataset's manifest."""
         prepare_task = prepare_tfrecord(
             audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
             eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
             worker_image=(worker_image_for(settings.image) if settings.dataflow_worker_image is None
-                          else settings.dataflow_worker_image))
+                          else settings.dataflow_worker_image),
+            sample_rate=sample_rate)
         prepare_task.set_display_name("prepare TFRecords").set_memory_limit("16G").set_cpu_limit("8")
 
         train_task = train_component(

@@ -109,19 +109,21 @@ def check_pipeline_root(pipeline_root):
 
 
 def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_capacity="", gin_files=(),
-                       gin_params=(), beam_options=(), fingerprint="", eval_audio=""):
+                       gin_params=(), beam_options=(), fingerprint="", eval_audio="", sample_rate=0):
     """The pipeline's parameter values for a run, checking the preset name first.
 
     beam_options: Beam options for the prepare job, one a string (a value may contain commas);
         passed as the list `beam_pipeline_options` only when given (else the pipeline's default,
         the local runner). A string is the old comma-separated form, split at every comma.
     """
-    presets_lib.get_preset(preset)
+    presets_lib.get_preset(preset, sample_rate)
     arguments = {"audio_pattern": audio, "eval_audio_pattern": eval_audio, "preset": preset,
                  "num_steps": int(num_steps),
                  "batch_size": int(batch_size), "crepe_capacity": crepe_capacity or "",
                  "gin_files": list(gin_files), "gin_params": list(gin_params),
                  "audio_fingerprint": fingerprint}
+    if sample_rate:  # Only when given: runs at the preset's rate keep their cache key and resume folder.
+        arguments["sample_rate"] = int(sample_rate)
     if isinstance(beam_options, str):
         beam_options = steps_lib.split_commas(beam_options)
     if beam_options:
@@ -131,9 +133,10 @@ def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_c
 
 def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT, num_steps=0, batch_size=0,
         crepe_capacity="", gin_files=(), gin_params=(), beam_options=(), use_cache=True, verbose=False,
-        eval_audio=None, resume=True, output=None):
+        eval_audio=None, resume=True, output=None, sample_rate=0):
     """Runs the whole pipeline locally; returns a RunResult.
 
+    sample_rate: the examples' and the model's audio rate in Hz; 0 for the preset's.
     eval_audio: audio held out for eval and sample (all of it in the eval split); None: the
     bundled validation clarinet when `audio` is the bundled training set, else none ('').
     beam_options: the prepare job's Beam options, a list with one option a string (default:
@@ -156,7 +159,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     from pipelines.step_processes import StepProcesses
 
     try:
-        presets_lib.get_preset(preset)
+        presets_lib.get_preset(preset, sample_rate)
     except ValueError as error:
         raise PipelineRunError(str(error)) from None
     root = check_pipeline_root(pipeline_root)
@@ -168,7 +171,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
         raise PipelineRunError(f"step 'prepare_tfrecord' cannot start: {error.cause}") from None
     arguments = pipeline_arguments(audio, preset, num_steps, batch_size, crepe_capacity,
                                    [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
-                                   fingerprint, eval_audio)
+                                   fingerprint, eval_audio, sample_rate)
     run_name = time.strftime("%Y%m%d-%H%M%S")
     resume_parameters, line = resume_lib.parameters_for_run(root, arguments, resume=resume, run_id=run_name)
     arguments.update(resume_parameters)

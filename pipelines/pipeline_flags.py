@@ -45,6 +45,10 @@ def add_arguments(parser):
     group.add_argument("--batch-size", type=int, default=None, help="Training batch (default: the preset's).")
     group.add_argument("--crepe-capacity", default=None, choices=CREPE_CAPACITIES,
                        help="CREPE size for the prepare job (default: the preset's).")
+    group.add_argument("--sample-rate", type=int, default=None,
+                       help="Audio rate of the examples and of the model, Hz: any rate, e.g. 16000, 22050, 44100, "
+                            "48000 (CREPE still runs at 16 kHz; the frame rate follows: 100 frames/s at 44.1 kHz, "
+                            "50 at 22.05 kHz). Default: the preset's (16000; hq 48000; vst only 16000).")
     group.add_argument("--gin-file", action="append", default=[],
                        help="Gin file for train/eval/sample, applied after the preset's: a shipped name such as "
                             "models/solo_instrument.gin (`run` also takes a path on this machine, `submit` only "
@@ -74,6 +78,12 @@ def check(args):
             get_preset(args.preset)
         except ValueError as error:
             raise ValueError(f"--preset: {error}") from None
-    for flag, value in (("--num-steps", args.num_steps), ("--batch-size", args.batch_size)):
+    for flag, value in (("--num-steps", args.num_steps), ("--batch-size", args.batch_size),
+                        ("--sample-rate", args.sample_rate)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be at least 1 (leave it out for the preset's), not {value}.")
+    if args.sample_rate is not None:
+        try:
+            get_preset(args.preset or "quick", args.sample_rate)
+        except ValueError as error:
+            raise ValueError(f"--sample-rate: {error}") from None

@@ -246,6 +246,8 @@ def parameter_values(args):
         values["batch_size"] = args.batch_size
     if args.crepe_capacity is not None:
         values["crepe_capacity"] = args.crepe_capacity
+    if args.sample_rate is not None:
+        values["sample_rate"] = args.sample_rate
     if args.gin_file:
         values["gin_files"] = list(args.gin_file)
     if args.gin_param:

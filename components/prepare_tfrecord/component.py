@@ -15,6 +15,7 @@ def prepare_tfrecord(
     eval_audio_pattern: str = "",
     pipeline_root: str = "",
     worker_image: str = "",
+    sample_rate: int = 0,
 ):
     """Runs the prepare job (`ddsp_prepare_tfrecord`) on `audio_pattern`.
 
@@ -29,6 +30,8 @@ def prepare_tfrecord(
     bundled validation clarinet; '' for the preset's split of audio_pattern.
     pipeline_root, worker_image: set by the pipeline (the pipeline root, and the Dataflow
     worker image of the pipeline's image); '' for none.
+    sample_rate: the examples' audio rate in Hz, 0 for the preset's; recorded in the manifest's
+    example format, which every later step reads.
     """
     import os
 
@@ -39,6 +42,6 @@ def prepare_tfrecord(
         audio_pattern=audio_pattern, dataset_dir=dataset.path, dataset_uri=dataset.uri, preset=preset,
         crepe_capacity=crepe_capacity, beam_pipeline_options=beam_pipeline_options,
         eval_audio_pattern=eval_audio_pattern, pipeline_root=pipeline_root, worker_image=worker_image,
-        environ=dict(os.environ))
+        environ=dict(os.environ), sample_rate=sample_rate)
     dataset.metadata.update(steps.dataset_metadata(manifest))
     dataset.metadata["audio_fingerprint"] = audio_fingerprint

@@ -32,6 +32,8 @@ OUTPUT_NAMES = {"amplitude": "StatefulPartitionedCall:0", "harmonics": "Stateful
                 "noise": "StatefulPartitionedCall:2", "state": "StatefulPartitionedCall:3"}
 VST_INPUT_KEYS = ("pw_scaled", "f0_scaled")
 STATE_SIZE = 512
+# The plugin's audio rate: its models are trained on, and synthesize, 16 kHz audio.
+SAMPLE_RATE = 16000
 SIGNATURE_KEY = "call"
 
 
@@ -63,9 +65,13 @@ def check_vst_compatible(model):
                              f"{STATE_SIZE}); this model's GRU has {rnn.units} units. Train with `--preset vst` "
                              "(models/vst.gin).")
     try:
-        synth_parts(model)
+        parts = synth_parts(model)
     except StreamingError as error:
         raise VstExportError(f"DDSP-VST synthesizes harmonics and filtered noise itself: {error}") from None
+    if parts.harmonic.sample_rate != SAMPLE_RATE:
+        raise VstExportError(f"DDSP-VST's model format is {SAMPLE_RATE} Hz only (its synthesizers run at that rate); "
+                             f"this model makes {parts.harmonic.sample_rate:g} Hz audio. Train at 16 kHz with "
+                             "`--preset vst`, or export this model's SavedModel (--inference_model=autoencoder).")
 
 
 def control_module(model):

@@ -21,9 +21,9 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 
+from ddsp_core.example_format import ExampleFormat
 from ddsp_core.pipeline import presets as presets_lib
 from ddsp_core.training import storage
 
@@ -57,14 +57,14 @@ def split_commas(text):
 
 
 def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_pipeline_options=(), num_workers=0,
-            eval_audio_pattern="", dataset_uri="", pipeline_root="", worker_image="", environ=None):
+            eval_audio_pattern="", dataset_uri="", pipeline_root="", worker_image="", environ=None, sample_rate=0):
     """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir` (or `dataset_uri`).
 
     Args:
         audio_pattern: Glob(s) of audio files, comma-separated, local or gs://.
         dataset_dir: Output folder: train.tfrecord-* (and eval.tfrecord-*) shards and
             train_manifest.json. Earlier shards there are replaced.
-        preset: Preset name (example length, frame rate, eval split, CREPE size, shards).
+        preset: Preset name (example format, eval split, CREPE size, shards).
         crepe_capacity: CREPE size; '' for the preset's.
         beam_pipeline_options: Beam options, a list with one option an item (a value may
             contain commas), e.g. ['--runner=DataflowRunner', '--max_num_workers=8']; empty
@@ -79,6 +79,9 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_
             folders go, the image its workers run, and the step's environment (a dict) that
             project and region are read from, when the options do not give them
             (`dataflow.complete_options`). Unused by other runners.
+        sample_rate: The examples' audio rate in Hz (any rate; CREPE runs at 16 kHz); 0 for
+            the preset's (`Preset.with_sample_rate` picks the frame rate). Every later step
+            reads it, with the rest of the example format, from the manifest.
 
     Returns:
         The manifest (dict).
@@ -90,7 +93,7 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_
     from ddsp_core.pipeline import dataflow
     from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
 
-    preset = presets_lib.get_preset(preset)
+    preset = presets_lib.get_preset(preset, sample_rate)
     lib.tidy_beam_logging()
     patterns = split_commas(audio_pattern)
     if not patterns:
@@ -115,11 +118,11 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_
         input_audio_filepatterns=patterns,
         output_tfrecord_path=storage.join(output_dir, TRAIN_PREFIX),
         eval_tfrecord_path=storage.join(output_dir, EVAL_PREFIX),
-        num_shards=preset.num_shards, frame_rate=preset.frame_rate, example_secs=preset.example_secs,
-        hop_secs=preset.hop_secs,
+        num_shards=preset.num_shards, example_format=preset.example_format,
         eval_split_fraction=0.0 if eval_patterns else preset.eval_split_fraction,
         eval_audio_filepatterns=eval_patterns,
         crepe_capacity=crepe_capacity or preset.crepe_capacity, crepe_precision="auto")
+    logging.info("Examples: %s.", preset.example_format.describe())
     manifest = lib.run(settings, options, num_workers=num_workers, overwrite=True)
     for line in lib.summary_lines(manifest):
         logging.info(line)
@@ -144,33 +147,22 @@ def read_manifest(dataset_dir):
 
 def dataset_metadata(manifest):
     """Numbers of a manifest worth showing next to the Dataset artifact."""
-    settings = manifest["settings"]
+    example_format = ExampleFormat.from_manifest(manifest)
     return {
         "files_read": manifest["files_read"], "files_skipped": manifest["files_skipped"],
         "train_examples": manifest["examples_written"].get("train", 0),
         "eval_examples": manifest["examples_written"].get("eval", 0),
-        "audio_seconds": manifest["audio_seconds"], "example_secs": settings["example_secs"],
-        "sample_rate": settings["sample_rate"], "frame_rate": settings["frame_rate"],
-        "crepe_capacity": settings["crepe_capacity"],
+        "audio_seconds": manifest["audio_seconds"], **example_format.to_dict(),
+        "crepe_capacity": manifest["settings"]["crepe_capacity"],
     }
 
 
-def _data_bindings(dataset_dir, manifest, split):
-    """Gin bindings that read `split` of the dataset with the shapes it was written with."""
-    settings = manifest["settings"]
+def _data_bindings(dataset_dir, split):
+    """{gin key: value} that read `split` of the dataset. The data provider takes the example
+    format from the dataset's manifest, and the model its rate and length from the provider
+    (`gin_configs.bind_example_format`)."""
     prefix = TRAIN_PREFIX if split == "train" else EVAL_PREFIX
-    pattern = storage.join(dataset_dir, prefix) + "*"
-    sample_rate = int(settings["sample_rate"])
-    return [
-        f"TFRecordProvider.file_pattern = {pattern!r}",
-        f"TFRecordProvider.example_secs = {float(settings['example_secs'])!r}",
-        f"TFRecordProvider.sample_rate = {sample_rate}",
-        f"TFRecordProvider.frame_rate = {int(settings['frame_rate'])}",
-        f"TFRecordProvider.centered = {bool(settings['center'])}",
-        # The model's synthesizers make examples of the dataset's length (models/ae.gin macros).
-        f"sample_rate = {sample_rate}",
-        f"n_samples = {int(round(float(settings['example_secs']) * sample_rate))}",
-    ]
+    return {"TFRecordProvider.file_pattern": storage.join(dataset_dir, prefix) + "*"}
 
 
 def eval_split_problem(manifest):
@@ -231,17 +223,13 @@ def _eval_split(manifest):
     return "train"
 
 
-def _parse_gin(step_bindings, base_files, gin_files, gin_params, operative_config_dir=None):
-    """parse_gin with the step's bindings in a file between the shipped files and the user's,
-    so the user's gin files and params override the preset's."""
+def _parse_gin(preset, step_bindings, base_files, gin_files, gin_params, operative_config_dir=None):
+    """parse_gin with the shipped files, the preset's gin params and the step's bindings (a dict,
+    through gin's API) before the user's gin files and params, which so override them."""
     from ddsp_core.training.gin_configs import parse_gin
 
-    with tempfile.TemporaryDirectory(prefix="ddsp_pipeline_gin_") as folder:
-        path = os.path.join(folder, "pipeline_preset.gin")
-        with open(path, "w") as file:
-            file.write("# Bindings of the pipeline's preset and dataset.\n")
-            file.write("".join(f"{binding}\n" for binding in step_bindings))
-        parse_gin([*base_files, path, *gin_files], list(gin_params), operative_config_dir=operative_config_dir)
+    parse_gin(list(gin_files), list(gin_params), operative_config_dir=operative_config_dir, base_files=base_files,
+              base_params=preset.gin_params, base_bindings=step_bindings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,13 +242,17 @@ def train_gin_files(preset):
     return [preset.model_gin, "datasets/tfrecord.gin", *preset.gin_files]
 
 
-def check_frame_rate(manifest, preset):
-    """ValueError unless the dataset was prepared at the preset's frame rate."""
-    frame_rate = int(manifest["settings"]["frame_rate"])
-    if frame_rate != preset.frame_rate:
-        raise ValueError(f"The dataset was prepared at {frame_rate} frames/s, but the '{preset.name}' preset trains "
-                         f"at {preset.frame_rate} frames/s: prepare it with the '{preset.name}' preset "
-                         f"(or ddsp_prepare_tfrecord --frame_rate={preset.frame_rate}).")
+def preset_for_dataset(manifest, preset):
+    """The preset (a name) at the dataset's audio rate; ValueError unless the dataset was prepared
+    at that preset's frame rate, or when the preset's model cannot take the rate (vst)."""
+    example_format = ExampleFormat.from_manifest(manifest)
+    preset = presets_lib.get_preset(preset, example_format.sample_rate)
+    frame_rate = preset.example_format.frame_rate
+    if example_format.frame_rate != frame_rate:
+        raise ValueError(f"The dataset was prepared at {example_format.frame_rate} frames/s, but the '{preset.name}' "
+                         f"preset trains at {frame_rate} frames/s at {example_format.sample_rate} Hz: prepare it "
+                         f"with the '{preset.name}' preset (or ddsp_prepare_tfrecord --frame_rate={frame_rate}).")
+    return preset
 
 
 def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=(),
@@ -292,24 +284,21 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
 
     accelerators.check_requested_accelerator(accelerator)  # train() logs the devices it trains on.
     logging.info("Accelerator requested: %s.", repr(accelerator) if accelerator else "none")
-    preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
-    check_frame_rate(manifest, preset)
+    preset = preset_for_dataset(manifest, preset)
     check_eval_split(manifest)
-    bindings = _data_bindings(dataset_dir, manifest, "train") + [
-        f"batch_size = {int(batch_size) or preset.batch_size}",
-        f"train.num_steps = {int(num_steps) or preset.num_steps}",
-        f"train.steps_per_save = {preset.steps_per_save}",
-        f"train.steps_per_summary = {preset.steps_per_summary}",
-        *preset.gin_params,
-    ]
+    bindings = {**_data_bindings(dataset_dir, "train"),
+                "%batch_size": int(batch_size) or preset.batch_size,
+                "train.num_steps": int(num_steps) or preset.num_steps,
+                "train.steps_per_save": preset.steps_per_save,
+                "train.steps_per_summary": preset.steps_per_summary}
     save_dir = checkpoint_dir or model_dir
     resume = checkpoints.latest(save_dir) is not None
     if checkpoint_dir:
         from ddsp_core.pipeline import resume as resume_lib
 
         logging.info("%s", resume_lib.resume_line(checkpoint_dir))
-    _parse_gin(bindings, train_gin_files(preset), gin_files, gin_params,
+    _parse_gin(preset, bindings, train_gin_files(preset), gin_files, gin_params,
                operative_config_dir=save_dir if resume else None)
     result = train_util.train(save_dir=save_dir)
     # On several machines (a Vertex AI custom job with replicas) only the chief writes files.
@@ -321,14 +310,12 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
 
 def _eval_bindings(dataset_dir, manifest, preset):
     split = _eval_split(manifest)
-    return _data_bindings(dataset_dir, manifest, split) + [
-        f"evaluate.split = {split!r}",
-        f"sample.split = {split!r}",
-        f"F0LoudnessMetrics.crepe_capacity = {preset.eval_crepe_capacity!r}",
-        f"evaluate.num_batches = {preset.eval_batches}",
-        f"sample.batch_size = {preset.sample_examples}",
-        *preset.gin_params,
-    ]
+    return {**_data_bindings(dataset_dir, split),
+            "evaluate.split": split,
+            "sample.split": split,
+            "F0LoudnessMetrics.crepe_capacity": preset.eval_crepe_capacity,
+            "evaluate.num_batches": preset.eval_batches,
+            "sample.batch_size": preset.sample_examples}
 
 
 def evaluate(dataset_dir, model_dir, eval_dir, preset="quick", gin_files=(), gin_params=()):
@@ -339,9 +326,9 @@ def evaluate(dataset_dir, model_dir, eval_dir, preset="quick", gin_files=(), gin
     """
     from ddsp_core.training import eval_util
 
-    preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
-    _parse_gin(_eval_bindings(dataset_dir, manifest, preset), ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"],
+    preset = preset_for_dataset(manifest, preset)
+    _parse_gin(preset, _eval_bindings(dataset_dir, manifest, preset), ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"],
                gin_files, gin_params, operative_config_dir=model_dir)
     return eval_util.evaluate(save_dir=eval_dir, restore_dir=model_dir, run_once=True)
 
@@ -358,9 +345,9 @@ def sample(dataset_dir, model_dir, samples_dir, preset="quick", gin_files=(), gi
     """
     from ddsp_core.training import eval_util
 
-    preset = presets_lib.get_preset(preset)
     manifest = read_manifest(dataset_dir)
-    _parse_gin(_eval_bindings(dataset_dir, manifest, preset), ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"],
+    preset = preset_for_dataset(manifest, preset)
+    _parse_gin(preset, _eval_bindings(dataset_dir, manifest, preset), ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"],
                gin_files, gin_params, operative_config_dir=model_dir)
     paths = eval_util.sample(save_dir=samples_dir, restore_dir=model_dir, run_once=True)
     paths["step_dir"] = paths["html"].rsplit("/", 1)[0]

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 from ddsp_core.playing import midi as midi_lib
 from ddsp_core.playing import streaming, transfer
 from ddsp_core.training import storage
@@ -199,7 +200,8 @@ def plot_performance(performance, path):
     figure, axes = plt.subplots(rows, 1, figsize=(10, 2.3 * rows), sharex=True, constrained_layout=True)
     row = 0
     if has_input:
-        axes[row].specgram(performance.input_audio_16k, NFFT=1024, Fs=16000, noverlap=768, cmap="magma")
+        axes[row].specgram(performance.input_audio_16k, NFFT=1024, Fs=F0_TRACKER_SAMPLE_RATE, noverlap=768,
+                           cmap="magma")
         axes[row].set_ylabel("Hz")
         axes[row].set_title("input")
         row += 1

@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from ddsp_core.core.units import DB_RANGE
+from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 
 # Frames whose f0 confidence is below this are unvoiced (no pitch to play): kept quiet.
 DEFAULT_MIN_F0_CONFIDENCE = 0.5
@@ -67,7 +68,7 @@ def load_audio_16k(path):
     if peak < SILENCE_DBFS:
         raise TransferError(f"{path} is silent (peak {peak:.1f} dBFS, below {SILENCE_DBFS} dBFS): nothing to "
                             "transfer. Give a recording of a melody.")
-    return audio_io.resample(mono, rate, 16000)
+    return audio_io.resample(mono, rate, F0_TRACKER_SAMPLE_RATE)
 
 
 def level_feature(audio_16k, level_key, frame_rate):
@@ -77,9 +78,10 @@ def level_feature(audio_16k, level_key, frame_rate):
     from ddsp_core import spectral_ops
 
     if level_key == "power_db":
-        return np.asarray(ops.convert_to_numpy(spectral_ops.compute_power_db(audio_16k, 16000, frame_rate)),
-                          np.float32)
-    return np.asarray(spectral_ops.compute_loudness(audio_16k, 16000, frame_rate, use_tf=False), np.float32)
+        power_db = spectral_ops.compute_power_db(audio_16k, F0_TRACKER_SAMPLE_RATE, frame_rate)
+        return np.asarray(ops.convert_to_numpy(power_db), np.float32)
+    loudness_db = spectral_ops.compute_loudness(audio_16k, F0_TRACKER_SAMPLE_RATE, frame_rate, use_tf=False)
+    return np.asarray(loudness_db, np.float32)
 
 
 def extract_features(audio_16k, level_key, frame_rate, crepe_capacity="full", pitch_tracker=None):

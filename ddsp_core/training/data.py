@@ -9,7 +9,7 @@ seconds, with float features:
     loudness_db    [n_frames]    A-weighted loudness in dB
     power_db       [n_frames]    frame power (mean square) in dB, DDSP-VST's level feature;
                                  optional: read when the records have it
-    audio_16k      [example_secs * 16000]  only when sample_rate != 16000 (the f0 tracker's input)
+    audio_16k      [example_secs * 16 kHz]  only when sample_rate is not 16 kHz (the f0 tracker's input)
 
 With `centered=True` the frames are centred on their hop (frame i at i / frame_rate
 seconds, both ends included), which adds one frame. Datasets prepared before `power_db`
@@ -18,20 +18,21 @@ the prepare job). This is I/O code: it uses tf.data directly and needs TensorFlo
 the Keras backend.
 """
 
+import dataclasses
+
 import gin
 import tensorflow as tf
 
+from ddsp_core import example_format as example_format_lib
 from ddsp_core.core import checks
-from ddsp_core.crepe import SAMPLE_RATE as CREPE_SAMPLE_RATE
+from ddsp_core.training import storage
 
-# Sample rate of the `audio_16k` feature (the f0 tracker's input rate), in Hz.
-F0_TRACKER_SAMPLE_RATE = CREPE_SAMPLE_RATE
+# Frame-rate features every record has.
+REQUIRED_FRAME_FEATURES = ("f0_hz", "f0_confidence", "loudness_db")
 # Examples held by the shuffle buffer; about 4 GiB of 4 s examples at 16 kHz.
 DEFAULT_SHUFFLE_BUFFER_SIZE = 10000
 # Shards read at once when shuffling.
 DEFAULT_CYCLE_LENGTH = 40
-# Tolerance when checking that seconds * rate is a whole number.
-_INTEGER_TOLERANCE = 1e-6
 # Frame-rate features read when the first record has them (older datasets lack them).
 OPTIONAL_FRAME_FEATURES = ("power_db",)
 _PREPARE_HINT = (
@@ -39,16 +40,23 @@ _PREPARE_HINT = (
 )
 
 
-def _whole_number(name, seconds, rate):
-    """Returns seconds * rate as an int; ValueError naming `name` if it is not whole."""
-    value = seconds * rate
-    count = round(value)
-    if abs(value - count) > _INTEGER_TOLERANCE:
-        raise ValueError(
-            f"{name} = example_secs * rate must be a whole number, got "
-            f"{seconds!r} s * {rate!r} Hz = {value!r}."
-        )
-    return int(count)
+def _resolve_format(file_pattern, **given):
+    """(ExampleFormat, manifest path or None) of the TFRecords of `file_pattern`.
+
+    The prepare job's manifest next to the records gives the format; arguments that are not
+    None must agree with it. Without a manifest (records of other tools), the arguments given
+    and magenta's defaults for the rest (4 s, 16 kHz, 250 frames/s, not centred).
+    """
+    given = {name: value for name, value in given.items() if value is not None}
+    recorded, path = example_format_lib.read_for_tfrecords(file_pattern, storage.read_json, storage.exists)
+    if recorded is None:
+        return dataclasses.replace(example_format_lib.ExampleFormat(), **given), None
+    conflicts = [f"{name} = {value!r} (the manifest: {getattr(recorded, name)!r})" for name, value in given.items()
+                 if value != getattr(recorded, name)]
+    if conflicts:
+        raise ValueError(f"TFRecordProvider's {'; '.join(conflicts)} disagree with the dataset's manifest {path}, "
+                         f"which says {recorded.describe()}. Remove those bindings: the manifest's format is used.")
+    return recorded, path
 
 
 def _split_patterns(file_pattern):
@@ -146,58 +154,57 @@ class TFRecordProvider(DataProvider):
         sample_rate: Audio sample rate in Hz.
         frame_rate: Feature frame rate in frames per second.
         centered: Whether the features have one extra frame (frames centred on hops).
+            These four are the dataset's `ExampleFormat` (ddsp_core/example_format.py):
+            None (the default) takes each from the prepare job's manifest next to the
+            records (`<prefix>_manifest.json`), and without one from magenta's defaults
+            (4 s, 16000 Hz, 250 frames/s, not centred); a value given must agree with the
+            manifest. `example_format` holds the result.
         shuffle_buffer_size: See `DataProvider`.
         seed: See `DataProvider`.
         cycle_length: Shards read in parallel when shuffling.
     """
 
-    def __init__(self, file_pattern=None, example_secs=4, sample_rate=16000, frame_rate=250, centered=False,
+    def __init__(self, file_pattern=None, example_secs=None, sample_rate=None, frame_rate=None, centered=None,
                  shuffle_buffer_size=DEFAULT_SHUFFLE_BUFFER_SIZE, seed=None, cycle_length=DEFAULT_CYCLE_LENGTH):
-        super().__init__(sample_rate, frame_rate, shuffle_buffer_size=shuffle_buffer_size, seed=seed)
         if file_pattern is None:
             raise ValueError(
                 "TFRecordProvider needs file_pattern, e.g. 'data/train.tfrecord*' "
                 "(in gin: TFRecordProvider.file_pattern = ...)."
             )
-        checks.check_positive("example_secs", example_secs)
         checks.check_positive_int("cycle_length", cycle_length)
         self.file_patterns = _split_patterns(file_pattern)
-        self.example_secs = example_secs
-        self.centered = bool(centered)
+        self.example_format, self.manifest_path = _resolve_format(
+            self.file_patterns[0], example_secs=example_secs, sample_rate=sample_rate, frame_rate=frame_rate,
+            centered=centered)
+        super().__init__(self.example_format.sample_rate, self.example_format.frame_rate,
+                         shuffle_buffer_size=shuffle_buffer_size, seed=seed)
+        self.example_secs = self.example_format.example_secs
+        self.centered = self.example_format.centered
         self.cycle_length = int(cycle_length)
-        self._n_samples = _whole_number("n_samples", example_secs, sample_rate)
-        self._n_frames = _whole_number("n_frames", example_secs, frame_rate) + int(self.centered)
-        self._n_samples_16k = None
-        if self.sample_rate != F0_TRACKER_SAMPLE_RATE:
-            self._n_samples_16k = _whole_number("n_samples_16k", example_secs, F0_TRACKER_SAMPLE_RATE)
         self._checked = False
         self._optional_found = ()  # OPTIONAL_FRAME_FEATURES in the first record (check_first_record).
 
     @property
     def n_samples(self):
         """Audio samples per example: example_secs * sample_rate."""
-        return self._n_samples
+        return self.example_format.n_samples
 
     @property
     def n_frames(self):
         """Feature frames per example: example_secs * frame_rate, + 1 when centered."""
-        return self._n_frames
+        return self.example_format.n_frames
 
     @property
     def required_lengths(self):
         """{feature name: number of float values} that every record must have."""
-        lengths = {"audio": self._n_samples, "f0_hz": self._n_frames,
-                   "f0_confidence": self._n_frames, "loudness_db": self._n_frames}
-        if self._n_samples_16k is not None:
-            lengths["audio_16k"] = self._n_samples_16k
-        return lengths
+        return self.example_format.feature_lengths(REQUIRED_FRAME_FEATURES)
 
     @property
     def lengths(self):
         """{feature name: expected number of float values per record} of the features read:
         the required ones, and the optional ones (OPTIONAL_FRAME_FEATURES) that the first
         record has, once `check_first_record` (or `get_dataset`) has read it."""
-        return {**self.required_lengths, **{name: self._n_frames for name in self._optional_found}}
+        return {**self.required_lengths, **{name: self.n_frames for name in self._optional_found}}
 
     @property
     def features_dict(self):
@@ -207,8 +214,9 @@ class TFRecordProvider(DataProvider):
 
     def _settings(self):
         """The settings that fix the lengths, for error messages."""
+        source = f"the manifest {self.manifest_path}" if self.manifest_path else "no manifest found: gin's or defaults"
         return (f"example_secs={self.example_secs}, sample_rate={self.sample_rate}, "
-                f"frame_rate={self.frame_rate}, centered={self.centered}")
+                f"frame_rate={self.frame_rate}, centered={self.centered}; {source}")
 
     def _expected(self):
         return ", ".join(f"{name} [{length}]" for name, length in self.lengths.items())
@@ -262,7 +270,7 @@ class TFRecordProvider(DataProvider):
         first_file, record = self._first_record()
         example = tf.train.Example.FromString(record.numpy())
         optional_found = tuple(name for name in OPTIONAL_FRAME_FEATURES if name in example.features.feature)
-        expected = {**self.required_lengths, **{name: self._n_frames for name in optional_found}}
+        expected = {**self.required_lengths, **{name: self.n_frames for name in optional_found}}
         problems = []
         for name, length in expected.items():
             if name not in example.features.feature:
@@ -279,7 +287,7 @@ class TFRecordProvider(DataProvider):
                 f"The first record of {first_file!r} does not match the expected features "
                 f"{self._expected()} (from {self._settings()}): {'; '.join(problems)}. "
                 "Set example_secs, sample_rate, frame_rate and centered to the values the "
-                "TFRecords were prepared with."
+                "TFRecords were prepared with (or keep the prepare job's manifest next to them)."
             )
         self._checked = True
 

@@ -42,9 +42,11 @@ def _to_numpy(tree):
 
 def load_model(data_provider, model=None):
     """The gin-configured model with its variables built (not yet restored)."""
+    from ddsp_core.training import gin_configs
     from ddsp_core.training.models import get_model
 
     if model is None:
+        gin_configs.bind_example_format(getattr(data_provider, "example_format", None))
         try:
             model = get_model()
         except RuntimeError as error:  # gin: "Required bindings for `get_model` not provided".

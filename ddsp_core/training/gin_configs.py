@@ -83,8 +83,15 @@ def resolve_gin_file(path):
     return path
 
 
-def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None):
+def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None, base_files=(), base_params=(),
+              base_bindings=None):
     """Parses the default files, the run's operative config, then `gin_files` and `gin_params`.
+
+    A program that configures a run for its user (the pipeline's steps, from a preset) gives
+    its own settings as `base_files`, `base_params` (binding strings) and `base_bindings`
+    ({'configurable.parameter' or '%macro': Python value}, bound through gin's API), in that
+    order, after the operative config and before the user's `gin_files` and `gin_params`,
+    which so override them.
 
     Raises:
         GinConfigError: a file not found, a parse error or a misspelt binding, with the file or param.
@@ -106,26 +113,41 @@ def parse_gin(gin_files, gin_params, search_paths=(), operative_config_dir=None)
             gin.add_config_file_search_path(path)
             _SEARCH_PATHS_ADDED.add(path)
     # Defaults first, as magenta's ddsp_run does: the optimizer and the basic evaluator.
-    files = ["optimization/base.gin", "eval/basic.gin", *map(resolve_gin_file, gin_files)]
+    files = ["optimization/base.gin", "eval/basic.gin"]
     if operative_config_dir:
         previous = operative_config(operative_config_dir)
         if previous:
             logging.info("Using the run's config %s (later --gin_file/--gin_param override it).", previous)
-            files.insert(2, previous)
+            files.append(previous)
     with gin.unlock_config():
         gin.clear_config()
-        for path in files:
+        _parse_files(gin, [*files, *map(resolve_gin_file, base_files)], search_paths)
+        _parse_params(gin, base_params, "binding")
+        for key, value in (base_bindings or {}).items():
             try:
-                gin.parse_config_file(path)
-            except (IOError, OSError) as error:
-                raise GinConfigError(_not_found_message(path, error, search_paths)) from None
+                gin.bind_parameter(key, value)
             except Exception as error:
-                raise GinConfigError(f"Gin file {path}: {_gin_message(error)}") from None
-        for param in gin_params:
-            try:
-                gin.parse_config(param)
-            except Exception as error:
-                raise GinConfigError(f"--gin_param {param!r}: {_gin_message(error)}") from None
+                raise GinConfigError(f"Binding {key} = {value!r}: {_gin_message(error)}") from None
+        _parse_files(gin, list(map(resolve_gin_file, gin_files)), search_paths)
+        _parse_params(gin, gin_params, "--gin_param")
+
+
+def _parse_files(gin, paths, search_paths):
+    for path in paths:
+        try:
+            gin.parse_config_file(path)
+        except (IOError, OSError) as error:
+            raise GinConfigError(_not_found_message(path, error, search_paths)) from None
+        except Exception as error:
+            raise GinConfigError(f"Gin file {path}: {_gin_message(error)}") from None
+
+
+def _parse_params(gin, params, what):
+    for param in params:
+        try:
+            gin.parse_config(param)
+        except Exception as error:
+            raise GinConfigError(f"{what} {param!r}: {_gin_message(error)}") from None
 
 
 def _not_found_message(path, error, search_paths):
@@ -143,3 +165,43 @@ def _gin_message(error):
     if "No configurable matching" in text:
         text += " Check the spelling of the name before the dot (configurables are listed in the README)."
     return text
+
+
+# The gin macros the shipped model files (models/ae.gin) give the synthesizers, reverb and loss.
+EXAMPLE_FORMAT_MACROS = ("sample_rate", "n_samples")
+
+
+def bind_example_format(example_format):
+    """Makes the gin-configured model produce the dataset's examples.
+
+    Binds the macros `sample_rate` and `n_samples` (EXAMPLE_FORMAT_MACROS) to the
+    `ExampleFormat`'s values, so the synthesizers render `n_samples` samples at its rate and
+    the loss measures them at that rate. The data decides: a value the gin files give
+    is replaced (and the change logged), as a model of another length could not train on
+    these examples. A model whose gin files define no such macro is left as it is.
+
+    Args:
+        example_format: The data's `ExampleFormat` (e.g. `TFRecordProvider.example_format`),
+            or None (nothing to bind).
+
+    Returns:
+        {macro: (old value, new value)} of the macros changed.
+    """
+    if example_format is None:
+        return {}
+    import gin
+
+    changed = {}
+    for name, value in (("sample_rate", example_format.sample_rate), ("n_samples", example_format.n_samples)):
+        try:
+            current = gin.query_parameter(f"%{name}")
+        except ValueError:  # The model's gin files do not use this macro.
+            continue
+        if current != value:
+            with gin.unlock_config():
+                gin.bind_parameter(f"%{name}", value)
+            changed[name] = (current, value)
+    if changed:
+        logging.info("The model is set to the data's examples (%s): %s.", example_format.describe(),
+                     ", ".join(f"{name} {old} -> {new}" for name, (old, new) in changed.items()))
+    return changed

@@ -6,7 +6,7 @@ is imported when a `SummaryWriter` is created, not when this module is imported.
 
     with SummaryWriter("out/train") as writer:
         writer.scalars(step, {"total_loss": 1.5, "spectral_loss": 1.2}, prefix="losses/")
-        writer.audio(step, "audio/generated", audio_gen, sample_rate=16000)
+        writer.audio(step, "audio/generated", audio_gen, sample_rate=example_format.sample_rate)
 
 `tf.summary.scalar`, `.audio`, `.image` and `.text` are implemented by the `tensorboard`
 package, which TensorFlow 2.21 no longer installs. So each summary is written with the

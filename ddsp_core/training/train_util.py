@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from ddsp_core import progress as progress_lib
-from ddsp_core.training import accelerators, checkpoints, storage
+from ddsp_core.training import accelerators, checkpoints, gin_configs, storage
 from ddsp_core.training import model_statistics as model_statistics_lib
 from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
@@ -375,7 +375,9 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
     if seed is not None:
         keras.utils.set_random_seed(seed)
     with distribution.scope():
-        model = model if model is not None else get_model()
+        if model is None:
+            gin_configs.bind_example_format(getattr(data_provider, "example_format", None))
+            model = get_model()
         build_model(model, data_provider)
         trainer.compile(model)
     logging.info("Model: %s, %s trainable parameters.", model.name, f"{count_trainable_parameters(model):,}")

@@ -49,7 +49,7 @@ def test_the_one_eval_file_gives_one_example_in_one_shard(full_run):
     dataset = full_run.artifacts["dataset"]
     manifest = json.loads(pathlib.Path(dataset, steps.MANIFEST).read_text())
     settings = manifest["settings"]
-    assert (settings["crepe_capacity"], settings["example_secs"], settings["num_shards"]) == ("full", 4.0, 8)
+    assert (settings["crepe_capacity"], manifest["example_format"]["example_secs"], settings["num_shards"]) == ("full", 4.0, 8)
     assert manifest["files_read"] == 4 and manifest["files_skipped"] == 0
     # round(0.1 * 4) = 0, but at least 1 file is held out; each ~3 s note is one 4 s example.
     assert manifest["examples_written"] == {"train": 3, "eval": 1, "total": 4}

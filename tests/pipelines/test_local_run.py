@@ -51,7 +51,7 @@ def test_run_leaves_every_artifact(first_run):
     # Dataset: shards and the manifest (quick preset: 1 s examples, hop 0.5 s, from 4 notes of ~3 s).
     manifest = json.loads(pathlib.Path(os.path.join(artifacts["dataset"], steps.MANIFEST)).read_text())
     assert manifest["files_read"] == 4 and manifest["files_skipped"] == 0
-    assert manifest["settings"]["example_secs"] == 1.0 and manifest["settings"]["crepe_capacity"] == "tiny"
+    assert manifest["example_format"]["example_secs"] == 1.0 and manifest["settings"]["crepe_capacity"] == "tiny"
     assert manifest["examples_written"]["train"] >= 16
     assert len(glob.glob(os.path.join(artifacts["dataset"], "train.tfrecord-*-of-00002"))) == 2
 

@@ -7,8 +7,8 @@ import pytest
 
 from pipelines import cli, local, pipeline_flags
 
-SHARED = {"--audio", "--eval-audio", "--preset", "--num-steps", "--batch-size", "--crepe-capacity", "--gin-file",
-          "--gin-param", "--beam-option", "--beam-options", "--no-cache", "--no-resume"}
+SHARED = {"--audio", "--eval-audio", "--preset", "--num-steps", "--batch-size", "--crepe-capacity", "--sample-rate",
+          "--gin-file", "--gin-param", "--beam-option", "--beam-options", "--no-cache", "--no-resume"}
 
 
 def _commands():

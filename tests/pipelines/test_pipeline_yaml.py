@@ -44,10 +44,11 @@ def test_yaml_loads_back_with_kfp():
     inputs = pipeline.component_spec.inputs
     assert set(inputs) == {"audio_pattern", "preset", "num_steps", "batch_size", "crepe_capacity", "gin_files",
                            "gin_params", "beam_pipeline_options", "audio_fingerprint", "eval_audio_pattern",
-                           "checkpoint_dir", "restart_id"}
+                           "checkpoint_dir", "restart_id", "sample_rate"}
     assert inputs["preset"].default == "quick"
     # Without a checkpoint folder (set by `run` and `submit`), training lives in the model artifact only.
     assert inputs["checkpoint_dir"].default == "" and inputs["restart_id"].default == ""
+    assert inputs["sample_rate"].default == 0  # The preset's rate.
     assert inputs["audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/train/*.flac"
     assert inputs["eval_audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/validation/*.flac"
     assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples",

@@ -7,7 +7,7 @@ import gin
 import pytest
 
 from ddsp_core.pipeline import presets, steps
-from ddsp_core.training import samples
+from ddsp_core.training import gin_configs, samples
 
 
 def test_unknown_preset_lists_the_known_ones():
@@ -17,22 +17,26 @@ def test_unknown_preset_lists_the_known_ones():
 
 def _manifest(preset, frame_rate=None):
     """A manifest of a dataset prepared with `preset` (at `frame_rate` if given)."""
-    return {"settings": {"sample_rate": 16000, "frame_rate": frame_rate or preset.frame_rate,
-                         "example_secs": preset.example_secs, "center": False},
+    example_format = preset.example_format.to_dict()
+    if frame_rate:
+        example_format["frame_rate"] = frame_rate
+    return {"example_format": example_format, "settings": {"crepe_capacity": preset.crepe_capacity},
             "examples_written": {"train": 4, "eval": 0}}
 
 
 @pytest.mark.parametrize("name", sorted(presets.PRESETS))
 def test_each_preset_parses_with_the_shipped_gin(name, tmp_path):
-    """The preset's bindings (and the dataset's) exist: parse them as the train and eval steps do."""
+    """The preset's bindings (and the dataset's) exist: parse them as the train and eval steps do,
+    and the model takes the preset's example format."""
     preset = presets.get_preset(name)
     manifest = _manifest(preset)
-    bindings = steps._data_bindings(str(tmp_path), manifest, "train") + list(preset.gin_params)
-    steps._parse_gin(bindings, steps.train_gin_files(preset), [], [])
-    assert gin.query_parameter("%n_samples") == preset.n_samples()
-    assert gin.query_parameter("TFRecordProvider.example_secs") == preset.example_secs
-    assert gin.query_parameter("TFRecordProvider.frame_rate") == preset.frame_rate
-    steps._parse_gin(steps._eval_bindings(str(tmp_path), manifest, preset),
+    steps._parse_gin(preset, steps._data_bindings(str(tmp_path), "train"), steps.train_gin_files(preset), [], [])
+    assert gin.query_parameter("TFRecordProvider.file_pattern") == f"{tmp_path}/train.tfrecord*"
+    gin_configs.bind_example_format(preset.example_format)
+    assert gin.query_parameter("%n_samples") == preset.example_format.n_samples
+    assert gin.query_parameter("%sample_rate") == preset.example_format.sample_rate
+    assert str(gin.query_parameter("SpectralLoss.sample_rate")) == "%sample_rate"  # The loss at the same rate.
+    steps._parse_gin(preset, steps._eval_bindings(str(tmp_path), manifest, preset),
                      ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"], [], [])
     assert gin.query_parameter("F0LoudnessMetrics.crepe_capacity") == preset.eval_crepe_capacity
     gin.clear_config()
@@ -41,15 +45,40 @@ def test_each_preset_parses_with_the_shipped_gin(name, tmp_path):
 def test_the_vst_preset_trains_ddsp_vsts_model_at_50_frames_per_second(tmp_path):
     preset = presets.get_preset("vst")
     quick = presets.get_preset("quick")
-    assert (preset.frame_rate, preset.model_gin, preset.gin_files) == (50, "models/vst.gin", ("augmentation/gain.gin",))
-    for field in ("crepe_capacity", "example_secs", "hop_secs", "num_steps", "batch_size", "gin_params"):
+    assert (preset.example_format.frame_rate, preset.model_gin, preset.gin_files) == (
+        50, "models/vst.gin", ("augmentation/gain.gin",))
+    for field in ("crepe_capacity", "num_steps", "batch_size", "gin_params"):
         assert getattr(preset, field) == getattr(quick, field), field
+    for field in ("sample_rate", "example_secs", "hop_secs"):
+        assert getattr(preset.example_format, field) == getattr(quick.example_format, field), field
     assert steps.train_gin_files(quick)[0] == "models/solo_instrument.gin"  # The others keep the solo model.
-    steps._parse_gin(steps._data_bindings(str(tmp_path), _manifest(preset), "train"), steps.train_gin_files(preset),
-                     [], [])
+    steps._parse_gin(preset, steps._data_bindings(str(tmp_path), "train"), steps.train_gin_files(preset), [], [])
     assert gin.query_parameter("RnnFcDecoder.input_keys") == ("pw_scaled", "f0_scaled")
-    assert gin.query_parameter("%n_samples") == 16000 and gin.query_parameter("TFRecordProvider.frame_rate") == 50
     gin.clear_config()
+
+
+@pytest.mark.parametrize("sample_rate, frame_rate", [(16000, 250), (22050, 50), (44100, 100), (48000, 250)])
+def test_a_preset_at_another_sample_rate_keeps_its_lengths(sample_rate, frame_rate):
+    preset = presets.get_preset("quick", sample_rate)
+    example_format = preset.example_format
+    assert (example_format.sample_rate, example_format.frame_rate) == (sample_rate, frame_rate)
+    assert (example_format.example_secs, example_format.hop_secs) == (1.0, 0.5)
+    assert example_format.n_samples == sample_rate and example_format.hop_size * frame_rate == sample_rate
+
+
+def test_the_hq_preset_is_48_khz_and_the_vst_preset_16_khz_only():
+    assert presets.get_preset("hq").example_format.sample_rate == 48000
+    assert presets.get_preset("hq", 16000).example_format.n_samples == 64000
+    with pytest.raises(ValueError, match=r"'vst' preset makes models at 16000 Hz only"):
+        presets.get_preset("vst", 48000)
+
+
+def test_train_refuses_the_vst_preset_on_a_48_khz_dataset(tmp_path):
+    manifest = _manifest(presets.get_preset("quick", 48000))
+    (tmp_path / steps.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"16000 Hz only .* not 48000 Hz"):
+        steps.train(str(tmp_path), str(tmp_path / "model"), preset="vst")
+    assert not (tmp_path / "model").exists()
 
 
 def test_train_refuses_a_dataset_of_another_frame_rate(tmp_path):
@@ -130,7 +159,7 @@ def test_the_vst_preset_prepares_trains_and_evaluates(tmp_path):
     dataset, model = str(tmp_path / "dataset"), str(tmp_path / "model")
     try:
         manifest = steps.prepare(NOTES_PATTERN, dataset, preset="vst", num_workers=1)
-        assert manifest["settings"]["frame_rate"] == 50
+        assert manifest["example_format"]["frame_rate"] == 50
         assert manifest["features"] == {"audio": 16000, "f0_hz": 50, "f0_confidence": 50, "loudness_db": 50,
                                         "power_db": 50}
         [record] = read_records(os.path.join(dataset, steps.TRAIN_PREFIX + "*"), 1)
@@ -152,11 +181,13 @@ def test_the_vst_preset_prepares_trains_and_evaluates(tmp_path):
 
 
 def test_user_bindings_override_the_preset(tmp_path):
-    manifest = {"settings": {"sample_rate": 16000, "frame_rate": 250, "example_secs": 1.0, "center": False},
-                "examples_written": {"train": 4}}
-    bindings = steps._data_bindings(str(tmp_path), manifest, "train") + ["learning_rate = 0.001"]
-    steps._parse_gin(bindings, ["models/solo_instrument.gin"], [], ["learning_rate = 0.0005"])
-    assert gin.query_parameter("%learning_rate") == 0.0005
+    quick = presets.get_preset("quick")
+    bindings = {**steps._data_bindings(str(tmp_path), "train"), "train.num_steps": 600}
+    steps._parse_gin(quick, bindings, ["models/solo_instrument.gin"], [], [])
+    assert (gin.query_parameter("%learning_rate"), gin.query_parameter("train.num_steps")) == (0.001, 600)
+    steps._parse_gin(quick, bindings, ["models/solo_instrument.gin"], [],
+                     ["learning_rate = 0.0005", "train.num_steps = 7"])
+    assert (gin.query_parameter("%learning_rate"), gin.query_parameter("train.num_steps")) == (0.0005, 7)
     gin.clear_config()
 
 
@@ -172,7 +203,8 @@ def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, ca
     assert str(error.value).startswith("step 'train' failed: ")
     assert "is not a prepared dataset: it has no train_manifest.json" in error.value.cause
     record = json.load(open(tmp_path / "status" / "train.json"))
-    assert record["status"] == "failed" and record["cause"] == error.value.cause and record["outputs"] == {"model": "/m"} and record["inputs"] == {}
+    assert record["status"] == "failed" and record["cause"] == error.value.cause
+    assert record["outputs"] == {"model": "/m"} and record["inputs"] == {}
     err = capsys.readouterr().err
     assert "==> step 2/5: train" in err and "<== step 2/5: train FAILED:" in err
 

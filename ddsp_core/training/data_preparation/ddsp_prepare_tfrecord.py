@@ -19,6 +19,8 @@ import argparse
 import logging
 import sys
 
+from ddsp_core.example_format import ExampleFormat
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 
 
@@ -52,12 +54,19 @@ def make_parser():
     parser.add_argument("--output_tfrecord_path", required=True, help="Path prefix of the train shards.")
     parser.add_argument("--eval_tfrecord_path", default="",
                         help="Path prefix of the eval shards (default: 'train' -> 'eval' in the train path).")
-    parser.add_argument("--num_shards", type=int, default=0, help="Shards per split, at most one per file of the split; 0: the runner decides.")
-    parser.add_argument("--sample_rate", type=int, default=16000, help="Sample rate of the audio feature, Hz.")
-    parser.add_argument("--frame_rate", type=int, default=250, help="Feature frames per second.")
-    parser.add_argument("--example_secs", "--window_secs", dest="example_secs", type=float, default=4.0,
-                        help="Length of each example, seconds.")
-    parser.add_argument("--hop_secs", type=float, default=1.0, help="Hop between examples of a file, seconds.")
+    parser.add_argument("--num_shards", type=int, default=0,
+                        help="Shards per split, at most one per file of the split; 0: the runner decides.")
+    default = ExampleFormat()  # magenta's: 16 kHz, 250 frames/s, 4 s examples every 1 s.
+    parser.add_argument("--sample_rate", type=int, default=default.sample_rate,
+                        help="Sample rate of the audio feature and of the model trained on it, Hz (any rate; "
+                             "CREPE still runs at 16 kHz). The frame rate must divide it.")
+    parser.add_argument("--frame_rate", type=int, default=default.frame_rate,
+                        help="Feature frames per second; must divide 16000 and the sample rate (e.g. 250 at 16 and "
+                             "48 kHz, 100 at 44.1 kHz, 50 at 22.05 kHz).")
+    parser.add_argument("--example_secs", "--window_secs", dest="example_secs", type=float,
+                        default=default.example_secs, help="Length of each example, seconds.")
+    parser.add_argument("--hop_secs", type=float, default=default.hop_secs,
+                        help="Hop between examples of a file, seconds.")
     parser.add_argument("--eval_split_fraction", type=float, default=0.0,
                         help="Fraction of the files held out for eval.")
     parser.add_argument("--chunk_secs", type=float, default=None,
@@ -107,8 +116,9 @@ def main(argv=None):
         settings = lib.PrepareSettings(
             input_audio_filepatterns=[p for group in args.input_audio_filepatterns for p in group],
             output_tfrecord_path=args.output_tfrecord_path, eval_tfrecord_path=args.eval_tfrecord_path,
-            num_shards=args.num_shards, sample_rate=args.sample_rate, frame_rate=args.frame_rate,
-            example_secs=args.example_secs, hop_secs=args.hop_secs, center=args.center,
+            num_shards=args.num_shards,
+            example_format=ExampleFormat(sample_rate=args.sample_rate, frame_rate=args.frame_rate,
+                                         example_secs=args.example_secs, hop_secs=args.hop_secs, centered=args.center),
             eval_split_fraction=args.eval_split_fraction,
             eval_audio_filepatterns=[p for group in args.eval_audio_filepatterns for p in group],
             viterbi=args.viterbi, crepe_capacity=args.crepe_capacity, crepe_batch_size=args.crepe_batch_size,

@@ -8,85 +8,17 @@ fraction of a frame at the end is left out. Only a file shorter than one window 
 Windows whose peak is below a silence threshold are dropped.
 """
 
-import dataclasses
 import math
 
 import numpy as np
 from keras import ops
 
 from ddsp_core import spectral_ops
-from ddsp_core.crepe import SAMPLE_RATE as CREPE_SAMPLE_RATE
+from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 from ddsp_core.training.data_preparation.audio_io import peak_dbfs
 
 # Samples (at 16 kHz) per frame of the power feature: DDSP-VST's frame_size, at any frame rate.
 POWER_FRAME_SIZE = 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class ExampleShape:
-    """Sizes of one example.
-
-    Attributes:
-        sample_rate: Rate of the `audio` feature, in Hz.
-        frame_rate: Feature frames per second.
-        example_secs: Length of an example, in seconds.
-        hop_secs: Time between the starts of consecutive examples of a file, in seconds.
-        centered: Also keep the frame at the example's end time, so an example has
-            example_secs * frame_rate + 1 frames (as magenta's `--center`; read them with
-            `TFRecordProvider(centered=True)`).
-    """
-
-    sample_rate: int = 16000
-    frame_rate: int = 250
-    example_secs: float = 4.0
-    hop_secs: float = 1.0
-    centered: bool = False
-
-    def __post_init__(self):
-        for name in ("sample_rate", "frame_rate", "example_secs", "hop_secs"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
-        if CREPE_SAMPLE_RATE % self.frame_rate:
-            raise ValueError(f"frame_rate {self.frame_rate} must divide {CREPE_SAMPLE_RATE} (features are "
-                             "computed at 16 kHz with a whole-sample hop): use e.g. 250, 200, 100 or 50.")
-        for name in ("example_secs", "hop_secs"):
-            frames = getattr(self, name) * self.frame_rate
-            if not float(frames).is_integer():
-                raise ValueError(f"{name} * frame_rate = {frames} must be a whole number of frames.")
-        if not float(self.example_secs * self.sample_rate).is_integer():
-            raise ValueError(f"example_secs * sample_rate = {self.example_secs * self.sample_rate} "
-                             "must be a whole number of samples.")
-
-    @property
-    def n_samples(self):
-        """Samples of `audio` per example."""
-        return int(self.example_secs * self.sample_rate)
-
-    @property
-    def n_samples_16k(self):
-        return int(self.example_secs * CREPE_SAMPLE_RATE)
-
-    @property
-    def n_frames(self):
-        """Feature frames per example."""
-        return int(self.example_secs * self.frame_rate) + int(self.centered)
-
-    def feature_lengths(self):
-        """{feature name: values per example} of the examples written with this shape."""
-        lengths = {"audio": self.n_samples, "f0_hz": self.n_frames, "f0_confidence": self.n_frames,
-                   "loudness_db": self.n_frames, "power_db": self.n_frames}
-        if self.sample_rate != CREPE_SAMPLE_RATE:
-            lengths["audio_16k"] = self.n_samples_16k
-        return lengths
-
-    @property
-    def hop_frames(self):
-        return int(self.hop_secs * self.frame_rate)
-
-    @property
-    def frame_hop_16k(self):
-        """Samples at 16 kHz between frames."""
-        return CREPE_SAMPLE_RATE // self.frame_rate
 
 
 def compute_features(audio_16k, frame_rate, pitch_tracker, viterbi=True):
@@ -108,8 +40,8 @@ def compute_features(audio_16k, frame_rate, pitch_tracker, viterbi=True):
     """
     f0_hz, f0_confidence = spectral_ops.compute_f0(audio_16k, frame_rate, viterbi=viterbi,
                                                    pitch_tracker=pitch_tracker)
-    loudness_db = spectral_ops.compute_loudness(audio_16k, CREPE_SAMPLE_RATE, frame_rate, use_tf=False)
-    power_db = spectral_ops.compute_power_db(audio_16k, CREPE_SAMPLE_RATE, frame_rate, frame_size=POWER_FRAME_SIZE)
+    loudness_db = spectral_ops.compute_loudness(audio_16k, F0_TRACKER_SAMPLE_RATE, frame_rate, use_tf=False)
+    power_db = spectral_ops.compute_power_db(audio_16k, F0_TRACKER_SAMPLE_RATE, frame_rate, frame_size=POWER_FRAME_SIZE)
     features = {"f0_hz": f0_hz, "f0_confidence": f0_confidence, "loudness_db": np.asarray(loudness_db, np.float32),
                 "power_db": np.asarray(ops.convert_to_numpy(power_db), np.float32)}
     lengths = {name: len(values) for name, values in features.items()}
@@ -118,7 +50,7 @@ def compute_features(audio_16k, frame_rate, pitch_tracker, viterbi=True):
     return features
 
 
-def window_start_frames(n_samples_16k, shape):
+def window_start_frames(n_samples_16k, example_format):
     """First frame of each example window of a file.
 
     The windows cover the whole file without running past its end: the first starts at
@@ -130,15 +62,16 @@ def window_start_frames(n_samples_16k, shape):
 
     Args:
         n_samples_16k: The file's length at 16 kHz (at least one window long).
-        shape: An `ExampleShape`.
+        example_format: An `ExampleFormat` (ddsp_core/example_format.py).
 
     Returns:
         A list of frame indices, increasing.
     """
-    last_start = (n_samples_16k - shape.n_samples_16k) // shape.frame_hop_16k
+    last_start = (n_samples_16k - example_format.n_samples_16k) // example_format.frame_hop_16k
     if last_start < 0:
-        raise ValueError(f"{n_samples_16k} samples is shorter than one example ({shape.n_samples_16k}); pad first.")
-    n_windows = 1 + -(-last_start // shape.hop_frames)  # 1 + ceil(last_start / hop)
+        raise ValueError(f"{n_samples_16k} samples is shorter than one example ({example_format.n_samples_16k}); "
+                         "pad first.")
+    n_windows = 1 + -(-last_start // example_format.hop_frames)  # 1 + ceil(last_start / hop)
     if n_windows == 1:
         return [0]
     return [int(round(index * last_start / (n_windows - 1))) for index in range(n_windows)]
@@ -150,14 +83,14 @@ def pad_to_one_window(audio, sample_rate, example_secs):
     return np.pad(audio, (0, max(0, n_needed - audio.shape[0])))
 
 
-def cut_examples(audio, audio_16k, features, shape, silence_db=-60.0):
+def cut_examples(audio, audio_16k, features, example_format, silence_db=-60.0):
     """Cuts a file's audio and features into examples.
 
     Args:
-        audio: [n_samples] at shape.sample_rate, at least one example long.
+        audio: [n_samples] at example_format.sample_rate, at least one example long.
         audio_16k: The same at 16 kHz.
         features: `compute_features` of audio_16k.
-        shape: An `ExampleShape`.
+        example_format: An `ExampleFormat` (ddsp_core/example_format.py).
         silence_db: Windows whose 16 kHz peak is below this (dBFS) are dropped.
 
     Returns:
@@ -166,18 +99,18 @@ def cut_examples(audio, audio_16k, features, shape, silence_db=-60.0):
         sample_rate is not 16000.
     """
     examples = []
-    for start in window_start_frames(audio_16k.shape[0], shape):
-        start_16k = start * shape.frame_hop_16k
-        window_16k = audio_16k[start_16k:start_16k + shape.n_samples_16k]
+    for start in window_start_frames(audio_16k.shape[0], example_format):
+        start_16k = start * example_format.frame_hop_16k
+        window_16k = audio_16k[start_16k:start_16k + example_format.n_samples_16k]
         if peak_dbfs(window_16k) < silence_db:
             continue
-        example = {name: values[start:start + shape.n_frames] for name, values in features.items()}
-        if shape.sample_rate == CREPE_SAMPLE_RATE:
+        example = {name: values[start:start + example_format.n_frames] for name, values in features.items()}
+        if not example_format.has_audio_16k:
             example["audio"] = window_16k
         else:
-            start_sample = int(round(start * shape.sample_rate / shape.frame_rate))
-            window = audio[start_sample:start_sample + shape.n_samples]
-            example["audio"] = np.pad(window, (0, shape.n_samples - window.shape[0]))  # < 1 sample of rounding
+            start_sample = start * example_format.hop_size
+            window = audio[start_sample:start_sample + example_format.n_samples]
+            example["audio"] = np.pad(window, (0, example_format.n_samples - window.shape[0]))  # < 1 sample of rounding
             example["audio_16k"] = window_16k
         examples.append({name: np.asarray(values, np.float32) for name, values in example.items()})
     return examples

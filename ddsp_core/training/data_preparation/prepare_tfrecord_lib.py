@@ -1,12 +1,14 @@
 """The prepare job as Apache Beam transforms: audio files -> sharded TFRecords + manifest.
 
-    (path, split) --ProcessAudioFiles--> serialized examples per split --WriteExamples--> shards
-                                     \\--> one report per file ----------WriteManifest--> manifest JSON
+    (path, split) --PrepareFiles--> examples per split --WriteExamples--> shards per split
+                               \\--> one report per file ------------> manifest JSON
 
-Each file is read once (local path or gs://), decoded, mixed to mono, resampled with
-libsoxr, checked (empty, unreadable, too short, silent files are skipped with a reason),
-its features computed once, and cut into windows (`examples.cut_examples`). The split
-(train or eval) is chosen per file before the job, so no recording is in both.
+`build_pipeline` composes the stages of `transforms` (PrepareFiles is ReadAudio,
+ComputeFeatures and CutWindows): each file is read once (local path or gs://), decoded,
+mixed to mono, resampled with libsoxr, checked (empty, unreadable, too short, silent files
+are skipped with a reason), its features computed once, and cut into windows
+(`examples.cut_examples`). The split (train or eval) is chosen per file before the job, so
+no recording is in both.
 
 `run` builds and runs the pipeline. With the default runner it uses Beam's in-process
 FnApiRunner with one worker process per core: Beam 2.77's DirectRunner would first try
@@ -23,29 +25,24 @@ lines themselves only when `progress.verbose()`.
 import contextlib
 import dataclasses
 import datetime
+import functools
 import hashlib
 import logging
 import os
 import posixpath
 import re
-import traceback
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 import ddsp_core
 from ddsp_core import progress as progress_lib
 from ddsp_core.training import storage
-from ddsp_core.training.data_preparation import audio_io
-from ddsp_core.training.data_preparation.examples import (ExampleShape, compute_features, cut_examples,
-                                                          pad_to_one_window, to_tf_example)
+from ddsp_core.example_format import MANIFEST_KEY, ExampleFormat, manifest_path_for
+from ddsp_core.training.data_preparation.transforms import (FILE_LOGGER, PROGRESS, SKIPPED, PrepareFiles,
+                                                            WriteExamples, examples_from_file, load_file)  # noqa: F401
 
 TRAIN, EVAL = "train", "eval"
-PROGRESS = "Prepared"  # Starts the log line of each file used (shown when verbose).
-SKIPPED = "Skipping"  # Starts the warning of each file skipped (always shown).
-FILE_LOGGER = __name__ + ".files"  # The logger of those lines.
 WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # Relays the workers' log lines.
-REPORTS = "reports"
 LOCAL_RUNNERS = ("directrunner", "direct", "fnapirunner")
 
 
@@ -63,8 +60,8 @@ class PrepareSettings:
             by both is an error.
         num_shards: Shards per split, at most one per file of the split (`shards_for`);
             0 lets the runner decide.
-        sample_rate, frame_rate, example_secs, hop_secs, center: See `ExampleShape`
-            (`center` is its `centered`).
+        example_format: The examples' rates and lengths, an `ExampleFormat`
+            (ddsp_core/example_format.py); recorded in the manifest for every later step.
         eval_split_fraction: Fraction of the input_audio_filepatterns files (not windows)
             held out for eval.
         viterbi: Viterbi decoding of CREPE's f0.
@@ -83,11 +80,7 @@ class PrepareSettings:
     output_tfrecord_path: str
     eval_tfrecord_path: str = ""
     num_shards: int = 0
-    sample_rate: int = 16000
-    frame_rate: int = 250
-    example_secs: float = 4.0
-    hop_secs: float = 1.0
-    center: bool = False
+    example_format: ExampleFormat = ExampleFormat()
     eval_split_fraction: float = 0.0
     viterbi: bool = True
     crepe_capacity: str = "full"
@@ -110,7 +103,8 @@ class PrepareSettings:
             raise ValueError("input_audio_filepatterns is empty: give at least one glob of audio files.")
         if not self.output_tfrecord_path:
             raise ValueError("output_tfrecord_path is empty: give where to write the TFRecords.")
-        self.shape  # Validates the example sizes.
+        if not isinstance(self.example_format, ExampleFormat):
+            raise ValueError(f"example_format must be an ExampleFormat, got {self.example_format!r}.")
         crepe.check_capacity(self.crepe_capacity)
         if self.crepe_precision != "auto":
             crepe.check_precision(self.crepe_precision)
@@ -126,10 +120,6 @@ class PrepareSettings:
     @property
     def has_eval_split(self):
         return bool(self.eval_split_fraction or self.eval_audio_filepatterns)
-
-    @property
-    def shape(self):
-        return ExampleShape(self.sample_rate, self.frame_rate, self.example_secs, self.hop_secs, self.center)
 
     @property
     def manifest_path(self):
@@ -153,13 +143,6 @@ def default_eval_path(train_path):
         stem, extension = posixpath.splitext(name)
         name = f"{stem}-eval{extension}"
     return posixpath.join(folder, name) if folder else name
-
-
-def manifest_path_for(output_tfrecord_path):
-    """'.../train.tfrecord' -> '.../train_manifest.json' (not matched by the glob 'train.tfrecord*')."""
-    folder, name = posixpath.split(output_tfrecord_path)
-    stem = name[:-len(".tfrecord")] if name.endswith(".tfrecord") else name
-    return posixpath.join(folder, f"{stem}_manifest.json") if folder else f"{stem}_manifest.json"
 
 
 def assign_splits(paths, eval_split_fraction):
@@ -186,96 +169,6 @@ def shards_for(num_shards, n_files):
     return 0 if num_shards == 0 else max(1, min(num_shards, n_files))
 
 
-def load_file(path, settings):
-    """Reads and checks one file. Returns (audio at sample_rate, audio at 16 kHz, facts).
-
-    Raises:
-        audio_io.AudioFileError: with the reason the file cannot be used.
-    """
-    try:
-        data = storage.read_bytes(path)
-    except Exception as error:  # Local OSError, or a storage client error for gs://.
-        raise audio_io.AudioFileError(f"cannot read the file ({audio_io.first_line(error)})") from None
-    samples, file_rate = audio_io.decode(data, path)
-    facts = {"duration_secs": round(samples.shape[0] / file_rate, 4), "file_sample_rate": file_rate,
-             "channels": int(samples.shape[1])}
-    if samples.shape[0] / file_rate < settings.min_audio_secs:
-        raise audio_io.AudioFileError(f"too short ({samples.shape[0] / file_rate:.3f} s; min_audio_secs is "
-                                      f"{settings.min_audio_secs} s)")
-    mono = audio_io.to_mono(samples)
-    peak = audio_io.peak_dbfs(mono)
-    if peak < settings.silence_db:
-        raise audio_io.AudioFileError(f"silent (peak {peak:.1f} dBFS is below silence_db {settings.silence_db} dBFS)")
-    audio_16k = audio_io.resample(mono, file_rate, 16000)
-    audio = audio_16k if settings.sample_rate == 16000 else audio_io.resample(mono, file_rate, settings.sample_rate)
-    return audio, audio_16k, facts
-
-
-def examples_from_file(audio, audio_16k, settings, pitch_tracker):
-    """One file's audio (at sample_rate and at 16 kHz) -> list of example dicts."""
-    audio = pad_to_one_window(audio, settings.sample_rate, settings.example_secs)
-    audio_16k = pad_to_one_window(audio_16k, 16000, settings.example_secs)
-    features = compute_features(audio_16k, settings.frame_rate, pitch_tracker, settings.viterbi)
-    return cut_examples(audio, audio_16k, features, settings.shape, settings.silence_db)
-
-
-class ProcessAudioFile(beam.DoFn):
-    """(path, split) -> (split, serialized tf.train.Example) per window, and one report.
-
-    The report (tagged REPORTS) says whether the file was used, how long it is, how many
-    examples it gave, or why it was skipped. Any error in one file is caught and
-    reported, so one bad file never loses the others' examples.
-    """
-
-    def __init__(self, settings):
-        self.settings = settings
-        self.files_read = Metrics.counter("prepare", "files_read")
-        self.files_skipped = Metrics.counter("prepare", "files_skipped")
-        self.examples = Metrics.counter("prepare", "examples")
-
-    def setup(self):
-        from ddsp_core import crepe
-        from ddsp_core.training import accelerators
-
-        if self.settings.allow_memory_growth:
-            accelerators.allow_memory_growth()
-        precision = self.settings.crepe_precision
-        if precision == "auto":
-            precision = accelerators.fast_precision()
-        self.pitch_tracker = crepe.PitchTracker(self.settings.crepe_capacity, self.settings.crepe_batch_size,
-                                                precision=precision)
-
-    def process(self, element):
-        path, split = element
-        report = {"path": path, "split": split}
-        try:
-            audio, audio_16k, facts = load_file(path, self.settings)
-            report.update(facts)
-            examples = examples_from_file(audio, audio_16k, self.settings, self.pitch_tracker)
-            if not examples:
-                raise audio_io.AudioFileError(f"no window louder than silence_db {self.settings.silence_db} dBFS")
-        except Exception as error:
-            if isinstance(error, audio_io.AudioFileError):
-                reason = str(error)
-                logging.getLogger(FILE_LOGGER).warning("%s %s: %s", SKIPPED, path, reason)
-            else:  # A bug: say so, with the traceback in the log.
-                reason = f"unexpected error: {type(error).__name__}: {error}"
-                logging.getLogger(FILE_LOGGER).error("%s %s after an unexpected error:\n%s", SKIPPED, path,
-                                                     traceback.format_exc())
-            self.files_skipped.inc()
-            report.update(status="skipped", reason=reason, examples=0)
-            yield beam.pvalue.TaggedOutput(REPORTS, report)
-            return
-        self.files_read.inc()
-        self.examples.inc(len(examples))
-        logging.getLogger(FILE_LOGGER).info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, path,
-                                            len(examples), split, facts["duration_secs"])
-        report.update(status="ok", examples=len(examples))
-        for example in examples:
-            yield split, to_tf_example(example)
-        yield beam.pvalue.TaggedOutput(REPORTS, report)
-
-
 def build_pipeline(pipeline, settings, files, eval_files=()):
     """Adds the prepare job to `pipeline`.
 
@@ -288,27 +181,14 @@ def build_pipeline(pipeline, settings, files, eval_files=()):
     splits = assign_splits([path for path, _ in files], settings.eval_split_fraction)
     splits.update({path: EVAL for path, _ in eval_files})
     sizes = {**dict(files), **dict(eval_files)}
-    outputs = (pipeline
-               | "ListFiles" >> beam.Create(sorted(splits.items()))
-               | "SpreadFilesOverWorkers" >> beam.Reshuffle()
-               | "ProcessAudioFiles" >> beam.ParDo(ProcessAudioFile(settings)).with_outputs(REPORTS, main="examples"))
-    shard_lists = {}
-    for split, path in settings.output_paths().items():
-        num_shards = shards_for(settings.num_shards, sum(s == split for s in splits.values()))
-        shard_lists[split] = (outputs.examples
-                              | f"Select_{split}" >> beam.Filter(lambda item, s=split: item[0] == s)
-                              | f"Serialized_{split}" >> beam.Map(lambda item: item[1])
-                              | f"Write_{split}" >> beam.io.WriteToTFRecord(path, num_shards=num_shards))
-    side_inputs = {f"{split}_shards": beam.pvalue.AsList(shards) for split, shards in shard_lists.items()}
-    _ = (outputs[REPORTS]
-         | "CollectReports" >> beam.combiners.ToList()
-         | "WriteManifest" >> beam.Map(_write_manifest, settings, sizes, **side_inputs))
-
-
-def _write_manifest(reports, settings, sizes, **shards):
-    manifest = make_manifest(reports, settings, sizes,
-                             {name[:-len("_shards")]: sorted(paths) for name, paths in shards.items()})
-    storage.write_json(settings.manifest_path, manifest)
+    outputs = {split: (path, shards_for(settings.num_shards, sum(s == split for s in splits.values())))
+               for split, path in settings.output_paths().items()}
+    _ = (pipeline
+         | "ListFiles" >> beam.Create(sorted(splits.items()))
+         | "SpreadFilesOverWorkers" >> beam.Reshuffle()
+         | "PrepareFiles" >> PrepareFiles(settings)
+         | "WriteExamples" >> WriteExamples(outputs, settings.manifest_path,
+                                            functools.partial(make_manifest, settings=settings, sizes=sizes)))
 
 
 def make_manifest(reports, settings, sizes, shards):
@@ -318,7 +198,7 @@ def make_manifest(reports, settings, sizes, shards):
     skipped = [{"path": r["path"], "split": r["split"], "reason": r["reason"]} for r in reports if r["status"] != "ok"]
     examples = {split: sum(r["examples"] for r in used if r["split"] == split) for split in settings.output_paths()}
     files_per_split = {split: sum(r["split"] == split for r in reports) for split in settings.output_paths()}
-    features = settings.shape.feature_lengths()
+    features = settings.example_format.feature_lengths()
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "ddsp_core_version": ddsp_core.__version__,
@@ -334,6 +214,7 @@ def make_manifest(reports, settings, sizes, shards):
                             "num_shards": shards_for(settings.num_shards, files_per_split[split]),
                             "shards": shards.get(split, [])}
                     for split, path in settings.output_paths().items()},
+        MANIFEST_KEY: settings.example_format.to_dict(),
         "features": features,
         "settings": dataclasses.asdict(settings),
         "files": [{key: r.get(key) for key in ("path", "split", "examples", "duration_secs", "file_sample_rate",

@@ -189,7 +189,7 @@ def test_pattern_matching_nothing_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--frame_rate=300"], "must divide 16000"),
+    (["--frame_rate=300"], "must divide both"),
     (["--crepe_capacity=huge"], "invalid choice"),
     (["--eval_split_fraction=1.5"], "eval_split_fraction"),
 ])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from ddsp_core.training.data_preparation import examples as examples_lib
-from ddsp_core.training.data_preparation.examples import ExampleShape
+from ddsp_core.example_format import ExampleFormat
 
-SHAPE = ExampleShape()  # 16 kHz, 250 frames/s, 4 s windows every 1 s: hop 64 samples.
+SHAPE = ExampleFormat()  # 16 kHz, 250 frames/s, 4 s windows every 1 s: hop 64 samples.
 
 
 @pytest.mark.parametrize("seconds, expected", [
@@ -43,19 +43,19 @@ def test_pad_to_one_window_pads_only_short_audio():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(frame_rate=300), "must divide 16000"),
+    (dict(frame_rate=300), "must divide both"),
     (dict(example_secs=4.001), "whole number of frames"),
     (dict(hop_secs=0.001), "whole number of frames"),
-    (dict(sample_rate=0), "must be positive"),
-    (dict(sample_rate=22050, example_secs=0.004, hop_secs=0.004), "whole number of samples"),
+    (dict(sample_rate=0), "must be a positive whole number"),
+    (dict(sample_rate=22050), "at 22050 Hz use one of \\[50, 25, 10"),
 ], ids=["frame-rate", "example-secs", "hop-secs", "sample-rate", "samples"])
 def test_example_shape_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        ExampleShape(**kwargs)
+        ExampleFormat(**kwargs)
 
 
 def test_example_shape_sizes():
-    shape = ExampleShape(sample_rate=48000, frame_rate=250, example_secs=4, hop_secs=1)
+    shape = ExampleFormat(sample_rate=48000, frame_rate=250, example_secs=4, hop_secs=1)
     assert (shape.n_samples, shape.n_samples_16k, shape.n_frames, shape.hop_frames, shape.frame_hop_16k) == \
         (192000, 64000, 1000, 250, 64)
 
@@ -94,7 +94,7 @@ def test_cut_examples_drops_silent_windows():
 
 
 def test_cut_examples_at_48khz_adds_audio_16k():
-    shape = ExampleShape(sample_rate=48000)
+    shape = ExampleFormat(sample_rate=48000)
     seconds = 5.0
     t48 = np.arange(int(seconds * 48000)) / 48000
     t16 = np.arange(int(seconds * 16000)) / 16000
@@ -149,7 +149,7 @@ def test_to_tf_example_needs_no_tensorflow():
 
 
 def test_centered_examples_keep_the_frame_at_their_end_time():
-    shape = ExampleShape(centered=True)
+    shape = ExampleFormat(centered=True)
     assert shape.n_frames == 1001
     n_samples = int(5.5 * 16000)
     audio = np.full(n_samples, 0.1, np.float32)

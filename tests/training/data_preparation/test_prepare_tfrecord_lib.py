@@ -12,20 +12,27 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from ddsp_core.example_format import ExampleFormat
 from ddsp_core.training.data_preparation import prepare_tfrecord_lib as lib
+from ddsp_core.training.data_preparation import transforms
 
+FORMAT_FIELDS = ("sample_rate", "frame_rate", "example_secs", "hop_secs", "centered")
 NOTES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "clarinet", "notes",
                                       "*.flac")))
 
 
 def _settings(tmp_path, **overrides):
+    """PrepareSettings for tmp_path; the ExampleFormat's fields may be given among the overrides."""
     values = dict(input_audio_filepatterns=[str(tmp_path / "*")], output_tfrecord_path=str(tmp_path / "out" /
                   "train.tfrecord"), crepe_capacity="tiny")
+    example_format = {name: overrides.pop(name) for name in FORMAT_FIELDS if name in overrides}
+    if example_format:
+        values["example_format"] = ExampleFormat(**example_format)
     values.update(overrides)
     return lib.PrepareSettings(**values)
 
 
-def test_process_audio_file_reports_and_examples(tmp_path):
+def test_prepare_files_reports_and_examples(tmp_path):
     good = NOTES[len(NOTES) // 2]
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"definitely not audio" * 50)
@@ -34,26 +41,23 @@ def test_process_audio_file_reports_and_examples(tmp_path):
     with BeamTestPipeline(runner=FnApiRunner()) as pipeline:
         outputs = (pipeline
                    | beam.Create([(good, "train"), (str(bad), "eval")])
-                   | beam.ParDo(lib.ProcessAudioFile(settings)).with_outputs(lib.REPORTS, main="examples"))
-        summaries = outputs[lib.REPORTS] | beam.Map(lambda r: (os.path.basename(r["path"]), r["status"],
-                                                                r["examples"], r["reason"][:25] if "reason" in r
-                                                                else None))
+                   | transforms.PrepareFiles(settings))
+        summaries = outputs["reports"] | beam.Map(lambda r: (os.path.basename(r["path"]), r["status"],
+                                                              r["examples"], r["reason"][:25] if "reason" in r
+                                                              else None))
         # A ~3.02 s note in 2 s windows at most 1 s apart: 3 windows (0, 0.51, 1.02 s).
         assert_that(summaries, equal_to([(os.path.basename(good), "ok", 3, None),
                                          ("bad.wav", "skipped", 0, "not a readable audio file")]),
                     label="reports")
-        lengths = outputs.examples | beam.Map(_lengths)
+        lengths = outputs["examples"] | beam.Map(_lengths)
         assert_that(lengths, equal_to([("train", 32000, 500, 500, 500, 500)] * 3), label="examples")
     assert n_seconds > 2.0
 
 
 def _lengths(item):
-    import tensorflow as tf
-
-    split, serialized = item
-    feature = tf.train.Example.FromString(serialized).features.feature
-    return (split,) + tuple(len(feature[name].float_list.value)
-                            for name in ("audio", "f0_hz", "f0_confidence", "loudness_db", "power_db"))
+    split, example = item
+    return (split,) + tuple(len(example[name]) for name in ("audio", "f0_hz", "f0_confidence", "loudness_db",
+                                                            "power_db"))
 
 
 def test_assign_splits_is_deterministic_and_sized():
@@ -95,7 +99,8 @@ def test_manifest_is_not_matched_by_the_shard_glob():
     (dict(num_shards=-1), "num_shards"),
     (dict(crepe_capacity="huge"), "Unknown CREPE capacity"),
     (dict(crepe_precision="float16"), "Unknown CREPE precision"),
-    (dict(frame_rate=300), "must divide 16000"),
+    (dict(frame_rate=300), "must divide both"),
+    (dict(example_format={"sample_rate": 48000}), "must be an ExampleFormat"),
 ])
 def test_settings_reject_bad_values(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -197,13 +202,13 @@ def test_worker_log_lines_are_shortened_to_their_message(level, entry, kept):
 
 
 def test_48khz_centered_examples_carry_audio_16k(tmp_path):
-    settings = _settings(tmp_path, sample_rate=48000, center=True)
+    settings = _settings(tmp_path, sample_rate=48000, centered=True)
     note = NOTES[0]  # ~3 s: one 4 s example, padded
     with BeamTestPipeline(runner=FnApiRunner()) as pipeline:
         outputs = (pipeline
                    | beam.Create([(note, "train")])
-                   | beam.ParDo(lib.ProcessAudioFile(settings)).with_outputs(lib.REPORTS, main="examples"))
-        assert_that(outputs.examples | beam.Map(_all_lengths),
+                   | transforms.PrepareFiles(settings))
+        assert_that(outputs["examples"] | beam.Map(_all_lengths),
                     equal_to([{"audio": 192000, "audio_16k": 64000, "f0_hz": 1001, "f0_confidence": 1001,
                                "loudness_db": 1001, "power_db": 1001}]))
     manifest = lib.make_manifest([], settings, {}, {})
@@ -212,10 +217,7 @@ def test_48khz_centered_examples_carry_audio_16k(tmp_path):
 
 
 def _all_lengths(item):
-    import tensorflow as tf
-
-    feature = tf.train.Example.FromString(item[1]).features.feature
-    return {name: len(feature[name].float_list.value) for name in feature}
+    return {name: len(values) for name, values in item[1].items()}
 
 
 def _worker_record(level, entry):
@@ -266,7 +268,8 @@ def test_one_worker_counts_each_file_in_process_without_its_line(tmp_path, capfd
     audio.mkdir()
     for path in NOTES[:2]:
         shutil.copy(path, audio)
-    settings = lib.PrepareSettings(input_audio_filepatterns=[str(audio / "*.flac")], example_secs=1.0,
+    settings = lib.PrepareSettings(input_audio_filepatterns=[str(audio / "*.flac")],
+                                   example_format=ExampleFormat(example_secs=1.0),
                                    output_tfrecord_path=str(tmp_path / "out" / "train.tfrecord"), crepe_capacity="tiny")
     caplog.set_level(logging.INFO)
     capfd.readouterr()
