@@ -1,12 +1,24 @@
-"""Losses: multi-scale spectral loss between target and synthesized audio."""
+"""Losses: multi-scale spectral loss between target and synthesized audio, a CREPE embedding
+loss, losses on synthesizer controls, and a `LossGroup` running losses as a DAG.
+
+The experimental losses between sets of sinusoids live in `sinusoid_losses`, the HMM
+note transcriber in `hmm`; both are importable from here under magenta's names.
+"""
+
+from typing import Any, Dict
 
 import gin
 import keras
 from keras import ops
 
+from ddsp_core import dags
 from ddsp_core.core import checks
-from ddsp_core.core.units import float32, safe_log
+from ddsp_core.core.units import float32, hz_to_midi, log10, safe_log
+from ddsp_core.crepe_layers import CREPEActivations
 from ddsp_core.spectral_ops import compute_loudness, compute_mag
+
+# magenta's type name for a dict of tensors.
+TensorDict = Dict[str, Any]
 
 LOSS_TYPES = ("L1", "L2", "COSINE")
 
@@ -134,3 +146,179 @@ class SpectralLoss(Loss):
         if self.logmag_weight > 0:
             loss = loss + self.logmag_weight * difference(safe_log(target_mag), safe_log(value_mag))
         return loss
+
+
+@gin.register
+class LossGroup(dags.DAGLayer):
+    """Computes several losses on a dict of model outputs, wired as a DAG (see `dags`).
+
+    Each node is (loss or its name, [input keys]); the result is one flat dict of every
+    loss's `get_losses_dict`, e.g. {'spectral_loss': ..., 'crepe_loss': ...}.
+
+    Args:
+        dag: [(loss, ['audio', 'audio_synth']), ...]; keys are paths into the outputs.
+        **kwarg_losses: Losses the DAG names by string, and Keras layer arguments (name, ...).
+    """
+
+    def __init__(self, dag, **kwarg_losses):
+        super().__init__(dag, **kwarg_losses)
+        self.loss_names = self.module_names
+
+    @property
+    def losses(self):
+        """The loss layers, in order (magenta's meaning; Keras' own `losses` list is not used here)."""
+        return [getattr(self, name) for name in self.loss_names]
+
+    def call(self, outputs, **kwargs):
+        """{loss name: scalar} from `outputs`, a dict of the model's output tensors."""
+        dag_outputs = super().call(outputs, **kwargs)
+        losses = {}
+        for name in self.loss_names:
+            losses.update(dag_outputs[name])
+        return losses
+
+    def get_losses_dict(self, outputs, **kwargs):
+        """Same as calling the group."""
+        return self(outputs, **kwargs)
+
+
+@gin.register
+class ParamLoss(Loss):
+    """weight * `mean_difference` of any two tensors of the same shape (e.g. synthesizer controls)."""
+
+    def __init__(self, weight=1.0, loss_type="L1", **kwargs):
+        super().__init__(**kwargs)
+        self.weight = weight
+        self.loss_type = loss_type
+
+    def call(self, pred, target, weights=None):
+        """Scalar loss; weights broadcastable to the difference."""
+        return self.weight * mean_difference(float32(pred), float32(target), self.loss_type, weights)
+
+
+def amp_loss(amp, amp_target, loss_type="L1", weights=None, log=False, amin=1e-5):
+    """`mean_difference` of two amplitudes (any shape), optionally of log10(max(amin, amp))."""
+    amp, amp_target = float32(amp), float32(amp_target)
+    if log:
+        amp, amp_target = log10(ops.maximum(amp, amin)), log10(ops.maximum(amp_target, amin))
+    return mean_difference(amp, amp_target, loss_type, weights)
+
+
+def freq_loss(f_hz, f_hz_target, loss_type="L1", weights=None):
+    """`mean_difference` of two frequencies (Hz, any shape), compared in MIDI."""
+    return mean_difference(hz_to_midi(f_hz), hz_to_midi(f_hz_target), loss_type, weights)
+
+
+@gin.register
+class FilteredNoiseConsistencyLoss(Loss):
+    """weight * `amp_loss` between filtered-noise magnitudes and target ones (experimental)."""
+
+    def __init__(self, weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = weight
+
+    def call(self, noise_magnitudes, noise_magnitudes_target):
+        """Scalar loss; both [batch, n_frames, n_bands]."""
+        return self.weight * amp_loss(noise_magnitudes, noise_magnitudes_target)
+
+
+@gin.register
+class HarmonicConsistencyLoss(Loss):
+    """Losses between harmonic-synth controls and target controls (experimental).
+
+    The distribution and f0 terms count only frames whose target amplitude is at least
+    amp_threshold. Returns a dict: {'harm_amp_loss', 'harm_dist_loss', 'f0_hz_loss'}.
+    """
+
+    def __init__(self, amp_weight=1.0, dist_weight=1.0, f0_weight=1.0, amp_threshold=1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.amp_weight = amp_weight
+        self.dist_weight = dist_weight
+        self.f0_weight = f0_weight
+        self.amp_threshold = amp_threshold
+
+    def call(self, harm_amp, harm_amp_target, harm_dist, harm_dist_target, f0_hz, f0_hz_target):
+        """Losses from amplitudes [batch, n_frames, 1], distributions [batch, n_frames, n_harmonics]
+        and f0 in Hz [batch, n_frames, 1] (each with its target)."""
+        weights = ops.cast(float32(harm_amp_target) >= self.amp_threshold, "float32")  # [batch, n_frames, 1]
+        return {
+            "harm_amp_loss": self.amp_weight * amp_loss(harm_amp, harm_amp_target),
+            "harm_dist_loss": self.dist_weight * amp_loss(harm_dist, harm_dist_target, weights=weights),
+            "f0_hz_loss": self.f0_weight * freq_loss(f0_hz, f0_hz_target, weights=weights),
+        }
+
+
+@gin.register
+class EmbeddingLoss(Loss):
+    """weight * `mean_difference` of a pretrained model's embeddings of target and audio.
+
+    A perceptual loss: a network trained to recognise structure (e.g. harmonicity) compares
+    the two signals, where spectral losses alone let noise stand in for harmonics.
+
+    Args:
+        weight: Loss weight (0 turns the loss off).
+        loss_type: 'L1', 'L2' or 'COSINE'.
+        pretrained_model: Callable audio [batch, n_samples] -> embeddings.
+    """
+
+    def __init__(self, weight=1.0, loss_type="L1", pretrained_model=None, name="embedding_loss"):
+        super().__init__(name=name)
+        self.weight = weight
+        self.loss_type = loss_type
+        self.pretrained_model = pretrained_model
+
+    def call(self, target_audio, audio):
+        """Scalar loss from target and synthesized audio, each [batch, n_samples]."""
+        if self.weight <= 0.0:
+            return 0.0
+        target_embedding = self.pretrained_model(float32(target_audio))
+        embedding = self.pretrained_model(float32(audio))
+        return self.weight * mean_difference(target_embedding, embedding, self.loss_type)
+
+
+# Divisors that bring each CREPE layer's activation differences to comparable sizes.
+CREPE_LAYER_SCALES = {
+    "conv1-BN": 1.3, "conv1-maxpool": 1.0, "conv2-BN": 1.4, "conv2-maxpool": 1.1, "conv3-BN": 1.9,
+    "conv3-maxpool": 1.6, "conv4-BN": 1.5, "conv4-maxpool": 1.4, "conv5-BN": 1.9, "conv5-maxpool": 1.7,
+    "conv6-BN": 30.0, "conv6-maxpool": 25.0, "classifier": 130.0,
+}
+
+
+@gin.register
+class PretrainedCREPEEmbeddingLoss(EmbeddingLoss):
+    """`EmbeddingLoss` on the activations of one layer of a frozen pretrained CREPE (the original weights).
+
+    Audio is 16 kHz, [batch, n_samples]; it is cut into centred 1024-sample frames every
+    1024 samples (`crepe_layers.CREPEActivations`). The loss is weighted by
+    20 * CREPE_LAYER_SCALES[activation_layer] * weight.
+
+    Args:
+        weight: Loss weight.
+        loss_type: 'L1', 'L2' or 'COSINE'.
+        model_capacity: 'tiny', 'small', 'medium', 'large' or 'full'.
+        activation_layer: One of CREPE_LAYER_SCALES' keys.
+    """
+
+    def __init__(self, weight=1.0, loss_type="L1", model_capacity="tiny", activation_layer="classifier",
+                 name="pretrained_crepe_embedding_loss"):
+        if activation_layer not in CREPE_LAYER_SCALES:
+            raise ValueError(f"activation_layer must be one of {sorted(CREPE_LAYER_SCALES)}, got {activation_layer!r}.")
+        super().__init__(weight=20.0 * CREPE_LAYER_SCALES[activation_layer] * weight, loss_type=loss_type, name=name,
+                         pretrained_model=CREPEActivations(model_capacity=model_capacity,
+                                                           activation_layer=activation_layer))
+
+
+# magenta's name for the CREPE embedding layer.
+PretrainedCREPE = CREPEActivations
+
+# Experimental losses, in their own modules (which build on Loss and mean_difference above).
+from ddsp_core.hmm import HmmTranscriber  # noqa: E402
+from ddsp_core.sinusoid_losses import (KDEConsistencyLoss, TWMLoss, WassersteinConsistencyLoss,  # noqa: E402
+                                       wasserstein_distance)
+
+__all__ = [
+    "CREPE_LAYER_SCALES", "EmbeddingLoss", "FilteredNoiseConsistencyLoss", "HarmonicConsistencyLoss",
+    "HmmTranscriber", "KDEConsistencyLoss", "LOSS_TYPES", "Loss", "LossGroup", "ParamLoss", "PretrainedCREPE",
+    "PretrainedCREPEEmbeddingLoss", "SpectralLoss", "TWMLoss", "TensorDict", "WassersteinConsistencyLoss",
+    "amp_loss", "freq_loss", "mean_difference", "wasserstein_distance",
+]

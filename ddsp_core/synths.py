@@ -1,4 +1,5 @@
-"""Synthesizers: harmonic (additive) oscillators and filtered noise, as processors."""
+"""Synthesizers as processors: harmonic (additive) oscillators, filtered noise, free sinusoids,
+wavetables, and samples passed straight through."""
 
 import gin
 import keras
@@ -6,8 +7,11 @@ from keras import ops
 
 from ddsp_core.core import checks
 from ddsp_core.core.convolution import frequency_filter
-from ddsp_core.core.oscillators import harmonic_synthesis, normalize_harmonics
+from ddsp_core.core.frequencies import frequencies_sigmoid
+from ddsp_core.core.oscillators import harmonic_synthesis, normalize_harmonics, oscillator_bank, remove_above_nyquist
+from ddsp_core.core.resampling import resample
 from ddsp_core.core.units import exp_sigmoid, float32
+from ddsp_core.core.wavetables import wavetable_synthesis
 from ddsp_core.processors import Processor
 
 
@@ -20,6 +24,21 @@ def _check_controls(expected_shapes, **controls):
         list(controls.items()), axes=(0, 1),
         expected_shape=", ".join(f"{name} {shape}" for name, shape in expected_shapes.items()),
     )
+
+
+def _source_controls(scale_fn, amplitudes, f0_hz, table_name, table, table_shape):
+    """Checks and scales the controls of an oscillator: amplitudes [batch, n_frames, 1], f0_hz
+    [batch, n_frames, 1] (Hz, >= 0) and a table per frame (`table_name`, of `table_shape`).
+    Returns (amplitudes, table, f0_hz), amplitudes and table through `scale_fn` (if not None)."""
+    amplitudes, table, f0_hz = map(float32, (amplitudes, table, f0_hz))
+    _check_controls({"amplitudes": "[batch, n_frames, 1]", table_name: table_shape, "f0_hz": "[batch, n_frames, 1]"},
+                    **{"amplitudes": amplitudes, table_name: table, "f0_hz": f0_hz})
+    checks.check_dim("amplitudes", amplitudes, -1, 1, "[batch, n_frames, 1]")
+    checks.check_dim("f0_hz", f0_hz, -1, 1, "[batch, n_frames, 1]")
+    checks.check_non_negative("f0_hz", f0_hz, " Hz")
+    if scale_fn is not None:
+        amplitudes, table = scale_fn(amplitudes), scale_fn(table)
+    return amplitudes, table, f0_hz
 
 
 @gin.register
@@ -55,18 +74,9 @@ class Harmonic(Processor):
         Returns:
             {'amplitudes', 'harmonic_distribution', 'f0_hz'}, same shapes.
         """
-        amplitudes, harmonic_distribution, f0_hz = map(float32, (amplitudes, harmonic_distribution, f0_hz))
-        _check_controls(
-            {"amplitudes": "[batch, n_frames, 1]", "harmonic_distribution": "[batch, n_frames, n_harmonics]",
-             "f0_hz": "[batch, n_frames, 1]"},
-            amplitudes=amplitudes, harmonic_distribution=harmonic_distribution, f0_hz=f0_hz,
-        )
-        checks.check_dim("amplitudes", amplitudes, -1, 1, "[batch, n_frames, 1]")
-        checks.check_dim("f0_hz", f0_hz, -1, 1, "[batch, n_frames, 1]")
-        checks.check_non_negative("f0_hz", f0_hz, " Hz")
-        if self.scale_fn is not None:
-            amplitudes = self.scale_fn(amplitudes)
-            harmonic_distribution = self.scale_fn(harmonic_distribution)
+        amplitudes, harmonic_distribution, f0_hz = _source_controls(
+            self.scale_fn, amplitudes, f0_hz, "harmonic_distribution", harmonic_distribution,
+            "[batch, n_frames, n_harmonics]")
         nyquist_f0, nyquist_rate = (f0_hz, self.sample_rate) if self.normalize_below_nyquist else (None, None)
         harmonic_distribution = normalize_harmonics(harmonic_distribution, nyquist_f0, nyquist_rate)
         return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
@@ -120,3 +130,116 @@ class FilteredNoise(Processor):
         noise = keras.random.uniform((batch_size, self.n_samples), minval=-1.0, maxval=1.0,
                                      seed=self.seed_generator)
         return frequency_filter(noise, magnitudes, window_size=self.window_size)
+
+
+@gin.register
+class TensorToAudio(Processor):
+    """Passes samples through as audio: [batch, n_samples, 1] -> [batch, n_samples].
+
+    For networks that output audio samples directly, so that they fit in a ProcessorGroup.
+    """
+
+    def __init__(self, name="tensor_to_audio"):
+        super().__init__(name=name)
+
+    def get_controls(self, samples):
+        """samples [batch, n_samples, 1] -> {'samples'}."""
+        samples = float32(samples)
+        checks.check_rank("samples", samples, 3, "[batch, n_samples, 1]")
+        checks.check_dim("samples", samples, -1, 1, "[batch, n_samples, 1]")
+        return {"samples": samples}
+
+    def get_signal(self, samples):
+        """Audio, [batch, n_samples]."""
+        return samples[:, :, 0]
+
+
+@gin.register
+class Wavetable(Processor):
+    """A wavetable oscillator whose table can change from frame to frame.
+
+    Controls, at frame rate: `amplitudes`, `wavetables` (one period of the waveform per
+    frame, n_wavetable samples) and `f0_hz`. Tables are interpolated linearly between
+    frames and read with linear interpolation (`core.wavetable_synthesis`).
+    """
+
+    def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, name="wavetable"):
+        super().__init__(name=name)
+        checks.check_positive_int("n_samples", n_samples)
+        checks.check_positive("sample_rate", sample_rate)
+        self.n_samples = int(n_samples)
+        self.sample_rate = sample_rate
+        self.scale_fn = scale_fn
+
+    def get_controls(self, amplitudes, wavetables, f0_hz):
+        """Scales raw inputs to controls.
+
+        Args:
+            amplitudes: Amplitude, before `scale_fn`, [batch, n_frames, 1].
+            wavetables: Table samples, before `scale_fn`, [batch, n_frames, n_wavetable].
+            f0_hz: Fundamental frequency in Hz (>= 0), [batch, n_frames, 1].
+
+        Returns:
+            {'amplitudes', 'wavetables', 'f0_hz'}, same shapes.
+        """
+        amplitudes, wavetables, f0_hz = _source_controls(self.scale_fn, amplitudes, f0_hz, "wavetables", wavetables,
+                                                         "[batch, n_frames, n_wavetable]")
+        return {"amplitudes": amplitudes, "wavetables": wavetables, "f0_hz": f0_hz}
+
+    def get_signal(self, amplitudes, wavetables, f0_hz):
+        """Renders audio, [batch, n_samples]; n_samples must be a multiple of n_frames."""
+        return wavetable_synthesis(f0_hz, amplitudes, wavetables, n_samples=self.n_samples,
+                                   sample_rate=self.sample_rate)
+
+
+@gin.register
+class Sinusoidal(Processor):
+    """A bank of free sinusoids, each with its own frame-rate amplitude and frequency.
+
+    Controls: `amplitudes` and `frequencies` (Hz), [batch, n_frames, n_sinusoids].
+    `freq_scale_fn` maps network outputs to Hz (by default `core.frequencies_sigmoid`,
+    which also accepts [batch, n_frames, n_sinusoids, depth]); sinusoids at or above
+    Nyquist are silent.
+    """
+
+    def __init__(self, n_samples=64000, sample_rate=16000, amp_scale_fn=exp_sigmoid, amp_resample_method="window",
+                 freq_scale_fn=frequencies_sigmoid, name="sinusoidal"):
+        super().__init__(name=name)
+        checks.check_positive_int("n_samples", n_samples)
+        checks.check_positive("sample_rate", sample_rate)
+        self.n_samples = int(n_samples)
+        self.sample_rate = sample_rate
+        self.amp_scale_fn = amp_scale_fn
+        self.amp_resample_method = amp_resample_method
+        self.freq_scale_fn = freq_scale_fn
+
+    def get_controls(self, amplitudes, frequencies):
+        """Scales raw inputs to controls.
+
+        Args:
+            amplitudes: Amplitudes, before `amp_scale_fn`, [batch, n_frames, n_sinusoids].
+            frequencies: Frequencies, before `freq_scale_fn` (Hz if it is None),
+                [batch, n_frames, n_sinusoids] (or what `freq_scale_fn` takes).
+
+        Returns:
+            {'amplitudes', 'frequencies' (Hz)}, each [batch, n_frames, n_sinusoids];
+            amplitudes are 0 where the frequency is at or above Nyquist.
+        """
+        amplitudes, frequencies = float32(amplitudes), float32(frequencies)
+        if self.amp_scale_fn is not None:
+            amplitudes = self.amp_scale_fn(amplitudes)
+        if self.freq_scale_fn is not None:
+            frequencies = self.freq_scale_fn(frequencies)
+        shape = "[batch, n_frames, n_sinusoids]"
+        _check_controls({"amplitudes": shape, "frequencies": shape}, amplitudes=amplitudes, frequencies=frequencies)
+        checks.check_same_dims([("amplitudes", amplitudes), ("frequencies", frequencies)], axes=(2,),
+                               expected_shape=f"amplitudes and frequencies {shape}")
+        amplitudes = remove_above_nyquist(frequencies, amplitudes, self.sample_rate)
+        return {"amplitudes": amplitudes, "frequencies": frequencies}
+
+    def get_signal(self, amplitudes, frequencies):
+        """Renders audio, [batch, n_samples]: amplitudes interpolated with `amp_resample_method`,
+        frequencies linearly."""
+        amplitude_envelopes = resample(amplitudes, self.n_samples, method=self.amp_resample_method)
+        frequency_envelopes = resample(frequencies, self.n_samples)
+        return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=self.sample_rate)

@@ -168,3 +168,69 @@ def test_filtered_noise_nan_is_named():
     magnitudes[0, 3, 4] = np.nan
     with pytest.raises(ValueError, match="magnitudes contains 1 NaN"):
         ddsp.synths.FilteredNoise(n_samples=6400)(magnitudes)
+
+
+def test_sinusoidal_constant_controls_closed_form():
+    synth = ddsp.synths.Sinusoidal(n_samples=1600, sample_rate=SAMPLE_RATE, amp_scale_fn=None, freq_scale_fn=None)
+    amps = np.tile(np.array([0.5, 0.2, 0.9], np.float32), (2, 10, 1))
+    freqs = np.tile(np.array([440.0, 1234.0, 8000.0], np.float32), (2, 10, 1))  # the third is at Nyquist: silent
+    outputs = synth(amps, freqs, return_outputs_dict=True)
+    np.testing.assert_allclose(ops.convert_to_numpy(outputs["controls"]["amplitudes"])[..., 2], 0.0)
+    t = np.arange(1, 1601) / SAMPLE_RATE  # the phase after each sample
+    expected = 0.5 * np.sin(2 * np.pi * 440.0 * t) + 0.2 * np.sin(2 * np.pi * 1234.0 * t)
+    np.testing.assert_allclose(ops.convert_to_numpy(outputs["signal"]), np.stack([expected] * 2), atol=2e-5)
+
+
+def test_sinusoidal_default_scaling_is_bounded():
+    synth = ddsp.synths.Sinusoidal(n_samples=3200, sample_rate=SAMPLE_RATE)
+    freqs = np.tile(np.linspace(-100.0, 100.0, 20, dtype=np.float32)[None, None, :, None], [2, 10, 1, 4])
+    controls = synth.get_controls(np.zeros((2, 10, 20)), freqs)  # depth 4 of frequencies_sigmoid
+    frequencies = ops.convert_to_numpy(controls["frequencies"])
+    assert frequencies.shape == (2, 10, 20) and frequencies.min() >= 0.0 and frequencies.max() <= 8000.0
+    amplitudes = ops.convert_to_numpy(controls["amplitudes"])
+    np.testing.assert_allclose(amplitudes[frequencies < 8000.0], 2.0 * 0.5 ** np.log(10.0) + 1e-7, rtol=1e-5)
+    assert np.all(amplitudes[frequencies >= 8000.0] == 0.0)
+    assert ops.convert_to_numpy(synth(np.zeros((2, 10, 20)), freqs)).shape == (2, 3200)
+
+
+def test_sinusoidal_bad_shapes_name_the_argument():
+    synth = ddsp.synths.Sinusoidal(n_samples=640, freq_scale_fn=None)
+    with pytest.raises(ValueError, match=r"Shapes do not match along axis 2"):
+        synth(np.zeros((1, 10, 3)), np.full((1, 10, 4), 440.0))
+    with pytest.raises(ValueError, match=r"frequencies must have shape \[batch, n_frames, n_sinusoids\]"):
+        synth(np.zeros((1, 10, 3)), np.full((1, 10), 440.0))
+
+
+def test_wavetable_sine_table_closed_form():
+    synth = ddsp.synths.Wavetable(n_samples=1600, sample_rate=SAMPLE_RATE, scale_fn=None)
+    table = np.sin(2 * np.pi * np.arange(512) / 512).astype(np.float32)
+    audio = synth(np.full((1, 10, 1), 0.4), np.tile(table, (1, 10, 1)), np.full((1, 10, 1), 330.0))
+    expected = 0.4 * np.sin(2 * np.pi * 330.0 * np.arange(1600) / SAMPLE_RATE)  # phase 0 on the first sample
+    np.testing.assert_allclose(ops.convert_to_numpy(audio)[0], expected, atol=5e-5)
+
+
+def test_wavetable_bad_controls_name_the_argument():
+    synth = ddsp.synths.Wavetable(n_samples=640)
+    with pytest.raises(ValueError, match=r"wavetables must have shape \[batch, n_frames, n_wavetable\]"):
+        synth(np.zeros((1, 10, 1)), np.zeros((1, 64)), np.full((1, 10, 1), 440.0))
+    with pytest.raises(ValueError, match="f0_hz must be >= 0 Hz"):
+        synth(np.zeros((1, 10, 1)), np.zeros((1, 10, 64)), np.full((1, 10, 1), -1.0))
+
+
+def test_tensor_to_audio_drops_the_channel_axis():
+    samples = np.random.default_rng(0).normal(size=(2, 100, 1)).astype(np.float32)
+    np.testing.assert_array_equal(ops.convert_to_numpy(ddsp.synths.TensorToAudio()(samples)), samples[:, :, 0])
+    with pytest.raises(ValueError, match=r"samples must have shape \[batch, n_samples, 1\]"):
+        ddsp.synths.TensorToAudio()(np.zeros((2, 100, 2)))
+
+
+def test_sinusoidal_wavetable_tensor_to_audio_gradients():
+    rng = np.random.default_rng(1)
+    sinusoidal = ddsp.synths.Sinusoidal(n_samples=640, sample_rate=SAMPLE_RATE)
+    grads = gradient(lambda a, f: sinusoidal(a, f) ** 2, rng.normal(size=(1, 10, 4)), rng.normal(size=(1, 10, 4)))
+    wavetable = ddsp.synths.Wavetable(n_samples=640, sample_rate=SAMPLE_RATE)
+    grads += gradient(lambda a, w, f: wavetable(a, w, f) ** 2, rng.normal(size=(1, 10, 1)),
+                      rng.normal(size=(1, 10, 32)), np.full((1, 10, 1), 300.0))
+    grads += gradient(lambda s: ddsp.synths.TensorToAudio()(s) ** 2, rng.normal(size=(1, 50, 1)))
+    for grad in grads:
+        assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0

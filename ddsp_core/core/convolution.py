@@ -105,12 +105,49 @@ def _symmetric_hann(window_size):
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * (n + 1) / (window_size + 1))
 
 
+def apply_window_to_impulse_response(impulse_response, window_size=0, causal=False):
+    """Windows impulse responses with a Hann window and puts them in causal, linear-phase form.
+
+    The response is cut to an odd length around its peak (time 0) and multiplied by a
+    symmetric Hann window of that length, so a symmetric input stays symmetric and its
+    group delay is (ir_size - 1) / 2 samples at every frequency.
+
+    Args:
+        impulse_response: [..., n_taps] (e.g. [batch, n_frames, n_taps]). In zero-phase form
+            (time 0 at index 0, negative times wrapped to the end, as an inverse FFT gives
+            them), or in causal form (time 0 at index n_taps // 2) if `causal`.
+        window_size: Window length before it is made odd: 0 (or more than n_taps) uses
+            n_taps. Shorter windows give smoother responses with better time resolution.
+        causal: Whether `impulse_response` is in causal form.
+
+    Returns:
+        Windowed responses in causal form, [..., ir_size], ir_size odd: the window size,
+        minus one if it was even. Time 0 is at index (ir_size - 1) // 2.
+    """
+    impulse_response = float32(impulse_response)
+    n_taps = impulse_response.shape[-1]
+    if n_taps is None or n_taps < 1:
+        raise ValueError(
+            f"impulse_response needs a static, non-empty last axis, got shape {tuple(impulse_response.shape)}."
+        )
+    if causal:  # time 0 at index n_taps // 2 -> index 0
+        shift = n_taps // 2
+        impulse_response = ops.concatenate([impulse_response[..., shift:], impulse_response[..., :shift]], axis=-1)
+    if window_size <= 0 or window_size > n_taps:
+        window_size = n_taps
+    ir_size = window_size if window_size % 2 == 1 else window_size - 1
+    half = (ir_size - 1) // 2
+    # Circular indices -half..half, i.e. the response centred on sample `half`.
+    centred = ops.concatenate([impulse_response[..., n_taps - half:], impulse_response[..., :half + 1]], axis=-1)
+    return centred * ops.convert_to_tensor(_symmetric_hann(ir_size).astype("float32"))
+
+
 def frequency_impulse_response(magnitudes, window_size=0):
     """Designs linear-phase FIR filters from magnitude responses (frequency sampling).
 
     The zero-phase impulse response (inverse FFT of the magnitudes) is windowed with a
-    Hann window and shifted to be causal and symmetric, so its group delay is
-    (ir_size - 1) / 2 samples at every frequency.
+    Hann window and shifted to be causal and symmetric (`apply_window_to_impulse_response`),
+    so its group delay is (ir_size - 1) / 2 samples at every frequency.
 
     Args:
         magnitudes: Linear magnitude response, sampled uniformly from 0 Hz to Nyquist,
@@ -129,13 +166,7 @@ def frequency_impulse_response(magnitudes, window_size=0):
         raise ValueError(f"magnitudes needs at least 2 frequency bins on its last axis, got shape {tuple(magnitudes.shape)}.")
     full_size = 2 * (n_frequencies - 1)
     impulse_response = ops.irfft((magnitudes, ops.zeros_like(magnitudes)), full_size)  # zero-phase
-    if window_size <= 0 or window_size > full_size:
-        window_size = full_size
-    ir_size = window_size if window_size % 2 == 1 else window_size - 1
-    half = (ir_size - 1) // 2
-    # Circular indices -half..half, i.e. the response centred on sample `half`.
-    causal = ops.concatenate([impulse_response[..., full_size - half:], impulse_response[..., :half + 1]], axis=-1)
-    return causal * ops.convert_to_tensor(_symmetric_hann(ir_size).astype("float32"))
+    return apply_window_to_impulse_response(impulse_response, window_size)
 
 
 def frequency_filter(audio, magnitudes, window_size=0, padding="same"):

@@ -99,18 +99,18 @@ def angular_cumsum(angular_frequency, chunk_size=PHASE_CHUNK_SIZE):
     return TWO_PI * cycles
 
 
-def get_harmonic_frequencies(f0_hz, n_harmonics):
+def get_harmonic_frequencies(frequencies, n_harmonics):
     """Frequencies of the first `n_harmonics` harmonics: f0 * [1, 2, ..., n_harmonics].
 
     Args:
-        f0_hz: Fundamental frequency in Hz, [batch, n_frames, 1].
+        frequencies: Fundamental frequency in Hz, [batch, n_frames, 1].
         n_harmonics: Number of harmonics, including the fundamental.
 
     Returns:
         Harmonic frequencies in Hz, [batch, n_frames, n_harmonics].
     """
     harmonic_numbers = ops.convert_to_tensor(np.arange(1, n_harmonics + 1, dtype="float32"))
-    return float32(f0_hz) * harmonic_numbers
+    return float32(frequencies) * harmonic_numbers
 
 
 def remove_above_nyquist(frequency_envelopes, amplitude_envelopes, sample_rate=16000):
@@ -156,7 +156,7 @@ def normalize_harmonics(harmonic_distribution, f0_hz=None, sample_rate=None):
 
 
 def oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=16000, sum_sinusoids=True,
-                    use_angular_cumsum=True):
+                    use_angular_cumsum=False):
     """Sums sinusoids with time-varying frequencies and amplitudes, at audio rate.
 
     Args:
@@ -186,7 +186,7 @@ def oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=16000,
 
 def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_distribution=None,
                        n_samples=64000, sample_rate=16000, amp_resample_method="window",
-                       use_angular_cumsum=True):
+                       use_angular_cumsum=False):
     """Synthesizes a harmonic sound from frame-rate controls.
 
     Args:
@@ -223,20 +223,82 @@ def harmonic_synthesis(frequencies, amplitudes, harmonic_shifts=None, harmonic_d
         n_harmonics = 1
 
     harmonic_amplitudes = amplitudes * harmonic_distribution if harmonic_distribution is not None else amplitudes
-    n_frames = harmonic_amplitudes.shape[1]
-    if (harmonic_shifts is None and amp_resample_method in INTERPOLATION_CURVES and n_frames is not None
-            and n_frames <= n_samples and n_samples % n_frames == 0):
-        held = lambda x: ops.concatenate([x, x[:, -1:]], axis=1)  # the last frame held to the end
-        audio, _ = harmonic_hops(held(frequencies), held(harmonic_amplitudes), n_samples // n_frames,
-                                 amp_resample_method, sample_rate)
+    if harmonic_shifts is None:
+        audio, _ = _render_harmonics(frequencies, harmonic_amplitudes, n_samples, sample_rate, amp_resample_method)
         return audio
     amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
-    if harmonic_shifts is not None:
-        harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics) * (1.0 + float32(harmonic_shifts))
-        frequency_envelopes = resample(harmonic_frequencies, n_samples)  # [batch, n_samples, n_harmonics]
-        return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate)
+    harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics) * (1.0 + float32(harmonic_shifts))
+    frequency_envelopes = resample(harmonic_frequencies, n_samples)  # [batch, n_samples, n_harmonics]
+    return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate)
+
+
+def _render_harmonics(frequencies, harmonic_amplitudes, n_samples, sample_rate, amp_resample_method,
+                      initial_phase=None):
+    """Harmonics of f0 from frame-rate controls: (audio [batch, n_samples], final f0 phase in cycles [batch, 1]).
+
+    frequencies [batch, n_frames, 1] are interpolated linearly, harmonic_amplitudes
+    [batch, n_frames, n_harmonics] with `amp_resample_method`; initial_phase in cycles [batch, 1].
+    With a whole number of samples per frame, `harmonic_hops` renders without building
+    the audio-rate amplitude envelopes.
+    """
+    n_frames = harmonic_amplitudes.shape[1]
+    if (amp_resample_method in INTERPOLATION_CURVES and n_frames is not None and n_frames <= n_samples
+            and n_samples % n_frames == 0):
+        held = lambda x: ops.concatenate([x, x[:, -1:]], axis=1)  # the last frame held to the end
+        return harmonic_hops(held(frequencies), held(harmonic_amplitudes), n_samples // n_frames,
+                             amp_resample_method, sample_rate, initial_phase)
+    amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
     f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1]
-    return harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=sample_rate)
+    sines, f0_phase = _harmonic_sines(f0_envelope, amplitude_envelopes.shape[-1], sample_rate, initial_phase)
+    return ops.sum(amplitude_envelopes * sines, axis=-1), f0_phase[:, -1, :]
+
+
+def streaming_harmonic_synthesis(frequencies, amplitudes, harmonic_distribution=None, initial_phase=None,
+                                 n_samples=64000, sample_rate=16000, amp_resample_method="linear"):
+    """Harmonic synthesis of one block of a stream: starts from a given phase and returns the final one.
+
+    Passing each block's final phase as the next block's initial phase makes consecutive
+    blocks continue one another's waveforms without a click (see also `harmonic_hops`,
+    which also carries the last control point over).
+
+    Args:
+        frequencies: Fundamental frequency in Hz, [batch, n_frames, 1].
+        amplitudes: Overall amplitude, [batch, n_frames, 1].
+        harmonic_distribution: Optional relative harmonic amplitudes,
+            [batch, n_frames, n_harmonics]; normalized here, harmonics at or above Nyquist
+            removed first.
+        initial_phase: Phase of the fundamental before the first sample in radians,
+            [batch, 1, 1]; None for 0.
+        n_samples: Number of output samples.
+        sample_rate: Sample rate in Hz.
+        amp_resample_method: Interpolation of amplitudes to audio rate (see `resample`).
+
+    Returns:
+        (audio [batch, n_samples], final_phase [batch, 1, 1]: the fundamental's phase after
+        the last sample in radians, in [0, 2pi)).
+    """
+    checks.check_positive_int("n_samples", n_samples)
+    checks.check_positive("sample_rate", sample_rate)
+    frequencies, amplitudes = float32(frequencies), float32(amplitudes)
+    checks.check_rank("frequencies", frequencies, 3, "[batch, n_frames, 1]")
+    checks.check_rank("amplitudes", amplitudes, 3, "[batch, n_frames, 1]")
+    harmonic_amplitudes = amplitudes
+    if harmonic_distribution is not None:
+        harmonic_distribution = float32(harmonic_distribution)
+        checks.check_rank("harmonic_distribution", harmonic_distribution, 3, "[batch, n_frames, n_harmonics]")
+        harmonic_amplitudes = amplitudes * normalize_harmonics(harmonic_distribution, frequencies, sample_rate)
+    audio, final_cycles = _render_harmonics(frequencies, harmonic_amplitudes, n_samples, sample_rate,
+                                            amp_resample_method, _phase_in_cycles(initial_phase))
+    return audio, TWO_PI * final_cycles[:, :, None]
+
+
+def _phase_in_cycles(phase_radians):
+    """A phase [batch, 1, 1] (or [batch, 1]) in radians as cycles [batch, 1]; None stays None."""
+    if phase_radians is None:
+        return None
+    phase = float32(phase_radians)
+    checks.check_rank("initial_phase", phase, (2, 3), "[batch, 1, 1]")
+    return ops.reshape(phase, (-1, 1)) * (1.0 / TWO_PI)
 
 
 # Rising interpolation curves over one hop (0 at a frame, towards 1 at the next), as
@@ -302,24 +364,33 @@ def harmonic_hops(f0_points, amplitude_points, hop_size, method="window", sample
     return ops.reshape(audio, (-1, n_samples)), f0_phase[:, -1, :]
 
 
-def harmonic_oscillator_bank(f0_envelope, amplitude_envelopes, sample_rate=16000):
-    """Sums exact harmonics of one fundamental, at audio rate.
+def harmonic_oscillator_bank(frequency, amplitude_envelopes, initial_phase=None, sample_rate=16000,
+                             use_angular_cumsum=True):
+    """Sums exact harmonics of one fundamental, at audio rate, from a given starting phase.
 
     Equivalent to `oscillator_bank` with frequencies k * f0, k = 1..n_harmonics, but
     the phase is accumulated once, for f0, and multiplied by k: n_harmonics times less
     accumulation work, and the harmonics stay phase-locked to the fundamental.
 
     Args:
-        f0_envelope: Fundamental frequency in Hz at audio rate, [batch, n_samples, 1].
+        frequency: Fundamental frequency in Hz at audio rate, [batch, n_samples, 1].
         amplitude_envelopes: Linear amplitude of each harmonic at audio rate,
             [batch, n_samples, n_harmonics].
+        initial_phase: Phase of the fundamental before the first sample in radians,
+            [batch, 1, 1]; None for 0.
         sample_rate: Sample rate in Hz.
+        use_angular_cumsum: Kept for compatibility; see `oscillator_bank`.
 
     Returns:
-        Audio, [batch, n_samples]. Harmonics at or above Nyquist are silent.
+        (audio [batch, n_samples], final_phase [batch, 1, 1]: the fundamental's phase after
+        the last sample in radians, in [0, 2pi)). Harmonics at or above Nyquist are silent.
     """
+    del use_angular_cumsum
     checks.check_positive("sample_rate", sample_rate)
-    f0_envelope = float32(f0_envelope)
+    frequency = float32(frequency)
     amplitude_envelopes = float32(amplitude_envelopes)
-    sines, _ = _harmonic_sines(f0_envelope, amplitude_envelopes.shape[-1], sample_rate)
-    return ops.sum(amplitude_envelopes * sines, axis=-1)
+    checks.check_rank("frequency", frequency, 3, "[batch, n_samples, 1]")
+    checks.check_rank("amplitude_envelopes", amplitude_envelopes, 3, "[batch, n_samples, n_harmonics]")
+    sines, f0_phase = _harmonic_sines(frequency, amplitude_envelopes.shape[-1], sample_rate,
+                                      _phase_in_cycles(initial_phase))
+    return ops.sum(amplitude_envelopes * sines, axis=-1), TWO_PI * f0_phase[:, -1:, :]

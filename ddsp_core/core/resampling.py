@@ -19,22 +19,35 @@ RESAMPLE_METHODS = ("nearest", "linear", "cubic", "window")
 
 
 def _as_3d(inputs):
-    """Returns (inputs as [batch, n_frames, n_channels], original rank)."""
+    """Returns (inputs as [batch, n_frames, n_channels], original shape).
+
+    Rank-4 inputs [batch, n_frames, n_freq, n_channels] are flattened to
+    [batch, n_frames, n_freq * n_channels]; `_restore_rank` undoes it.
+    """
     inputs = float32(inputs)
-    rank = len(inputs.shape)
-    checks.check_rank("inputs", inputs, (1, 2, 3), "[n_frames], [batch, n_frames] or [batch, n_frames, n_channels]")
-    if rank == 1:
+    shape = tuple(inputs.shape)
+    checks.check_rank("inputs", inputs, (1, 2, 3, 4), "[n_frames], [batch, n_frames], [batch, n_frames, n_channels] "
+                      "or [batch, n_frames, n_freq, n_channels]")
+    if len(shape) == 1:
         inputs = inputs[None, :, None]
-    elif rank == 2:
+    elif len(shape) == 2:
         inputs = inputs[:, :, None]
-    return inputs, rank
+    elif len(shape) == 4:
+        if shape[2] is None or shape[3] is None:
+            raise ValueError(f"resample needs static n_freq and n_channels for rank-4 inputs, got shape {shape}.")
+        inputs = ops.reshape(inputs, (-1, shape[1], shape[2] * shape[3]))  # [batch, n_frames, n_freq * n_channels]
+    return inputs, shape
 
 
-def _restore_rank(outputs, rank):
-    if rank == 1:
+def _restore_rank(outputs, shape):
+    """[batch, n_timesteps, n_channels] back to the rank (and trailing axes) of the input `shape`."""
+    if len(shape) == 1:
         return outputs[0, :, 0]
-    if rank == 2:
+    if len(shape) == 2:
         return outputs[:, :, 0]
+    if len(shape) == 4:
+        # [batch, n_timesteps, n_freq, n_channels]
+        return ops.reshape(outputs, (-1, outputs.shape[1], shape[2], shape[3]))
     return outputs
 
 
@@ -90,8 +103,10 @@ def resample(inputs, n_timesteps, method="linear", add_endpoint=True):
     """Interpolates frame-rate controls to `n_timesteps` steps (usually audio samples).
 
     Args:
-        inputs: Controls at frame rate, shape [n_frames], [batch, n_frames] or
-            [batch, n_frames, n_channels]. n_frames must be known statically.
+        inputs: Controls at frame rate, shape [n_frames], [batch, n_frames],
+            [batch, n_frames, n_channels] or [batch, n_frames, n_freq, n_channels] (each
+            (freq, channel) pair is interpolated on its own). n_frames must be known
+            statically.
         n_timesteps: Number of output steps, e.g. n_samples.
         method: 'nearest', 'linear', 'cubic' or 'window' (overlapping Hann windows,
             see `upsample_with_windows`; smooth, no corners at frame boundaries).
@@ -100,15 +115,16 @@ def resample(inputs, n_timesteps, method="linear", add_endpoint=True):
             the first and last steps.
 
     Returns:
-        Interpolated controls, shape [n_timesteps], [batch, n_timesteps] or
-        [batch, n_timesteps, n_channels] (the rank of `inputs`).
+        Interpolated controls, shape [n_timesteps], [batch, n_timesteps],
+        [batch, n_timesteps, n_channels] or [batch, n_timesteps, n_freq, n_channels] (the
+        rank of `inputs`).
     """
     checks.check_positive_int("n_timesteps", n_timesteps)
     if method not in RESAMPLE_METHODS:
         raise ValueError(f"method must be one of {RESAMPLE_METHODS}, got {method!r}.")
-    frames, rank = _as_3d(inputs)
+    frames, shape = _as_3d(inputs)
     if method == "window":
-        return _restore_rank(upsample_with_windows(frames, n_timesteps, add_endpoint), rank)
+        return _restore_rank(upsample_with_windows(frames, n_timesteps, add_endpoint), shape)
 
     n_frames = frames.shape[1]
     if n_frames is None:
@@ -118,12 +134,12 @@ def resample(inputs, n_timesteps, method="linear", add_endpoint=True):
         hop_size = n_timesteps // n_frames
         curve = np.arange(hop_size) / hop_size
         outputs = _interpolate_between_frames(_hold_last_frame(frames), hop_size, curve)
-        return _restore_rank(outputs, rank)
+        return _restore_rank(outputs, shape)
 
     positions = _source_positions(n_frames, n_timesteps, add_endpoint)
     if method == "nearest":
         indices = np.floor(positions) if add_endpoint else np.floor(positions + 0.5)  # ties round up
-        return _restore_rank(_gather_frames(frames, indices), rank)
+        return _restore_rank(_gather_frames(frames, indices), shape)
 
     left = np.floor(positions)
     fraction = positions - left
@@ -137,7 +153,7 @@ def resample(inputs, n_timesteps, method="linear", add_endpoint=True):
     for offset, weight in zip(offsets, weights):
         neighbour = _gather_frames(frames, left + offset)
         outputs = outputs + neighbour * ops.convert_to_tensor(weight.reshape(1, -1, 1), "float32")
-    return _restore_rank(outputs, rank)
+    return _restore_rank(outputs, shape)
 
 
 def upsample_with_windows(inputs, n_timesteps, add_endpoint=True):

@@ -1,12 +1,17 @@
-"""Unit conversions and scaling functions: amplitude <-> dB, MIDI <-> Hz, exp_sigmoid.
+"""Unit conversions and scaling functions: amplitude <-> dB, MIDI <-> Hz, Bark/mel/ERB,
+logarithms, exp_sigmoid and other bounded scalings.
 
 All functions take array-likes (NumPy arrays or backend tensors) of any shape and work
-element-wise, returning backend tensors of dtype float32.
+element-wise, returning backend tensors of dtype float32 (the dB conversions return NumPy
+arrays when asked to, with use_tf=False).
 """
 
 import math
 
+import numpy as np
 from keras import ops
+
+from ddsp_core.core import checks
 
 # Dynamic range, in dB, that loudness and power conversions keep by default.
 DB_RANGE = 80.0
@@ -31,12 +36,32 @@ def safe_divide(numerator, denominator, eps=1e-7):
     return float32(numerator) / safe
 
 
-def log10(x):
-    """Base-10 logarithm."""
-    return ops.log(float32(x)) / math.log(10.0)
+def logb(x, base=2.0, eps=LOG_EPSILON):
+    """Logarithm of `x` to `base`; entries <= 0 are replaced by `eps` first, so the result is finite.
+
+    Positive entries, however small, keep their exact logarithm (unlike `safe_log`, which
+    clips at `eps`).
+
+    Args:
+        x: Any shape.
+        base: A number > 0 other than 1 (or a tensor broadcastable to `x`).
+        eps: Stand-in for entries <= 0.
+    """
+    if isinstance(base, (int, float)) and (base <= 0 or base == 1):
+        raise ValueError(f"base must be a positive number other than 1, got {base!r}.")
+    x = float32(x)
+    log_x = ops.log(ops.where(x <= 0.0, eps, x))
+    if isinstance(base, (int, float)):
+        return log_x / math.log(base)
+    return log_x / ops.log(float32(base))
 
 
-def power_to_db(power, ref_db=0.0, range_db=DB_RANGE):
+def log10(x, eps=LOG_EPSILON):
+    """Base-10 logarithm; entries <= 0 are replaced by `eps` (see `logb`)."""
+    return logb(x, base=10.0, eps=eps)
+
+
+def power_to_db(power, ref_db=0.0, range_db=DB_RANGE, use_tf=True):
     """Converts power (linear, >= 0) to decibels.
 
     Args:
@@ -45,17 +70,28 @@ def power_to_db(power, ref_db=0.0, range_db=DB_RANGE):
         range_db: Dynamic range kept, in dB: values below -range_db (relative to 0 dB
             before `ref_db` is subtracted) are clipped there, which also keeps log(0)
             finite.
+        use_tf: If False, compute with NumPy and return a NumPy array (magenta's name:
+            True means the Keras backend, TensorFlow or JAX).
 
     Returns:
         Power in dB, same shape as `power`.
     """
+    if not use_tf:
+        power = np.maximum(np.asarray(power, np.float32), 10.0 ** (-range_db / 10.0))
+        return np.maximum(10.0 * np.log10(power) - ref_db, -range_db).astype(np.float32)
     power = ops.maximum(float32(power), 10.0 ** (-range_db / 10.0))
     db = 10.0 * log10(power)
     return ops.maximum(db - ref_db, -range_db)
 
 
-def amplitude_to_db(amplitude, ref_db=0.0, range_db=DB_RANGE):
-    """Converts an amplitude (linear) to dB: 20 * log10(amplitude), clipped at -range_db."""
+def amplitude_to_db(amplitude, ref_db=0.0, range_db=DB_RANGE, use_tf=True):
+    """Converts an amplitude (linear) to dB: 20 * log10(amplitude), clipped at -range_db.
+
+    use_tf=False computes with NumPy (see `power_to_db`).
+    """
+    if not use_tf:
+        amplitude = np.asarray(amplitude, np.float32)
+        return power_to_db(amplitude * amplitude, ref_db=ref_db, range_db=range_db, use_tf=False)
     amplitude = float32(amplitude)
     return power_to_db(amplitude * amplitude, ref_db=ref_db, range_db=range_db)
 
@@ -140,3 +176,65 @@ def exp_sigmoid(x, exponent=10.0, max_value=2.0, threshold=1e-7):
     x = float32(x)
     return max_value * ops.power(ops.sigmoid(x), math.log(exponent)) + threshold
 
+
+
+def sym_exp_sigmoid(x, width=8.0):
+    """Symmetric bump made of `exp_sigmoid`: exp_sigmoid(width * (|x| / 2 - 1)).
+
+    Small (near the 1e-7 floor) around x = 0, rising towards 2 as |x| grows; `width`
+    sets how steeply. Any shape.
+    """
+    x = float32(x)
+    return exp_sigmoid(width * (ops.abs(x) / 2.0 - 1.0))
+
+
+def log_scale(x, min_x, max_x):
+    """Maps [-1, 1] to [min_x, max_x] logarithmically: exp((1 - u) ln min_x + u ln max_x), u = (x + 1) / 2.
+
+    Args:
+        x: Any shape; -1 gives min_x, 1 gives max_x, 0 their geometric mean.
+        min_x, max_x: Positive bounds.
+    """
+    checks.check_positive("min_x", min_x)
+    checks.check_positive("max_x", max_x)
+    unit = (float32(x) + 1.0) / 2.0
+    return ops.exp((1.0 - unit) * math.log(min_x) + unit * math.log(max_x))
+
+
+def soft_limit(x, x_min=0.0, x_max=1.0):
+    """Smoothly limits `x` to (x_min, x_max): softplus(x) + x_min - softplus(x - (x_max - x_min)).
+
+    Tends to x_min for x -> -inf and to x_max for x -> +inf. Any shape.
+    """
+    x = float32(x)
+    return ops.softplus(x) + x_min - ops.softplus(x - (x_max - x_min))
+
+
+# ------------------------------------------------------------------------------------------
+# Psychoacoustic frequency scales. Frequencies in Hz, any shape.
+
+
+def hz_to_bark(hz):
+    """Hz to the Bark scale, Traunmüller's formula (1990): 26.81 / (1 + 1960 / hz) - 0.53."""
+    return 26.81 / (1.0 + 1960.0 / float32(hz)) - 0.53
+
+
+def bark_to_hz(bark):
+    """Bark to Hz, the inverse of `hz_to_bark`: 1960 / (26.81 / (bark + 0.53) - 1)."""
+    return 1960.0 / (26.81 / (float32(bark) + 0.53) - 1.0)
+
+
+def hz_to_mel(hz):
+    """Hz to mel, the HTK formula: 2595 log10(1 + hz / 700)."""
+    return 2595.0 * log10(1.0 + float32(hz) / 700.0)
+
+
+def mel_to_hz(mel):
+    """Mel to Hz, the inverse of `hz_to_mel`: 700 (10 ** (mel / 2595) - 1)."""
+    return 700.0 * (ops.power(10.0, float32(mel) / 2595.0) - 1.0)
+
+
+def hz_to_erb(hz):
+    """Equivalent rectangular bandwidth in Hz of the auditory filter at `hz` (Moore and
+    Glasberg, 1996): 0.108 hz + 24.7."""
+    return 0.108 * float32(hz) + 24.7

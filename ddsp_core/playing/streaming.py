@@ -76,8 +76,12 @@ def synth_parts(model):
             harmonic, harmonic_keys = processor, tuple(keys)
         elif isinstance(processor, synths.FilteredNoise):
             noise, noise_keys = processor, tuple(keys)
-        elif isinstance(processor, effects.Reverb):
+        elif type(processor) is effects.Reverb:
             reverb = processor
+        elif isinstance(processor, effects.Reverb):  # ExpDecayReverb, FilteredNoiseReverb: an IR made per call.
+            raise StreamingError(f"Streaming synthesis supports the learned-impulse-response Reverb; this model's "
+                                 f"ProcessorGroup has {type(processor).__name__} ('{processor.name}'), whose "
+                                 "impulse response is made at each call: playing such a model is not supported yet.")
         elif type(processor).__name__ != "Add":
             raise StreamingError(f"Streaming synthesis supports Harmonic, FilteredNoise, Add and Reverb processors; "
                                  f"this model's ProcessorGroup also has {type(processor).__name__} "

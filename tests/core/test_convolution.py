@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddsp_core.core.convolution import fft_convolve, frequency_filter, frequency_impulse_response
+from ddsp_core.core.convolution import (apply_window_to_impulse_response, fft_convolve, frequency_filter,
+                                        frequency_impulse_response)
 from tests.gradients import gradient
 
 pytestmark = pytest.mark.dsp
@@ -264,6 +265,28 @@ def test_lowpass_filter_removes_high_sine():
     np.testing.assert_allclose(filtered[2000:14000], np.sin(2 * np.pi * 500.0 * t[2000:14000]), atol=0.02)
 
 
+@pytest.mark.parametrize("n_taps, window_size, ir_size", [(16, 0, 15), (17, 0, 17), (16, 9, 9), (16, 10, 9),
+                                                         (16, 99, 15)],
+                         ids=["even_full", "odd_full", "odd_window", "even_window", "window_too_big"])
+def test_apply_window_centres_and_windows_the_response(n_taps, window_size, ir_size):
+    zero_phase = _random((2, 3, n_taps), seed=n_taps + window_size)
+    windowed = ops.convert_to_numpy(apply_window_to_impulse_response(zero_phase, window_size))
+    assert windowed.shape == (2, 3, ir_size)
+    half = (ir_size - 1) // 2
+    times = np.arange(-half, half + 1)  # time of each output tap; index -t wraps to the end
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(ir_size) + 1) / (ir_size + 1))
+    np.testing.assert_allclose(windowed, zero_phase[..., times % n_taps] * hann, atol=1e-6)
+    # The same response in causal form (time 0 at n_taps // 2) gives the same result.
+    causal = np.roll(zero_phase, n_taps // 2, axis=-1)
+    np.testing.assert_allclose(ops.convert_to_numpy(apply_window_to_impulse_response(causal, window_size, causal=True)),
+                               windowed, atol=1e-6)
+
+
+def test_apply_window_needs_taps():
+    with pytest.raises(ValueError, match="impulse_response needs a static, non-empty last axis"):
+        apply_window_to_impulse_response(np.zeros((2, 0), np.float32))
+
+
 # ------------------------------------------------------------------------------------------
 # Gradients.
 
@@ -288,3 +311,7 @@ def test_gradients_finite_nonzero():
     assert np.all(np.isfinite(d_audio)) and np.abs(d_audio).max() > 1e-3
     assert np.all(np.isfinite(d_magnitudes)) and np.abs(d_magnitudes).max() > 1e-3
     assert np.mean(d_magnitudes != 0) > 0.9
+
+    (d_ir,) = gradient(lambda h: apply_window_to_impulse_response(h, 7), impulse_response)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1, 8) / 8)  # windowed taps -3..3; taps 4, 5 are cut
+    np.testing.assert_allclose(d_ir[0], np.concatenate([hann[3:], [0.0, 0.0], hann[:3]]), atol=1e-6)

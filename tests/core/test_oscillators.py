@@ -43,7 +43,8 @@ def test_harmonic_bank_high_harmonic_matches_float64_reference():
     f0_hz = (110.0 * (1.0 + 0.01 * np.sin(2 * np.pi * 5.0 * t))).astype(np.float32)
     only_harmonic_60 = np.zeros((1, len(t), 60), np.float32)
     only_harmonic_60[..., 59] = 1.0
-    audio = ops.convert_to_numpy(oscillators.harmonic_oscillator_bank(f0_hz[None, :, None], only_harmonic_60, SAMPLE_RATE))
+    audio, _ = oscillators.harmonic_oscillator_bank(f0_hz[None, :, None], only_harmonic_60, sample_rate=SAMPLE_RATE)
+    audio = ops.convert_to_numpy(audio)
     # The same float32 increments (f0 * float32(1 / sample_rate)), summed in float64.
     increments = (f0_hz * np.float32(1.0 / SAMPLE_RATE)).astype(np.float64)
     reference = np.sin(2 * np.pi * 60.0 * np.cumsum(increments))
@@ -111,7 +112,9 @@ def test_harmonic_synthesis_from_frames_equals_audio_rate_envelopes(method):
 
     def reference(a, d):
         envelopes = oscillators.resample(a * d, n_samples, method=method)
-        return oscillators.harmonic_oscillator_bank(oscillators.resample(f0, n_samples), envelopes, SAMPLE_RATE)
+        audio, _ = oscillators.harmonic_oscillator_bank(oscillators.resample(f0, n_samples), envelopes,
+                                                        sample_rate=SAMPLE_RATE)
+        return audio
 
     def lean(a, d):
         return oscillators.harmonic_synthesis(f0, a, harmonic_distribution=d, n_samples=n_samples,
@@ -190,4 +193,60 @@ def _amplitudes(*shape):
     ids=["oscillator_bank", "harmonic_synthesis", "angular_cumsum", "normalize_harmonics"])
 def test_gradients_are_finite_and_nonzero(fn, args):
     for grad in gradient(fn, *args):
+        assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+
+
+def test_harmonic_oscillator_bank_initial_and_final_phase_closed_form():
+    n_samples, f0 = 400, 300.0
+    amplitudes = np.tile(np.array([0.5, 0.25], np.float32), (2, n_samples, 1))
+    initial = np.array([[[0.0]], [[1.3]]], np.float32)  # radians, [batch, 1, 1]
+    audio, final = oscillators.harmonic_oscillator_bank(np.full((2, n_samples, 1), f0, np.float32), amplitudes,
+                                                        initial_phase=initial, sample_rate=SAMPLE_RATE)
+    phase = 2 * np.pi * f0 * np.arange(1, n_samples + 1) / SAMPLE_RATE + initial[:, 0]  # after each sample
+    expected = 0.5 * np.sin(phase) + 0.25 * np.sin(2 * phase)
+    np.testing.assert_allclose(ops.convert_to_numpy(audio), expected, atol=2e-5)
+    assert tuple(final.shape) == (2, 1, 1)
+    np.testing.assert_allclose(ops.convert_to_numpy(final)[:, 0, 0], np.mod(phase[:, -1], 2 * np.pi), atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["linear", "window"])
+def test_streaming_harmonic_synthesis_blocks_continue_each_other(method):
+    # Constant controls: blocks rendered with the phase carried over equal one long rendering.
+    rng = np.random.default_rng(3)
+    n_frames, hop = 8, 50
+    f0 = np.full((1, 2 * n_frames, 1), 220.0, np.float32)
+    amps = np.full((1, 2 * n_frames, 1), 0.7, np.float32)
+    distribution = np.tile(rng.uniform(0.1, 1.0, size=(1, 1, 6)).astype(np.float32), (1, 2 * n_frames, 1))
+    whole, whole_phase = oscillators.streaming_harmonic_synthesis(f0, amps, distribution, n_samples=2 * n_frames * hop,
+                                                                  amp_resample_method=method)
+    first, phase = oscillators.streaming_harmonic_synthesis(f0[:, :n_frames], amps[:, :n_frames],
+                                                            distribution[:, :n_frames], n_samples=n_frames * hop,
+                                                            amp_resample_method=method)
+    second, final = oscillators.streaming_harmonic_synthesis(f0[:, n_frames:], amps[:, n_frames:],
+                                                             distribution[:, n_frames:], initial_phase=phase,
+                                                             n_samples=n_frames * hop, amp_resample_method=method)
+    blocks = np.concatenate([ops.convert_to_numpy(first), ops.convert_to_numpy(second)], axis=1)
+    np.testing.assert_allclose(blocks, ops.convert_to_numpy(whole), atol=2e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(final), ops.convert_to_numpy(whole_phase), atol=1e-4)
+    # The distribution is normalized: the fundamental's amplitude is 0.7 * d_1 / sum(d).
+    t = np.arange(1, n_frames * hop + 1) / SAMPLE_RATE
+    d = distribution[0, 0] / distribution[0, 0].sum()
+    expected = 0.7 * sum(d[k] * np.sin(2 * np.pi * 220.0 * (k + 1) * t) for k in range(6))
+    np.testing.assert_allclose(ops.convert_to_numpy(first)[0], expected, atol=2e-5)
+
+
+def test_streaming_harmonic_synthesis_bad_input_is_named():
+    with pytest.raises(ValueError, match=r"initial_phase must have shape \[batch, 1, 1\]"):
+        oscillators.streaming_harmonic_synthesis(np.ones((1, 4, 1)), np.ones((1, 4, 1)), initial_phase=np.zeros(1),
+                                                 n_samples=16)
+    with pytest.raises(ValueError, match=r"harmonic_distribution must have shape"):
+        oscillators.streaming_harmonic_synthesis(np.ones((1, 4, 1)), np.ones((1, 4, 1)), np.ones((4, 3)),
+                                                 n_samples=16)
+
+
+def test_streaming_gradients_are_finite_and_nonzero():
+    args = [_frequencies(1, 10, 1), _amplitudes(1, 10, 1), _amplitudes(1, 10, 4), np.full((1, 1, 1), 0.3)]
+    grads = gradient(lambda f, a, d, p: oscillators.streaming_harmonic_synthesis(f, a, d, p, n_samples=640)[0] ** 2,
+                     *args)
+    for grad in grads:
         assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0

@@ -210,9 +210,9 @@ def test_unknown_method_raises(method):
 
 
 @pytest.mark.parametrize("method", ["linear", "window"])
-def test_rank4_inputs_raise(method):
+def test_rank5_inputs_raise(method):
     with pytest.raises(ValueError, match="inputs"):
-        resample(np.zeros((1, 4, 1, 1)), 16, method=method)
+        resample(np.zeros((1, 4, 1, 1, 1)), 16, method=method)
 
 
 def test_upsample_with_windows_needs_rank3():
@@ -256,3 +256,24 @@ def test_upsample_with_windows_gradients_finite_nonzero():
     expected = np.einsum("ij,bjc->bic", matrix, weights)
     assert np.all(np.isfinite(d_frames)) and np.all(d_frames != 0)
     np.testing.assert_allclose(d_frames, expected, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# Rank 4: [batch, n_frames, n_freq, n_channels], as magenta's callers pass.
+
+
+@pytest.mark.parametrize("method", ["linear", "nearest", "cubic", "window"])
+def test_rank4_resamples_each_freq_and_channel(method):
+    frames4d = _frames((2, 5, 3, 2), seed=21)
+    got = ops.convert_to_numpy(resample(frames4d, 40, method=method))
+    assert got.shape == (2, 40, 3, 2)
+    for freq in range(3):
+        expected = _per_channel(REFERENCES[method], frames4d[:, :, freq, :], 40, True)
+        np.testing.assert_allclose(got[:, :, freq, :], expected, atol=1e-5)
+
+
+def test_rank4_gradient_sums_to_n_timesteps():
+    frames4d = _frames((1, 4, 2, 3), seed=22)
+    (d_frames,) = gradient(lambda x: resample(x, 44), frames4d)
+    assert d_frames.shape == frames4d.shape
+    np.testing.assert_allclose(d_frames.sum(axis=1), 44, rtol=1e-5)

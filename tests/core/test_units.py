@@ -190,3 +190,85 @@ def test_gradients_finite_nonzero():
     hz = np.array([110.0, 440.0, 1000.0], np.float32)
     (d_hz,) = gradient(units.hz_to_midi, hz)
     np.testing.assert_allclose(d_hz, 12.0 / (hz * math.log(2.0)), rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------
+# Logarithms, bounded scalings and psychoacoustic scales.
+
+
+@pytest.mark.parametrize("base", [2.0, 10.0, math.e, 0.5], ids=["two", "ten", "e", "half"])
+def test_logb_closed_form_and_nonpositive_stand_in(base):
+    x = np.array([1e-8, 0.3, 1.0, 8.0, 1000.0], np.float32)
+    np.testing.assert_allclose(_np(units.logb(x, base)), np.log(x.astype(np.float64)) / math.log(base), rtol=1e-5)
+    # Entries <= 0 read as eps.
+    np.testing.assert_allclose(_np(units.logb(np.array([0.0, -3.0]), base, eps=1e-3)),
+                               [math.log(1e-3) / math.log(base)] * 2, rtol=1e-5)
+    np.testing.assert_allclose(_np(units.log10(np.array([100.0, 0.0]))), [2.0, -5.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("base", [1, 0.0, -2.0], ids=["one", "zero", "negative"])
+def test_logb_bad_base(base):
+    with pytest.raises(ValueError, match="base must be a positive number other than 1"):
+        units.logb(2.0, base)
+
+
+def test_db_conversions_with_numpy():
+    amplitude = np.array([0.0, 1e-3, 0.5, 2.0], np.float32)
+    db = units.amplitude_to_db(amplitude, ref_db=1.0, use_tf=False)
+    assert isinstance(db, np.ndarray)
+    np.testing.assert_allclose(db, _np(units.amplitude_to_db(amplitude, ref_db=1.0)), atol=1e-4)
+    power = units.power_to_db(amplitude, range_db=40.0, use_tf=False)
+    np.testing.assert_allclose(power, [-40.0, -30.0, 10 * math.log10(0.5), 10 * math.log10(2.0)], atol=1e-4)
+
+
+def test_sym_exp_sigmoid_is_symmetric_exp_sigmoid():
+    x = np.linspace(-6.0, 6.0, 13, dtype=np.float32)
+    got = _np(units.sym_exp_sigmoid(x, width=4.0))
+    expected = 2.0 * _sigmoid(4.0 * (np.abs(x) / 2.0 - 1.0)) ** math.log(10.0) + 1e-7
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(got, got[::-1], rtol=1e-6)
+
+
+def test_log_scale_maps_ends_and_middle():
+    got = _np(units.log_scale(np.array([-1.0, 0.0, 1.0, 0.5]), 20.0, 2000.0))
+    np.testing.assert_allclose(got, [20.0, 200.0, 2000.0, 20.0 * 100.0 ** 0.75], rtol=1e-5)
+    with pytest.raises(ValueError, match="min_x must be a positive number"):
+        units.log_scale(0.0, 0.0, 1.0)
+
+
+def test_soft_limit_bounds():
+    x = np.array([-1e4, -3.0, 0.0, 1.5, 3.0, 1e4], np.float32)
+    got = _np(units.soft_limit(x, x_min=-1.0, x_max=2.0))
+    softplus = lambda v: np.logaddexp(0.0, v)
+    np.testing.assert_allclose(got, softplus(x) - 1.0 - softplus(x - 3.0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[[0, -1]], [-1.0, 2.0], atol=1e-5)
+    assert np.all(np.diff(got) > 0)
+
+
+@pytest.mark.parametrize(
+    "hz, bark, mel",
+    # Bark: 26.81 / (1 + 1960 / f) - 0.53; mel: 2595 log10(1 + f / 700) (1000 Hz is 1000 mel).
+    [(1000.0, 26.81 / (1 + 1.96) - 0.53, 1000.0), (700.0, 26.81 / (1 + 2.8) - 0.53, 2595 * math.log10(2.0)),
+     (4000.0, 26.81 / 1.49 - 0.53, 2595 * math.log10(1 + 4000 / 700))],
+    ids=["1k", "700", "4k"])
+def test_bark_mel_erb_closed_form_and_inverses(hz, bark, mel):
+    np.testing.assert_allclose(_np(units.hz_to_bark(hz)), bark, rtol=1e-5)
+    np.testing.assert_allclose(_np(units.hz_to_mel(hz)), mel, rtol=1e-3 if hz == 1000.0 else 1e-5)
+    np.testing.assert_allclose(_np(units.bark_to_hz(units.hz_to_bark(hz))), hz, rtol=1e-4)
+    np.testing.assert_allclose(_np(units.mel_to_hz(units.hz_to_mel(hz))), hz, rtol=1e-4)
+    np.testing.assert_allclose(_np(units.hz_to_erb(hz)), 0.108 * hz + 24.7, rtol=1e-6)
+
+
+def test_gradients_of_scalings_and_scales():
+    x = np.linspace(-3.0, 3.0, 7, dtype=np.float32)
+    (d_soft,) = gradient(lambda v: units.soft_limit(v, 0.0, 1.0), x)
+    np.testing.assert_allclose(d_soft, _sigmoid(x) - _sigmoid(x - 1.0), rtol=1e-4)
+    (d_log,) = gradient(lambda v: units.log_scale(v, 10.0, 1000.0), x / 3.0)
+    expected = np.exp(np.log(10.0) + (x / 3.0 + 1.0) / 2.0 * math.log(100.0)) * math.log(100.0) / 2.0
+    np.testing.assert_allclose(d_log, expected, rtol=1e-4)
+    hz = np.array([100.0, 1000.0, 5000.0], np.float32)
+    (d_mel,) = gradient(units.hz_to_mel, hz)
+    np.testing.assert_allclose(d_mel, 2595.0 / (math.log(10.0) * (700.0 + hz)), rtol=1e-4)
+    for fn in (units.hz_to_bark, units.hz_to_erb, units.sym_exp_sigmoid, lambda v: units.logb(v, 3.0)):
+        (grad,) = gradient(fn, hz / 1000.0)
+        assert np.all(np.isfinite(grad)) and np.all(grad != 0)

@@ -90,3 +90,19 @@ def test_latency_and_flush(instrument):
     assert sum(lengths) == 10 * hop - latency
     assert lengths[-1] == hop
     assert synth.flush().shape[1] == latency
+
+
+def test_a_reverb_made_at_each_call_is_refused_by_name():
+    """ExpDecayReverb and FilteredNoiseReverb are Reverbs whose impulse response the model makes
+    per call: streaming says so, rather than calling it a reverb 'given at call time'."""
+    import types
+
+    from ddsp_core import effects, processors, synths
+    from ddsp_core.playing.streaming import StreamingError, synth_parts
+
+    group = types.SimpleNamespace(dag=[(synths.Harmonic(n_samples=160), ["amps", "harmonic_distribution", "f0_hz"]),
+                                       (synths.FilteredNoise(n_samples=160), ["noise_magnitudes"]),
+                                       (processors.Add(), ["filtered_noise/signal", "harmonic/signal"]),
+                                       (effects.ExpDecayReverb(trainable=True), ["add/signal"])])
+    with pytest.raises(StreamingError, match=r"ExpDecayReverb \('exp_decay_reverb'\), whose impulse response"):
+        synth_parts(types.SimpleNamespace(processor_group=group))

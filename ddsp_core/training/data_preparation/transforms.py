@@ -35,7 +35,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from ddsp_core.crepe import SAMPLE_RATE as F0_TRACKER_SAMPLE_RATE
+from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 from ddsp_core.training import storage
 from ddsp_core.training.data_preparation import audio_io
 from ddsp_core.training.data_preparation.examples import (compute_features, cut_examples, pad_to_one_window,
