@@ -32,6 +32,7 @@ def eval(  # noqa: A001  The step's name, as `ddsp_run --mode=eval`.
         if value is not None:
             metrics.log_metric(name, float(value))
     metrics.log_metric("step", record["step"])
+    metrics.log_metric("n_examples", record["n_examples"])
     # 1 when there was no held-out split and the metrics were measured on training examples.
     metrics.log_metric("measured_on_training_data", int(record.get("split") == "train"))
     with open(metrics.path, "w") as file:

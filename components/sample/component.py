@@ -32,4 +32,4 @@ def sample(
     with open(page.path, "w", encoding="utf-8") as file:
         file.write(samples_lib.self_contained_page(paths["step_dir"]))
     samples.metadata.update({"wav_files": len(paths["wav"]), "png_files": len(paths["png"]),
-                             "page": paths["html"]})
+                             "listening_examples": len(paths.get("listening", [])), "page": paths["html"]})

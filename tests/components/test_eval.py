@@ -24,7 +24,8 @@ def read_json(path):
 def test_metrics_metadata_are_the_records_metrics(evaluated):
     metrics, _ = evaluated
     record = read_json(metrics.path)  # The artifact's file is the JSON record.
-    assert set(metrics.metadata) == METRICS | {"step", "measured_on_training_data"}
+    assert set(metrics.metadata) == METRICS | {"step", "n_examples", "measured_on_training_data"}
+    assert metrics.metadata["n_examples"] == record["n_examples"] == 6
     assert metrics.metadata["step"] == record["step"] == NUM_STEPS
     # The held-out note was given: measured on the eval split.
     assert record["split"] == "eval" and metrics.metadata["measured_on_training_data"] == 0

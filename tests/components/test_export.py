@@ -14,7 +14,8 @@ def test_exported_metadata_is_from_metadata_json(exported):
     with open(os.path.join(artifact.path, "metadata.json")) as file:
         metadata = json.load(file)
     assert metadata["checkpoint_step"] == NUM_STEPS
-    assert artifact.metadata == {"sample_rate": 16000, "frame_rate": 250, "version": metadata["version"],
+    assert artifact.metadata == {"sample_rate": 16000, "frame_rate": 250, "level_feature": "loudness_db",
+                                 "checkpoint_step": 2, "tflite": 0, "version": metadata["version"],
                                  "export_time": metadata["export_time"]}
 
 

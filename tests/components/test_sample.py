@@ -18,7 +18,7 @@ def test_samples_metadata_counts_the_examples_files(sampled):
     step_dir = os.path.join(samples.path, "samples", f"step_{NUM_STEPS:08d}")
     # An original and a generated WAV, and spectrogram, waveform and f0 PNGs, an example.
     assert samples.metadata == {"wav_files": 2 * SAMPLED_EXAMPLES, "png_files": 3 * SAMPLED_EXAMPLES,
-                                "page": os.path.join(step_dir, "index.html")}
+                                "listening_examples": len(LISTENING), "page": os.path.join(step_dir, "index.html")}
     wavs = sorted(os.path.basename(path) for path in glob.glob(os.path.join(step_dir, "*.wav")))
     examples = [f"{index:02d}_{kind}.wav" for index in range(SAMPLED_EXAMPLES) for kind in ("generated", "original")]
     assert wavs == examples + [f"{name}.wav" for name in LISTENING]
