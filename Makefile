@@ -88,10 +88,13 @@ prepare: $(STAMP)
 # All tests on the TensorFlow backend, then the backend-agnostic DSP tests on JAX.
 test: test-tf test-jax
 
+# The DSP and model tests (marked dsp: in-process, CPU-bound) on two pytest-xdist workers, the
+# rest (pipelines, subprocesses, timing) one at a time.
 test-tf: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q tests
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2 -m dsp tests
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -m "not dsp" tests
 
-# The JAX run (the DSP and model tests, in-process and CPU-bound) on two workers: 3.5 min instead of 5 here.
+# The same tests on JAX, on two workers (3.5 min instead of 5 here).
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 -m dsp tests
 
