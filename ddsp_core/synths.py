@@ -26,6 +26,13 @@ def _check_controls(expected_shapes, **controls):
     )
 
 
+def _length_and_rate(n_samples, sample_rate):
+    """(n_samples, sample_rate) of a synthesizer's output, checked: a positive int and a positive rate (Hz)."""
+    checks.check_positive_int("n_samples", n_samples)
+    checks.check_positive("sample_rate", sample_rate)
+    return int(n_samples), sample_rate
+
+
 def _source_controls(scale_fn, amplitudes, f0_hz, table_name, table, table_shape):
     """Checks and scales the controls of an oscillator: amplitudes [batch, n_frames, 1], f0_hz
     [batch, n_frames, 1] (Hz, >= 0) and a table per frame (`table_name`, of `table_shape`).
@@ -53,10 +60,7 @@ class Harmonic(Processor):
     def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, normalize_below_nyquist=True,
                  amp_resample_method="window", use_angular_cumsum=True, name="harmonic"):
         super().__init__(name=name)
-        checks.check_positive_int("n_samples", n_samples)
-        checks.check_positive("sample_rate", sample_rate)
-        self.n_samples = int(n_samples)
-        self.sample_rate = sample_rate
+        self.n_samples, self.sample_rate = _length_and_rate(n_samples, sample_rate)
         self.scale_fn = scale_fn
         self.normalize_below_nyquist = normalize_below_nyquist
         self.amp_resample_method = amp_resample_method
@@ -165,10 +169,7 @@ class Wavetable(Processor):
 
     def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, name="wavetable"):
         super().__init__(name=name)
-        checks.check_positive_int("n_samples", n_samples)
-        checks.check_positive("sample_rate", sample_rate)
-        self.n_samples = int(n_samples)
-        self.sample_rate = sample_rate
+        self.n_samples, self.sample_rate = _length_and_rate(n_samples, sample_rate)
         self.scale_fn = scale_fn
 
     def get_controls(self, amplitudes, wavetables, f0_hz):
@@ -205,10 +206,7 @@ class Sinusoidal(Processor):
     def __init__(self, n_samples=64000, sample_rate=16000, amp_scale_fn=exp_sigmoid, amp_resample_method="window",
                  freq_scale_fn=frequencies_sigmoid, name="sinusoidal"):
         super().__init__(name=name)
-        checks.check_positive_int("n_samples", n_samples)
-        checks.check_positive("sample_rate", sample_rate)
-        self.n_samples = int(n_samples)
-        self.sample_rate = sample_rate
+        self.n_samples, self.sample_rate = _length_and_rate(n_samples, sample_rate)
         self.amp_scale_fn = amp_scale_fn
         self.amp_resample_method = amp_resample_method
         self.freq_scale_fn = freq_scale_fn
