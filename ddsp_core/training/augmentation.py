@@ -71,6 +71,10 @@ class GainAugmentation:
             raise ValueError(f"GainAugmentation needs min_db <= max_db, got {min_db!r} and {max_db!r}.")
         self.min_db = float(min_db)
         self.max_db = float(max_db)
+        self.reseed(seed)
+
+    def reseed(self, seed):
+        """Draws from a new stream (an integer seed, or None for an unseeded one) from now on."""
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 

@@ -6,8 +6,13 @@ A checkpoint is one file, `<dir>/ckpt-<step>.weights.h5`, written with
 not depend on the Keras backend, so a checkpoint written under TensorFlow loads under
 JAX and back. Files are written to a local temporary file first and then copied, so
 `<dir>` may be a local folder or gs://.
+
+With an exponential moving average of the weights (`Trainer.ema_momentum`), the file's model
+weights are the average (what eval, sample, ddsp_play and ddsp_export use, unchanged) and the
+raw weights sit in the optimizer's average slot; `restore(..., training=True)` swaps them back.
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -70,7 +75,8 @@ def save(model, directory, step, keep=5):
     path = path_for(directory, step)
     with tempfile.TemporaryDirectory() as scratch:
         local = os.path.join(scratch, os.path.basename(path))
-        model.save_weights(local)
+        with averaged_weights(model):
+            model.save_weights(local)
         with open(local, "rb") as handle:
             storage.write_bytes(path, handle.read())
     if keep:
@@ -79,8 +85,49 @@ def save(model, directory, step, keep=5):
     return path
 
 
-def restore(model, path):
+def _average_pairs(model):
+    """[(trainable variable, its moving average)] when the model's optimizer keeps an EMA of the
+    weights (`Trainer.ema_momentum`), else []."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "use_ema", False) or not optimizer.built:
+        return []
+    averages = getattr(optimizer, "_model_variables_moving_average", None)
+    if averages is None:
+        raise CheckpointError("This Keras version keeps the optimizer's weight average elsewhere than "
+                              "_model_variables_moving_average: checkpoints.py must follow it (or set "
+                              "Trainer.ema_momentum = None).")
+    return [(variable, average) for variable, average in zip(optimizer._trainable_variables, averages)
+            if average is not None]
+
+
+def swap_average(model):
+    """Exchanges the model's trainable weights with the optimizer's moving average of them (a no-op
+    without an EMA). Checkpoints store the average as the model's weights and the raw weights in
+    the average's slot; training swaps them back after restoring (`restore(..., training=True)`)."""
+    import keras
+
+    for variable, average in _average_pairs(model):
+        raw = keras.ops.convert_to_numpy(variable)
+        variable.assign(average)
+        average.assign(raw)
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """While in it, the model's trainable weights are the EMA of them (when it keeps one)."""
+    swap_average(model)
+    try:
+        yield model
+    finally:
+        swap_average(model)
+
+
+def restore(model, path, training=False):
     """Loads a checkpoint file into a built model (and its built optimizer).
+
+    The model's weights are then those that eval and export use: the moving average when the
+    run kept one. training=True hands training its raw weights back (and the average to the
+    optimizer), to resume.
 
     Raises:
         CheckpointError: the checkpoint was written by a model of another shape.
@@ -111,6 +158,8 @@ def restore(model, path):
                 "by a model with another configuration. Restore it with the gin config it was trained with "
                 "(its save_dir's operative_config-0.gin), or train from scratch in a new --save_dir."
             ) from None
+    if training:
+        swap_average(model)
     logging.info("Restored %s", path)
     return step_of(path)
 

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from ddsp_core import progress as progress_lib
-from ddsp_core.training import accelerators, checkpoints, gin_configs, storage
+from ddsp_core.training import accelerators, checkpoints, gin_configs, health, seeding, storage
 from ddsp_core.training import model_statistics as model_statistics_lib
 from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
@@ -120,20 +120,22 @@ def restore_latest(model, save_dir, restore_dir=None):
     for directory in dict.fromkeys(d for d in (save_dir, restore_dir) if d):
         found = checkpoints.latest(directory)
         if found:
-            checkpoints.restore(model, found[1])
+            checkpoints.restore(model, found[1], training=True)
             step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
             logging.info("Resuming from %s at step %d.", found[1], step)
             return step
     return 0
 
 
-def write_model_statistics(save_dir, data_provider):
-    """Writes the training data's statistics (model_statistics.py) into save_dir, once."""
+def write_model_statistics(save_dir, data_provider, seed=None):
+    """Writes the training data's statistics (model_statistics.py) into save_dir, once, with the
+    run's seed."""
     if storage.exists(storage.join(save_dir, model_statistics_lib.STATISTICS_FILE)):
         return
     started = time.perf_counter()
     try:
         statistics = model_statistics_lib.from_provider(data_provider, gin_config=gin.operative_config_str())
+        statistics["seed"] = seed
     except (model_statistics_lib.StatisticsError, KeyError, AttributeError) as error:
         logging.warning("No model statistics written (%s: %s): ddsp_play and ddsp_export will need them.",
                         type(error).__name__, error)
@@ -155,8 +157,17 @@ class TrainLoopCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, trainer, save_dir, start_step, num_steps, steps_per_summary, steps_per_save,
-                 loss_names, early_stop_loss_value=None, summary_writer=None, verbose=None):
+                 loss_names, early_stop_loss_value=None, summary_writer=None, verbose=None, seed=None,
+                 guard=None, probe=None):
         super().__init__()
+        self.seed = seed
+        self.guard = guard if guard is not None and guard.enabled and probe is not None else None
+        self.probe = probe
+        self.check_from = self.guard.first_checked_step(trainer.warmup_steps) if self.guard else None
+        self.health = {}  # The last figures measured (health.FIGURES), with their 'step'.
+        self.healthy = None  # (step, model variables, optimizer variables) of the last healthy probe.
+        self.collapse = None  # The reasons of a collapse found at this step, until it is handled.
+        self.guard_events = []  # One record per roll-back.
         self.trainer = trainer
         self.save_dir = save_dir
         self.step = start_step
@@ -207,9 +218,14 @@ class TrainLoopCallback(keras.callbacks.Callback):
             line = "  ".join([f"step: {self.step}"] + [f"{name}: {value:.4f}" for name, value in losses.items()])
             logging.info("%s  (%.2f s/step)", line, seconds)
         elif self._progress is not None:
-            self._progress.update(**({TOTAL_LOSS: losses[TOTAL_LOSS]} if TOTAL_LOSS in losses else losses))
+            shown = {TOTAL_LOSS: losses[TOTAL_LOSS]} if TOTAL_LOSS in losses else dict(losses)
+            if self.health:
+                shown["harmonic_share"] = self.health["harmonic_share"]
+            self._progress.update(**shown)
         if not all(math.isfinite(value) for value in losses.values()):
             self._diverged()
+            return
+        if self.guard is not None and self.step % self.guard.every_steps == 0 and self._check_health():
             return
         self.last_losses = losses
         for name, value in losses.items():
@@ -231,6 +247,60 @@ class TrainLoopCallback(keras.callbacks.Callback):
             self.status = "interrupted"
             self.save()
             self.model.stop_training = True
+
+    def _check_health(self):
+        """Measures the probe; keeps a copy of a healthy state; on a collapse (from check_from on)
+        stops training for the roll-back and returns True."""
+        figures = health.measure(self.model, self.probe)
+        self.health = {"step": self.step, **figures}
+        if self.summary_writer is not None:
+            self.summary_writer.scalars(self.step, {name: figures[name] for name in health.FIGURES}, prefix="health/")
+        reasons = self.guard.criteria.reasons(figures)
+        line = "  ".join(f"{name}: {figures[name]:.3g}" for name in health.FIGURES)
+        if self.verbose:
+            logging.info("step: %d  health: %s", self.step, line)
+        if not reasons:
+            self.keep_healthy(self.model)
+            return False
+        if self.step < self.check_from:
+            logging.info("step %d: the health figures look like a collapse (%s), but steps before %d are not judged.",
+                         self.step, "; ".join(reasons), self.check_from)
+            return False
+        logging.warning("step %d: harmonic collapse: %s (%s).", self.step, "; ".join(reasons), line)
+        self.collapse = reasons
+        self.status = "collapsed"
+        self.model.stop_training = True
+        return True
+
+    def keep_healthy(self, model):
+        """Keeps an in-memory copy of the model's and optimizer's variables as the state to roll back to."""
+        self.healthy = (self.step, [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables],
+                        [np.array(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables])
+
+    def roll_back(self):
+        """Restores the last healthy state (the start when none was measured yet); returns its step.
+        Checkpoints this run wrote after it are deleted (they hold the collapsed model)."""
+        step, model_values, optimizer_values = self.healthy
+        for variable, value in zip(self.model.variables, model_values):
+            variable.assign(value)
+        for variable, value in zip(self.model.optimizer.variables, optimizer_values):
+            variable.assign(value)
+        later = [path for path in self.written if checkpoints.step_of(path) > step]
+        storage.delete(later)
+        self.written = [path for path in self.written if path not in later]
+        self.last_checkpoint = self.written[-1] if self.written else None
+        if self._progress is not None:
+            self._progress.update(n=step - self.step)
+        self.step = step
+        self._sums, self._count, self._interval_start = {}, 0, None
+        self.collapse = None
+        self.status = "running"
+        return step
+
+    def state(self):
+        """What train_state.json says of the seed, health and guard besides the step and status."""
+        return {"seed": self.seed, "health": self.health,
+                "guard": {"retries": len(self.guard_events), "events": self.guard_events}}
 
     def _write_summary(self):
         elapsed = time.perf_counter() - self._interval_start
@@ -277,13 +347,14 @@ class TrainLoopCallback(keras.callbacks.Callback):
         self.written.append(self.last_checkpoint)
         logging.info("Saved %s", self.last_checkpoint)
         write_train_state(self.save_dir, step=self.step, num_steps=self.num_steps, status=self.status,
-                          checkpoint=self.last_checkpoint, losses=self.last_losses)
+                          checkpoint=self.last_checkpoint, losses=self.last_losses, **self.state())
 
 
 @gin.configurable
 def train(data_provider, trainer, model=None, distribution=None, batch_size=32, num_steps=1000000,
           steps_per_summary=300, steps_per_save=300, save_dir="/tmp/ddsp", restore_dir=None,
-          early_stop_loss_value=None, augmentation=None, model_statistics=True, seed=None):
+          early_stop_loss_value=None, augmentation=None, model_statistics=True, seed=None, health_guard=None,
+          probe_file_pattern=None, callbacks=()):
     """Trains a model; returns the last step and its losses.
 
     Args:
@@ -306,17 +377,28 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         model_statistics: Write save_dir/model_statistics.json (the training data's level
             and pitch distribution, rates and gin config; what `ddsp_play` and `ddsp_export`
             need) before the first step, unless it is there already.
-        seed: None, or an integer seeding the model's initial weights and Keras' random
-            ops (`keras.utils.set_random_seed`), so that two runs start from the same
-            weights. (The data's order has its own seed, e.g. TFRecordProvider.seed.)
+        seed: The run's seed, an integer in [0, 2**31): it seeds the initial weights, the
+            data's order, the augmentation and the noise synth (`seeding.py` derives each;
+            it overrides TFRecordProvider.seed and GainAugmentation.seed). None: the seed a
+            resumed run recorded, else a drawn one; either way it is logged and recorded in
+            train_state.json and model_statistics.json, so any run can be repeated.
+        health_guard: A `health.HealthGuard` (None: HealthGuard(), as gin binds it): health
+            figures on a probe batch every few steps, and roll-backs on a collapse.
+        probe_file_pattern: TFRecords whose examples make the probe batch (the held-out
+            split, when the dataset has one); None: the training data's (in file order,
+            without augmentation).
+        callbacks: More Keras callbacks for `fit` (after the training loop's own).
 
     Returns:
         {'step': int, 'status': 'finished'|'early_stopped', 'losses': {name: float},
         'start_step': the step it resumed from (0 for a fresh start), 'chief': whether this
-        process wrote save_dir's files (False only on a multi-worker run's other tasks)}.
+        process wrote save_dir's files (False only on a multi-worker run's other tasks),
+        'seed': the run's seed, 'health': the last health figures, 'guard': {'retries',
+        'events'}}.
 
     Raises:
-        TrainingError: save_dir not writable, a data/model mismatch, or the loss became NaN.
+        TrainingError: save_dir not writable, a data/model mismatch, the loss became NaN, or
+            the model collapsed more often than the health guard retries.
         TrainingInterrupted: a SIGINT or SIGTERM stopped training after saving a checkpoint
             (a second one raises a plain KeyboardInterrupt at once).
     """
@@ -326,13 +408,17 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
                         ("steps_per_summary", steps_per_summary), ("steps_per_save", steps_per_save)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TrainingError(f"train.{name} must be a positive integer, got {value!r}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TrainingError(f"train.seed must be an integer or None, got {seed!r}.")
+    try:
+        seeding.check_seed(seed, "train.seed")
+    except ValueError as error:
+        raise TrainingError(str(error)) from None
+    health_guard = health.HealthGuard() if health_guard is None else health_guard
     distribution = distribution or distribution_lib.get_distribution()
     with _write_dir(save_dir, distribution.is_chief) as write_dir:
         result = _train(data_provider, trainer, model, distribution, batch_size, num_steps, steps_per_summary,
                         steps_per_save, save_dir, write_dir, restore_dir, early_stop_loss_value, augmentation,
-                        model_statistics=model_statistics and distribution.is_chief, seed=seed)
+                        model_statistics=model_statistics and distribution.is_chief, seed=seed,
+                        guard=health_guard, probe_file_pattern=probe_file_pattern, callbacks=callbacks)
     return {**result, "chief": distribution.is_chief}
 
 
@@ -356,7 +442,8 @@ def _write_dir(save_dir, is_chief):
 
 
 def _train(data_provider, trainer, model, distribution, batch_size, num_steps, steps_per_summary, steps_per_save,
-           save_dir, write_dir, restore_dir, early_stop_loss_value, augmentation, model_statistics, seed):
+           save_dir, write_dir, restore_dir, early_stop_loss_value, augmentation, model_statistics, seed, guard,
+           probe_file_pattern, callbacks):
     """`train` with checkpoints read from save_dir (and restore_dir) and every file written
     into write_dir: save_dir itself, except on a multi-worker run's other tasks."""
     from ddsp_core.training.models import get_model
@@ -364,46 +451,54 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
     check_writable(write_dir)
     distribution.check_batch_size(batch_size)
     data_provider.list_files()  # A clear error now if the pattern matches nothing.
-    dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
-    if augmentation is not None:
-        import tensorflow as tf  # The data pipeline is tf.data whatever the backend.
+    previous = read_train_state(save_dir) if checkpoints.latest(save_dir) else None
+    seed, _ = seeding.resolve(seed, (previous or {}).get("seed"))
 
-        dataset = dataset.map(augmentation, num_parallel_calls=tf.data.AUTOTUNE)
-    # Several machines: each global batch (batch_size examples) is split among all replicas.
-    dataset = distribution.shard(dataset)
-
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
+    seeding.seed_weights(seed)
     with distribution.scope():
         if model is None:
             gin_configs.bind_example_format(getattr(data_provider, "example_format", None))
             model = get_model()
         build_model(model, data_provider)
-        trainer.compile(model)
+        trainer.compile(model, total_steps=num_steps)
+    seeding.seed_noise(model, seed)
     logging.info("Model: %s, %s trainable parameters.", model.name, f"{count_trainable_parameters(model):,}")
     model.summary(print_fn=lambda line, *args, **kwargs: logging.info(line))
 
-    start_step = restore_latest(model, save_dir, restore_dir)
+    start_step = restore_latest(model, save_dir, restore_dir)  # Also the noise state of a resumed run.
     config_path = write_operative_config(write_dir, start_step)
     logging.info("Wrote %s", config_path)
     if model_statistics:
-        write_model_statistics(write_dir, data_provider)
+        write_model_statistics(write_dir, data_provider, seed)
     if start_step >= num_steps:
         logging.info("Already at step %d >= num_steps %d: nothing to train.", start_step, num_steps)
-        return {"step": start_step, "status": "finished", "losses": {}, "start_step": start_step}
+        return {"step": start_step, "status": "finished", "losses": {}, "start_step": start_step, "seed": seed,
+                "health": (previous or {}).get("health", {}), "guard": (previous or {}).get("guard", {})}
 
+    probe = _probe(guard, data_provider, probe_file_pattern)
     loss_names = [name for name in model.loss_trackers]
     with SummaryWriter(storage.join(write_dir, TRAIN_SUMMARY_DIR)) as writer:
         loop = TrainLoopCallback(trainer, write_dir, start_step, num_steps, steps_per_summary, steps_per_save,
-                                 loss_names, early_stop_loss_value=early_stop_loss_value, summary_writer=writer)
+                                 loss_names, early_stop_loss_value=early_stop_loss_value, summary_writer=writer,
+                                 seed=seed, guard=guard, probe=probe)
+        if loop.guard is not None:
+            loop.keep_healthy(model)
         write_train_state(write_dir, step=start_step, num_steps=num_steps, status="running",
-                          checkpoint=checkpoints.latest(save_dir) and checkpoints.latest(save_dir)[1])
+                          checkpoint=checkpoints.latest(save_dir) and checkpoints.latest(save_dir)[1], **loop.state())
         logging.info("%s.", accelerators.training_devices().line)
         logging.info("Training from step %d to %d, batch size %d (%s backend, jit_compile=%s).",
                      start_step, num_steps, batch_size, keras.backend.backend(), trainer.jit_compile)
+        attempt = 0
         with _stop_on_signals(loop), loop.progress_shown():
-            model.fit(dataset, epochs=1, steps_per_epoch=num_steps - start_step, verbose=0, shuffle=False,
-                      callbacks=[loop])
+            while True:
+                seeding.seed_data(data_provider, augmentation, seed, attempt)
+                dataset = _training_dataset(data_provider, augmentation, batch_size, distribution)
+                model.fit(dataset, epochs=1, steps_per_epoch=num_steps - loop.step, verbose=0, shuffle=False,
+                          callbacks=[loop, *callbacks])
+                if loop.status != "collapsed":
+                    break
+                attempt += 1
+                _recover(loop, model, trainer, guard, seed, attempt, num_steps)
     if loop.status == "running":
         loop.status = "finished"
         loop.save()
@@ -411,7 +506,7 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
         loop.discard_unverified()
         kept = checkpoints.latest(write_dir)
         write_train_state(write_dir, step=kept[0] if kept else 0, num_steps=num_steps, status="diverged",
-                          checkpoint=kept[1] if kept else None, diverged_at_step=loop.diverged_at)
+                          checkpoint=kept[1] if kept else None, diverged_at_step=loop.diverged_at, **loop.state())
         raise TrainingError(
             f"The loss stopped being finite at step {loop.diverged_at}; training stopped without saving that "
             f"state. The last good checkpoint is {kept[1] if kept else '(none yet)'}. Lower the learning rate "
@@ -419,12 +514,68 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
             "data for NaN/inf values; rerunning resumes from that checkpoint."
         )
     write_train_state(write_dir, step=loop.step, num_steps=num_steps, status=loop.status,
-                      checkpoint=loop.last_checkpoint, losses=loop.last_losses)
+                      checkpoint=loop.last_checkpoint, losses=loop.last_losses, **loop.state())
     if loop.status == "interrupted":
         logging.warning("Stopped by %s at step %d of %d; saved %s. Rerun with the same save_dir to resume.",
                         loop.stop_requested, loop.step, num_steps, loop.last_checkpoint)
         raise TrainingInterrupted(loop.step, loop.last_checkpoint, loop.stop_requested)
-    return {"step": loop.step, "status": loop.status, "losses": loop.last_losses, "start_step": start_step}
+    return {"step": loop.step, "status": loop.status, "losses": loop.last_losses, "start_step": start_step,
+            **loop.state()}
+
+
+def _training_dataset(data_provider, augmentation, batch_size, distribution):
+    """Shuffled, repeated, augmented batches, split among the replicas."""
+    dataset = data_provider.get_batch(batch_size, shuffle=True, repeats=-1)
+    if augmentation is not None:
+        # One batch at a time: a seeded random op in a parallel map hands its draws to the batches in
+        # whatever order the threads run, so a seeded run would not repeat (and a gain is cheap).
+        dataset = dataset.map(augmentation)
+    # Several machines: each global batch (batch_size examples) is split among all replicas.
+    return distribution.shard(dataset)
+
+
+def _probe(guard, data_provider, probe_file_pattern):
+    """The health probe batch (None when the guard is off)."""
+    if guard is None or not guard.enabled:
+        return None
+    source = data_provider
+    if probe_file_pattern:
+        from ddsp_core.training.data import TFRecordProvider
+
+        source = TFRecordProvider(file_pattern=probe_file_pattern)
+    probe = health.probe_batch(source, guard.probe_examples)
+    logging.info("Health probe: %d examples of %s, every %d steps; collapses judged from step %s.",
+                 len(probe["audio"]), "the held-out data" if probe_file_pattern else "the training data",
+                 guard.every_steps, guard.check_from_step if guard.check_from_step is not None else "the warm-up's end")
+    return probe
+
+
+def _recover(loop, model, trainer, guard, seed, attempt, num_steps):
+    """After a collapse: roll back and lower the learning rate, or fail when no retry is left."""
+    found_at, reasons = loop.step, loop.collapse
+    event = {"step": found_at, "reasons": reasons, "health": dict(loop.health), "attempt": attempt}
+    if attempt > guard.max_retries:
+        loop.guard_events.append({**event, "rolled_back_to": None})
+        kept = checkpoints.latest(loop.save_dir)
+        write_train_state(loop.save_dir, step=loop.step, num_steps=num_steps, status="collapsed",
+                          checkpoint=kept[1] if kept else None, **loop.state())
+        raise TrainingError(
+            f"The model collapsed at step {found_at} ({'; '.join(reasons)}) after {guard.max_retries} roll-back(s) "
+            "with new seeds and lower learning rates: training stopped. Try another --seed, a lower learning rate "
+            "(--gin_param='learning_rate=...') or a longer warm-up (Trainer.warmup_steps); the health figures are "
+            "in train_state.json and TensorBoard (health/*).")
+    step = loop.roll_back()
+    trainer.lower_learning_rate(model, guard.lr_factor)
+    seeding.seed_noise(model, seed, attempt)
+    loop.guard_events.append({**event, "rolled_back_to": step, "learning_rate_scale": trainer.lr_scale})
+    message = (f"Collapse at step {found_at} ({'; '.join(reasons)}): rolled back to step {step}, retry {attempt} of "
+               f"{guard.max_retries} with new data and noise seeds and the learning rate x{trainer.lr_scale:g}.")
+    logging.warning("%s", message)
+    write_train_state(loop.save_dir, step=step, num_steps=num_steps, status="running",
+                      checkpoint=loop.last_checkpoint, **loop.state())
+    if loop.summary_writer is not None:
+        loop.summary_writer.scalars(found_at, {"guard/retries": attempt}, prefix="")
+        loop.summary_writer.flush()
 
 
 @contextlib.contextmanager

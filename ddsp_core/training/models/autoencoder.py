@@ -44,13 +44,24 @@ class Autoencoder(Model):
 
         Returns the conditioning and controls, plus 'audio_synth' [batch, n_samples].
         """
+        return self.synthesize(features, training=training)[0]
+
+    def synthesize(self, features, training=False):
+        """`call`'s outputs and every node's outputs of the processor group.
+
+        Returns:
+            (outputs, nodes): outputs as `call` returns them; nodes {processor name: {'signal':
+            [batch, n_samples], 'controls': its scaled controls}}, e.g. nodes['harmonic']['signal']
+            (the harmonic synth's audio alone) and nodes['harmonic']['controls']['amplitudes'].
+        """
         conditioning = self.preprocessor(features) if self.preprocessor is not None else dict(features)
         if self.encoder is not None:
             conditioning = self.encoder(conditioning)
         controls = self.decoder(conditioning)
         outputs = {**conditioning, **controls}
-        outputs["audio_synth"] = self.processor_group(outputs)
-        return outputs
+        group = self.processor_group(outputs, return_outputs_dict=True)
+        outputs["audio_synth"] = group["signal"]
+        return outputs, group["controls"]
 
     def loss_terms(self, features, outputs):
         return {loss.name: loss(features["audio"], outputs["audio_synth"]) for loss in self.loss_objs}
