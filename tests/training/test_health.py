@@ -9,6 +9,7 @@ import pytest
 from ddsp_core.training import health, train_util
 from tests.training.conftest import clear_gin, read_json
 from tests.training.test_seeding import tiny_train
+from tests.training.test_summaries import read_events
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -94,6 +95,12 @@ def test_the_guard_catches_a_forced_collapse_and_rolls_back(tfrecords_1s, tmp_pa
     # After the roll-back the model is healthy again and trains to the end: 4 + 6 steps run in all.
     assert state["health"]["step"] == 8 and state["health"]["loud_amplitude_db"] > -50
     assert len(losses) == 4 + 6
+    # TensorBoard: the figures at every probe (steps 2 and 4 of the first try, then 4, 6, 8 after
+    # the roll-back to step 2) and the retry.
+    scalars = {(step, tag): float(value) for step, tag, _, _, value in read_events(tmp_path / "run" / "summaries" / "train")}
+    assert {step for step, tag in scalars if tag == "health/harmonic_share"} == {2, 4, 6, 8}
+    assert scalars[(4, "guard/retries")] == 1.0
+    assert all(0.0 <= scalars[(step, "health/harmonic_share")] <= 1.0 for step in (2, 6, 8))
 
 
 def test_the_guard_fails_clearly_when_its_retries_run_out(tfrecords_1s, tmp_path):
