@@ -52,7 +52,9 @@ def _scale(name, learning_rate):
     from ddsp_core.pipeline import presets
 
     preset = presets.get_preset(name)
-    return dict(example_secs=preset.example_secs, hop_secs=preset.hop_secs, batch_size=preset.batch_size,
+    example_format = preset.example_format
+    return dict(example_secs=example_format.example_secs, hop_secs=example_format.hop_secs,
+                batch_size=preset.batch_size,
                 steps=preset.num_steps, learning_rate=learning_rate)
 
 
@@ -95,6 +97,7 @@ def cut_windows(files, example_secs, hop_secs):
     """The prepare job's windows of `files`, stacked: {'audio': [n, n_samples], 'f0_hz': [n, n_frames], ...}."""
     import numpy as np
 
+    from ddsp_core.example_format import ExampleFormat
     from ddsp_core.training.data_preparation import examples
 
     shape = ExampleFormat(SAMPLE_RATE, FRAME_RATE, example_secs, hop_secs, False)
@@ -104,11 +107,12 @@ def cut_windows(files, example_secs, hop_secs):
     return {key: np.stack([window[key] for window in windows]) for key in windows[0]}
 
 
-def build(variant, settings, extra_params, example_batch):
-    """(model, augmentation or None) of a variant, built on example_batch and compiled as training compiles it."""
+def build(variant, settings, extra_params, example_batch, seed=0, total_steps=None):
+    """(model, augmentation or None) of a variant, built on example_batch and compiled as training compiles
+    it; `seed` seeds the weights, the noise and the augmentation (`seeding.py`, as train.seed does)."""
     import gin
 
-    from ddsp_core.training import ddsp_run, trainers
+    from ddsp_core.training import ddsp_run, seeding, trainers
     from ddsp_core.training.models import get_model
 
     n_samples = int(settings["example_secs"] * SAMPLE_RATE)
@@ -116,15 +120,18 @@ def build(variant, settings, extra_params, example_batch):
     ddsp_run.parse_gin(["models/solo_instrument.gin", *gin_files],
                        [f"n_samples = {n_samples}", f"learning_rate = {settings['learning_rate']}", *gin_params,
                         *extra_params])
+    seeding.seed_weights(seed)
     model = get_model()
     model(example_batch)  # Creates the variables.
+    seeding.seed_noise(model, seed)
     try:
         augmentation = gin.query_parameter("train.augmentation")
     except ValueError:
         augmentation = None
     if augmentation is not None:
         augmentation = gin.get_configurable(augmentation.selector)()
-    trainers.Trainer().compile(model)
+        augmentation.reseed(seeding.derive(seed, "augmentation"))
+    trainers.Trainer().compile(model, total_steps=total_steps or settings["steps"])
     return model, augmentation
 
 
@@ -203,7 +210,8 @@ def run_variant(name, args, pitch_tracker, validation, cache):
         cache[key] = cut_windows(cache[pattern], settings["example_secs"], settings["hop_secs"])
     windows = cache[key]
     print(f"== {name}: {description}; {len(windows['audio'])} training windows, {steps} steps", file=sys.stderr)
-    model, augmentation = build(name, settings, args.gin_param, {key: values[:1] for key, values in windows.items()})
+    model, augmentation = build(name, settings, args.gin_param, {key: values[:1] for key, values in windows.items()},
+                                seed=args.seed, total_steps=steps)
     started = time.perf_counter()
     steps, step_s, loss = train(model, augmentation, windows, settings, steps, seed=args.seed,
                                 max_secs=args.max_train_secs)
