@@ -246,6 +246,7 @@ def make_pipeline(settings=PipelineSettings()):
         checkpoint_dir: str = "",
         restart_id: str = "",
         sample_rate: int = 0,
+        seed: int = -1,
     ) -> Outputs:
         """The whole experiment. num_steps, batch_size, crepe_capacity: 0/'' for the preset's
         ('quick' or 'full'); gin_files/gin_params apply to train, eval and sample;
@@ -258,7 +259,9 @@ def make_pipeline(settings=PipelineSettings()):
         it goes and resumes from them on a rerun ('' : only the model artifact, no resume across
         runs; `ddsp_pipeline run` and `submit` set it); restart_id: set by --no-resume;
         sample_rate: the examples' and the model's audio rate in Hz (0: the preset's); later
-        steps read it from the dataset's manifest."""
+        steps read it from the dataset's manifest; seed: seeds the whole training (weights, data
+        order, augmentation, noise; -1: training draws one, recorded in the model's
+        train_state.json)."""
         prepare_task = prepare_tfrecord(
             audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
@@ -271,7 +274,7 @@ def make_pipeline(settings=PipelineSettings()):
         train_task = train_component(
             dataset=prepare_task.outputs["dataset"], preset=preset, num_steps=num_steps, batch_size=batch_size,
             gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir, restart_id=restart_id,
-            accelerator=settings.accelerator)
+            accelerator=settings.accelerator, seed=seed)
         train_task.set_display_name("train")
         if settings.train_replicas == 1:  # A custom job's machines are in its worker pools.
             train_task.set_memory_limit("32G").set_cpu_limit("8")

@@ -123,7 +123,8 @@ def run_command(args, argv=()):
     given = {name: value for name, value in (("audio", args.audio), ("preset", args.preset),
                                              ("num_steps", args.num_steps), ("batch_size", args.batch_size),
                                              ("crepe_capacity", args.crepe_capacity),
-                                             ("sample_rate", args.sample_rate)) if value is not None}
+                                             ("sample_rate", args.sample_rate), ("seed", args.seed))
+             if value is not None}
     try:
         result = local.run(**given, eval_audio=args.eval_audio, pipeline_root=args.pipeline_root,
                            gin_files=args.gin_file, gin_params=args.gin_param, beam_options=args.beam_options,

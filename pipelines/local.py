@@ -61,6 +61,7 @@ class RunResult:
     metrics: dict
     steps: dict  # step -> status record (absent for steps reused from the cache)
     checkpoint_dir: str = ""  # Where training's checkpoints stay between runs (resume.py).
+    seed: int = None  # The seed the train step used (its train_state.json); None when it does not say.
 
     @property
     def tensorboard_logdir(self):
@@ -109,8 +110,11 @@ def check_pipeline_root(pipeline_root):
 
 
 def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_capacity="", gin_files=(),
-                       gin_params=(), beam_options=(), fingerprint="", eval_audio="", sample_rate=0):
+                       gin_params=(), beam_options=(), fingerprint="", eval_audio="", sample_rate=0, seed=None):
     """The pipeline's parameter values for a run, checking the preset name first.
+
+    seed: the training's seed, passed only when given (None or -1: the pipeline's default, a seed
+        drawn at train time), so that runs without one keep their cache key and resume folder.
 
     beam_options: Beam options for the prepare job, one a string (a value may contain commas);
         passed as the list `beam_pipeline_options` only when given (else the pipeline's default,
@@ -124,6 +128,8 @@ def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_c
                  "audio_fingerprint": fingerprint}
     if sample_rate:  # Only when given: runs at the preset's rate keep their cache key and resume folder.
         arguments["sample_rate"] = int(sample_rate)
+    if seed is not None and int(seed) != -1:
+        arguments["seed"] = int(seed)
     if isinstance(beam_options, str):
         beam_options = steps_lib.split_commas(beam_options)
     if beam_options:
@@ -133,10 +139,12 @@ def pipeline_arguments(audio, preset="quick", num_steps=0, batch_size=0, crepe_c
 
 def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT, num_steps=0, batch_size=0,
         crepe_capacity="", gin_files=(), gin_params=(), beam_options=(), use_cache=True, verbose=False,
-        eval_audio=None, resume=True, output=None, sample_rate=0):
+        eval_audio=None, resume=True, output=None, sample_rate=0, seed=None):
     """Runs the whole pipeline locally; returns a RunResult.
 
     sample_rate: the examples' and the model's audio rate in Hz; 0 for the preset's.
+    seed: seeds the whole training (a different seed: a different resume folder and cache key);
+        None: training draws one. RunResult.seed says which seed training used.
     eval_audio: audio held out for eval and sample (all of it in the eval split); None: the
     bundled validation clarinet when `audio` is the bundled training set, else none ('').
     beam_options: the prepare job's Beam options, a list with one option a string (default:
@@ -171,7 +179,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
         raise PipelineRunError(f"step 'prepare_tfrecord' cannot start: {error.cause}") from None
     arguments = pipeline_arguments(audio, preset, num_steps, batch_size, crepe_capacity,
                                    [_absolute_if_local(path) for path in gin_files], gin_params, beam_options,
-                                   fingerprint, eval_audio, sample_rate)
+                                   fingerprint, eval_audio, sample_rate, seed)
     run_name = time.strftime("%Y%m%d-%H%M%S")
     resume_parameters, line = resume_lib.parameters_for_run(root, arguments, resume=resume, run_id=run_name)
     arguments.update(resume_parameters)
@@ -204,7 +212,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     artifacts = {name: output.path for name, output in task.outputs.items()}
     return RunResult(run_name=run_name, pipeline_root=root, artifacts=artifacts,
                      metrics=_read_metrics(artifacts.get("metrics")), steps=read_statuses(status_dir),
-                     checkpoint_dir=checkpoint_dir)
+                     checkpoint_dir=checkpoint_dir, seed=train_seed(artifacts.get("model")))
 
 
 def _interrupted_message(status_dir, checkpoint_dir):
@@ -265,6 +273,19 @@ def _failure_message(status_dir, error):
     return message
 
 
+def train_seed(model_dir):
+    """The seed recorded in a model artifact's train_state.json, or None (no such file, or one
+    written before training recorded its seed)."""
+    from ddsp_core.training.checkpoints import TRAIN_STATE_FILE
+
+    try:
+        with open(os.path.join(model_dir, TRAIN_STATE_FILE)) as file:
+            seed = json.load(file).get("seed")
+    except (OSError, TypeError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def _read_metrics(path):
     if not path or not os.path.exists(path):
         return {}
@@ -297,6 +318,8 @@ def summary_lines(result):
         state = "reused from the cache" if record is None else (
             f"done in {record['seconds']:.0f} s" if record.get("status") == "done" else record.get("status"))
         lines.append(f"  step {step:18s}{state}")
+    if result.seed is not None:
+        lines.append(f"  training seed: {result.seed} (--seed {result.seed} trains with it again)")
     if result.metrics:
         lines.append("  metrics: " + "  ".join(f"{name}={value:.4g}" for name, value in result.metrics.items()
                                                if isinstance(value, (int, float))))

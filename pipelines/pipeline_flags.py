@@ -13,6 +13,7 @@ import sys
 
 from ddsp_core.pipeline.presets import PRESETS, get_preset
 from ddsp_core.pipeline.steps import split_commas
+from ddsp_core.training.gin_configs import check_seed
 
 CREPE_CAPACITIES = ["tiny", "small", "medium", "large", "full"]
 
@@ -49,6 +50,11 @@ def add_arguments(parser):
                        help="Audio rate of the examples and of the model, Hz: any rate, e.g. 16000, 22050, 44100, "
                             "48000 (CREPE still runs at 16 kHz; the frame rate follows: 100 frames/s at 44.1 kHz, "
                             "50 at 22.05 kHz). Default: the preset's (16000; hq 48000; vst only 16000).")
+    group.add_argument("--seed", type=int, default=None, metavar="N",
+                       help="Seed the whole training (weights, data order, augmentation, noise) with N, 0 to "
+                            "2**31-1; it wins over a train.seed in --gin-param. A different seed is a different "
+                            "model: its own cache entries and resume folder. Default: training draws a seed, "
+                            "recorded in the model's train_state.json (the summary of `run` prints it).")
     group.add_argument("--gin-file", action="append", default=[],
                        help="Gin file for train/eval/sample, applied after the preset's: a shipped name such as "
                             "models/solo_instrument.gin (`run` also takes a path on this machine, `submit` only "
@@ -82,6 +88,8 @@ def check(args):
                         ("--sample-rate", args.sample_rate)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be at least 1 (leave it out for the preset's), not {value}.")
+    if args.seed is not None:
+        check_seed(args.seed)
     if args.sample_rate is not None:
         try:
             get_preset(args.preset or "quick", args.sample_rate)

@@ -248,6 +248,8 @@ def parameter_values(args):
         values["crepe_capacity"] = args.crepe_capacity
     if args.sample_rate is not None:
         values["sample_rate"] = args.sample_rate
+    if args.seed is not None:
+        values["seed"] = args.seed
     if args.gin_file:
         values["gin_files"] = list(args.gin_file)
     if args.gin_param:

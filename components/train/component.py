@@ -16,6 +16,7 @@ def train(
     checkpoint_dir: str = "",
     restart_id: str = "",
     accelerator: str = "",
+    seed: int = -1,
 ):
     """Trains the solo-instrument model (`ddsp_run --mode=train`).
 
@@ -27,6 +28,8 @@ def train(
     (the earlier checkpoints were set aside first); it only makes kfp's cache see a new task.
     accelerator: the GPU the pipeline asked for ('' none): the step stops at once, saying what to
     check, when the node shows no GPU, rather than train on its CPU.
+    seed: seeds the whole training (weights, data order, augmentation, noise); -1: training draws
+    one. The seed used is in the model's train_state.json.
     """
     from ddsp_core.pipeline import steps
 
@@ -35,7 +38,7 @@ def train(
         inputs={"dataset": dataset.path},
         dataset_dir=dataset.path, model_dir=model.path, preset=preset, num_steps=num_steps, batch_size=batch_size,
         gin_files=gin_files, gin_params=gin_params, checkpoint_dir=checkpoint_dir,
-        accelerator=accelerator)
+        accelerator=accelerator, seed=seed)
     model.metadata.update({"step": result["step"], "status": result["status"], "framework": "keras",
                            "resumed_from_step": result.get("start_step", 0), "checkpoint_dir": checkpoint_dir,
                            **{f"loss/{name}": float(value) for name, value in result["losses"].items()}})

@@ -25,13 +25,18 @@ from ddsp_core.training import checkpoints, storage
 FOLDER = "checkpoints"
 # Parameters that do not change what is trained: where the prepare job runs, and this module's own.
 NOT_IN_KEY = ("beam_pipeline_options", "checkpoint_dir", "restart_id")
+# Parameters that count only when set: at their 'not set' value they are left out, so that runs
+# without them keep the folder they had before the parameter existed (and resume from it).
+# seed: -1 (or None) lets training draw one.
+ONLY_WHEN_SET = {"seed": (None, -1)}
 
 
 def training_key(parameters):
     """A 16-hex-digit digest of the pipeline parameters that decide what the train step makes
-    (audio and its fingerprint, preset, steps, batch, CREPE size, gin files and bindings); the
-    contents of gin files given as local paths count too."""
-    chosen = {name: value for name, value in sorted(parameters.items()) if name not in NOT_IN_KEY}
+    (audio and its fingerprint, preset, steps, batch, CREPE size, gin files and bindings, the
+    seed when one is set); the contents of gin files given as local paths count too."""
+    chosen = {name: value for name, value in sorted(parameters.items())
+              if name not in NOT_IN_KEY and not (name in ONLY_WHEN_SET and value in ONLY_WHEN_SET[name])}
     digest = hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode())
     for path in parameters.get("gin_files") or ():
         if not storage.is_url(path) and os.path.isfile(path):

@@ -256,7 +256,7 @@ def preset_for_dataset(manifest, preset):
 
 
 def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=(),
-          checkpoint_dir="", accelerator=""):
+          checkpoint_dir="", accelerator="", seed=-1):
     """Trains the preset's model (as `ddsp_run --mode=train`) on the dataset's train split.
 
     Args:
@@ -272,6 +272,10 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         accelerator: The accelerator the pipeline requested for this step ('' for none,
             'NVIDIA_L4', 'nvidia.com/gpu', ...): a GPU that the backend does not see stops
             the step before it reads data (`accelerators.check_requested_accelerator`).
+        seed: Seeds the whole training (weights, data order, augmentation, noise): bound as
+            `train.seed` after gin_params, so it wins over a train.seed binding there. -1 (or
+            None): not set, so train.seed of gin_params if any, else the resumed run's, else
+            one drawn by training (logged, and recorded in train_state.json).
 
     Returns:
         train_util.train's result: {'step', 'status', 'losses', 'start_step'}.
@@ -280,7 +284,7 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         accelerators.AcceleratorError: a GPU was requested and none is visible.
         train_util.TrainingInterrupted: Ctrl-C or SIGTERM stopped training after a checkpoint.
     """
-    from ddsp_core.training import accelerators, checkpoints, train_util
+    from ddsp_core.training import accelerators, checkpoints, gin_configs, train_util
 
     accelerators.check_requested_accelerator(accelerator)  # train() logs the devices it trains on.
     logging.info("Accelerator requested: %s.", repr(accelerator) if accelerator else "none")
@@ -300,6 +304,8 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
         logging.info("%s", resume_lib.resume_line(checkpoint_dir))
     _parse_gin(preset, bindings, train_gin_files(preset), gin_files, gin_params,
                operative_config_dir=save_dir if resume else None)
+    if seed is not None and int(seed) != -1:
+        gin_configs.bind_train_seed(int(seed))
     result = train_util.train(save_dir=save_dir)
     # On several machines (a Vertex AI custom job with replicas) only the chief writes files.
     if checkpoint_dir and result.get("chief", True):

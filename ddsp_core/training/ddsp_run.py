@@ -12,6 +12,11 @@ The flags are magenta ddsp's, so its commands work with `ddsp` replaced by
       --gin_param="TFRecordProvider.file_pattern='/data/train.tfrecord*'" --run_once
     ddsp_run --mode=sample ... (as eval; writes WAV/PNG files and samples/index.html)
 
+`--seed N` (train) seeds the whole run (initial weights, data order, augmentation, noise): it
+binds `train.seed = N` after the gin files and params, so it wins over magenta's
+`--gin_param=train.seed=M`, which works too. With neither, a resumed run keeps the seed in
+save_dir/train_state.json, and a new one draws a seed, logs it and records it there.
+
 Gin files are found as given, or on the search path: the package's gin folder
 (ddsp_core/training/gin), then each --gin_search_path. In eval and sample mode (and
 when resuming training) the save_dir's newest operative_config-N.gin is parsed first,
@@ -27,6 +32,7 @@ import sys
 from ddsp_core import progress
 from ddsp_core.command_line import bool_flag, setup_logging
 from ddsp_core.training.gin_configs import GIN_DIR, GinConfigError, parse_gin  # noqa: F401  (GIN_DIR: public)
+from ddsp_core.training.gin_configs import bind_train_seed, check_seed
 
 MODES = ("train", "eval", "sample")
 # A bad gin file or binding is a usage error (exit status 2).
@@ -49,6 +55,12 @@ def build_parser():
                         help="Gin binding, e.g. \"batch_size=16\". Repeatable; applied after the files.")
     parser.add_argument("--gin_search_path", action="append", default=[],
                         help="Extra folder to find gin files in. Repeatable.")
+    parser.add_argument("--seed", type=_seed, default=None, metavar="N",
+                        help="Train: seed everything in the run (weights, data order, augmentation, noise) with N, "
+                             "0 to 2**31-1. Binds train.seed = N after the gin files and params, so it wins over "
+                             "--gin_param=train.seed=M. Default: the gin config's train.seed; else, resuming, the "
+                             "seed in save_dir/train_state.json; else one drawn at the start (logged, and recorded "
+                             "there).")
     parser.add_argument("--early_stop_loss_value", type=float, default=None,
                         help="Train: stop once total_loss falls below this.")
     bool_flag(parser, "run_once", False, "Eval/sample: handle the newest checkpoint and exit (default: keep "
@@ -61,6 +73,15 @@ def build_parser():
               "steps/sec every steps_per_summary steps, instead of the progress bar (or, not on a terminal, a "
               "progress line every 30 s).")
     return parser
+
+
+def _seed(text):
+    """argparse type of --seed: a whole number from 0 to 2**31 - 1 (gin_configs.check_seed)."""
+    try:
+        return check_seed(int(text), flag="N")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error) if "N must be" in str(error) else
+                                         f"invalid whole number: {text!r}") from None
 
 
 def run(args):
@@ -88,7 +109,7 @@ def main(argv=None):
         return int(exit_.code or 0)
     setup_logging(args.verbosity)
     progress.set_verbose(args.verbose)
-    from ddsp_core.training import accelerators, checkpoints, eval_util, train_util
+    from ddsp_core.training import accelerators, checkpoints, eval_util, train_lock, train_util
 
     if args.allow_memory_growth:
         accelerators.allow_memory_growth()
@@ -96,13 +117,17 @@ def main(argv=None):
         resume_dir = args.restore_dir or args.save_dir
         parse_gin(args.gin_file, args.gin_param, args.gin_search_path,
                   operative_config_dir=resume_dir if (args.mode != "train" or _has_checkpoint(resume_dir)) else None)
+        if args.mode == "train":
+            bind_train_seed(args.seed)
+        elif args.seed is not None:
+            logging.warning("--seed is for --mode=train; %s mode ignores it.", args.mode)
         run(args)
     except UsageError as error:
         logging.error("%s", error)
         print(f"ddsp_run: error: {error}", file=sys.stderr)
         return 2
-    except (train_util.TrainingError, eval_util.EvaluationError, checkpoints.CheckpointError, FileNotFoundError,
-            ValueError) as error:
+    except (train_util.TrainingError, eval_util.EvaluationError, checkpoints.CheckpointError, train_lock.LockHeld,
+            FileNotFoundError, ValueError) as error:
         logging.debug("Details:", exc_info=True)
         print(f"ddsp_run: error ({args.mode}): {_without_gin_context(error)}", file=sys.stderr)
         return 1

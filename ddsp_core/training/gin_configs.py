@@ -205,3 +205,43 @@ def bind_example_format(example_format):
         logging.info("The model is set to the data's examples (%s): %s.", example_format.describe(),
                      ", ".join(f"{name} {old} -> {new}" for name, (old, new) in changed.items()))
     return changed
+
+
+def check_seed(seed, flag="--seed"):
+    """Returns `seed` as an int; ValueError, naming `flag`, unless it is a seed training takes: a
+    whole number from 0 to seeding.SEED_LIMIT - 1 (2**31 - 1)."""
+    from ddsp_core.training.seeding import SEED_LIMIT
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{flag} must be a whole number from 0 to {SEED_LIMIT - 1} (leave it out to have training "
+                         f"draw one), not {seed!r}.")
+    return seed
+
+
+def bind_train_seed(seed):
+    """Binds `train.seed` to `seed`, on top of the parsed gin files and bindings.
+
+    An explicit seed (a command's --seed) wins over a `train.seed` binding of the gin files or
+    params; a different value it replaces is logged. Call it after `parse_gin`.
+
+    Args:
+        seed: A whole number from 0 to 2**31 - 1, or None (nothing is bound: the gin config's
+            train.seed, if any, is used, else training draws a seed and logs it).
+
+    Returns:
+        The seed bound, or None.
+    """
+    if seed is None:
+        return None
+    import gin
+
+    seed = check_seed(seed)
+    try:
+        current = gin.query_parameter("train.seed")
+    except ValueError:  # Not bound.
+        current = None
+    if current is not None and current != seed:
+        logging.info("--seed %d replaces train.seed = %r of the gin config.", seed, current)
+    with gin.unlock_config():
+        gin.bind_parameter("train.seed", seed)
+    return seed

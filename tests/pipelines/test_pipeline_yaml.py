@@ -44,11 +44,12 @@ def test_yaml_loads_back_with_kfp():
     inputs = pipeline.component_spec.inputs
     assert set(inputs) == {"audio_pattern", "preset", "num_steps", "batch_size", "crepe_capacity", "gin_files",
                            "gin_params", "beam_pipeline_options", "audio_fingerprint", "eval_audio_pattern",
-                           "checkpoint_dir", "restart_id", "sample_rate"}
+                           "checkpoint_dir", "restart_id", "sample_rate", "seed"}
     assert inputs["preset"].default == "quick"
     # Without a checkpoint folder (set by `run` and `submit`), training lives in the model artifact only.
     assert inputs["checkpoint_dir"].default == "" and inputs["restart_id"].default == ""
     assert inputs["sample_rate"].default == 0  # The preset's rate.
+    assert inputs["seed"].default == -1  # Drawn at train time.
     assert inputs["audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/train/*.flac"
     assert inputs["eval_audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/validation/*.flac"
     assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples",
@@ -72,6 +73,10 @@ def test_steps_artifacts_and_resources(compiled):
 
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["train"]["dependentTasks"] == ["prepare-tfrecord"]
+    # The seed is an input of the train task (so of its cache key), and of no other.
+    assert tasks["train"]["inputs"]["parameters"]["seed"] == {"componentInputParameter": "seed"}
+    assert components["comp-train"]["inputDefinitions"]["parameters"]["seed"]["defaultValue"] == -1
+    assert [name for name, task in tasks.items() if "seed" in task["inputs"].get("parameters", {})] == ["train"]
     assert sorted(tasks["eval"]["dependentTasks"]) == ["prepare-tfrecord", "train"]
     executors = spec["deploymentSpec"]["executors"]
     for name in ("prepare-tfrecord", "train", "eval", "sample"):

@@ -45,6 +45,16 @@ def test_the_key_follows_what_is_trained_and_nothing_else(tmp_path):
     assert resume.checkpoint_dir("/root", PARAMETERS) == f"/root/checkpoints/quick-{key}"
 
 
+def test_a_seed_has_its_own_folder_and_no_seed_keeps_the_folder_it_had():
+    # Pinned: the digest of PARAMETERS before the seed existed, so existing resume folders still resume.
+    assert resume.training_key(PARAMETERS) == "3edf56b5c7ec9e29"
+    for unset in (None, -1):
+        assert resume.training_key({**PARAMETERS, "seed": unset}) == "3edf56b5c7ec9e29"
+    keys = {seed: resume.training_key({**PARAMETERS, "seed": seed}) for seed in (0, 7, 8)}
+    assert len(set(keys.values()) | {"3edf56b5c7ec9e29"}) == 4
+    assert resume.checkpoint_dir("/root", {**PARAMETERS, "seed": 7}) == f"/root/checkpoints/quick-{keys[7]}"
+
+
 def test_what_a_rerun_reuses_is_said(tmp_path):
     folder = str(tmp_path / "checkpoints" / "quick-1")
     assert resume.describe(folder) is None

@@ -191,6 +191,35 @@ def test_user_bindings_override_the_preset(tmp_path):
     gin.clear_config()
 
 
+@pytest.mark.parametrize("seed, gin_params, expected", [
+    (7, [], 7),
+    (7, ["train.seed = 3"], 7),  # An explicit seed wins over the user's binding.
+    (-1, ["train.seed = 3"], 3),  # Not set: the binding stays.
+    (-1, [], None),  # Not set, no binding: training draws one.
+    (None, [], None),
+])
+def test_train_binds_the_seed_as_train_seed(seed, gin_params, expected, tmp_path, monkeypatch):
+    """(train_util.train is replaced by one that reads gin's train.seed: no training here.)"""
+    from ddsp_core.training import train_util
+
+    (tmp_path / steps.MANIFEST).write_text(json.dumps(_manifest(presets.get_preset("quick"))))
+    seen = []
+
+    def train(save_dir):
+        try:
+            seen.append(gin.query_parameter("train.seed"))
+        except ValueError:  # Not bound.
+            seen.append(None)
+        return {"step": 0, "status": "finished", "losses": {}, "start_step": 0}
+
+    monkeypatch.setattr(train_util, "train", train)
+    try:
+        steps.train(str(tmp_path), str(tmp_path / "model"), gin_params=gin_params, seed=seed)
+    finally:
+        gin.clear_config()
+    assert seen == [expected]
+
+
 def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(steps.STATUS_DIR_ENV, str(tmp_path / "status"))
 

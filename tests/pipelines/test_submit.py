@@ -280,8 +280,19 @@ def test_beam_options_reach_the_pipeline_as_a_list(flags, expected, template, ca
     assert ("--beam-options is deprecated" in err) == any(flag.startswith("--beam-options") for flag in flags)
 
 
+def test_a_seed_reaches_the_pipeline_only_when_given(template, capsys):
+    """(kfp.Client is mocked: it stands in for the Kubeflow Pipelines API.)"""
+    with mock.patch("kfp.Client") as client_class:
+        assert cli.main(["submit", "--kfp-host", "http://h", "--template", template, "--seed", "7"]) == 0
+        assert cli.main(["submit", "--kfp-host", "http://h", "--template", template]) == 0
+    calls = client_class.return_value.create_run_from_pipeline_package.call_args_list
+    assert calls[0].kwargs["arguments"]["seed"] == 7
+    assert "seed" not in calls[1].kwargs["arguments"]  # The pipeline's default: drawn at train time.
+
+
 @pytest.mark.parametrize("argv, expected", [
     ([], ["exactly one of --vertex", "--kfp-host"]),
+    (["--kfp-host", "http://h", "--seed", "-5"], ["--seed must be a whole number from 0 to 2147483647"]),
     (["--vertex", "--kfp-host", "http://h"], ["exactly one of --vertex"]),
     (["--vertex", "--region", "r", "--pipeline-root", "gs://b/r"], ["--vertex needs --project"]),
     (["--vertex", "--project", "p", "--region", "r", "--pipeline-root", "/tmp/runs"],
@@ -389,3 +400,8 @@ def test_a_resubmission_resumes_and_no_resume_sets_the_checkpoints_aside(gcs_emu
     assert f"the earlier checkpoints are kept in {moved}" in out
     names = sorted(_blobs(gcs_emulator, gcs_bucket, "runs/checkpoints/"))
     assert names and all(f"{gcs_bucket}/{name}".startswith(moved + "/") for name in names), names
+
+    # Another seed is another model: its own folder, never the unseeded run's checkpoints.
+    seeded, out = submit("--seed", "7")
+    assert seeded["seed"] == 7 and seeded["checkpoint_dir"] != folder
+    assert f"no checkpoint yet in {seeded['checkpoint_dir']}: training starts at step 0" in out

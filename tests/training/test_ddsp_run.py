@@ -218,9 +218,55 @@ def test_checkpoint_of_another_model_size_does_not_fit(tiny_run, tfrecords_1s, t
 
 
 @pytest.mark.usefixtures("clean_state")
+@pytest.mark.parametrize("flags, expected", [
+    (["--seed=7"], 7),
+    (["--seed=7", "--gin_param=train.seed=3"], 7),  # --seed wins over the binding.
+    (["--gin_param=train.seed=3"], 3),  # magenta's way.
+    (["--gin_param=train_util.train.seed=0"], 0),
+    ([], None),  # Neither: train() draws one.
+])
+def test_seed_flag_binds_train_seed(flags, expected, tmp_path, monkeypatch):
+    """(ddsp_run.run is replaced by one that reads gin's train.seed: no training here.)"""
+    import gin
+
+    seen = []
+
+    def run(args):
+        try:
+            seen.append(gin.query_parameter("train.seed"))
+        except ValueError:  # Not bound.
+            seen.append(None)
+
+    monkeypatch.setattr(ddsp_run, "run", run)
+    argv = ["--mode=train", f"--save_dir={tmp_path}", "--gin_file=models/solo_instrument.gin", *flags]
+    assert ddsp_run.main(argv) == 0
+    assert seen == [expected]
+
+
+@pytest.mark.usefixtures("clean_state")
+def test_a_save_dir_another_run_trains_into_fails_naming_it(tmp_path, monkeypatch, capfd):
+    """(ddsp_run.run is replaced by one that trains inside the folder's lock: no training here.)"""
+    from ddsp_core.training import train_lock
+
+    def run(args):
+        with train_lock.held(args.save_dir):
+            pass
+
+    monkeypatch.setattr(ddsp_run, "run", run)
+    with train_lock.held(str(tmp_path)) as path:
+        status, err = run_main(["--mode=train", f"--save_dir={tmp_path}", "--gin_file=models/solo_instrument.gin"],
+                               capfd)
+    assert status == 1
+    assert f"ddsp_run: error (train): {tmp_path} is in use by another training run" in error_line(err)
+    assert f"pid {os.getpid()} on host" in error_line(err) and f"delete {path}" in error_line(err)
+
+
+@pytest.mark.usefixtures("clean_state")
 @pytest.mark.parametrize("argv, expected", [
     (["--mode=fit"], "invalid choice: 'fit'"),
     (["--early_stop_loss_value=low"], "invalid float value"),
+    (["--seed=-1"], "argument --seed: N must be a whole number from 0 to 2147483647"),
+    (["--seed=seven"], "argument --seed: invalid whole number: 'seven'"),
 ])
 def test_bad_flags_exit_2(argv, expected, capfd):
     status, err = run_main(argv, capfd)
