@@ -10,7 +10,8 @@ add curves to the sample page (`sample_extras`). gin picks them:
 import gin
 import numpy as np
 
-from ddsp_core.training.metrics import F0LoudnessMetrics
+from ddsp_core.training import pitch_metrics
+from ddsp_core.training.metrics import REGISTER_NAMES, F0LoudnessMetrics
 
 
 class Evaluator:
@@ -25,6 +26,10 @@ class Evaluator:
 
     def result(self):
         """{metric name: float or None}."""
+        return {}
+
+    def tables(self):
+        """{name: list of row dicts} recorded beside the metrics in metrics.json (e.g. 'per_pitch')."""
         return {}
 
     def sample_extras(self, batch, outputs):
@@ -53,14 +58,21 @@ class BasicEvaluator(Evaluator):
 @gin.register
 class F0LdEvaluator(Evaluator):
     """Loudness L1 (dB) overall and on quiet frames, level where the input is silent, onset
-    lag, and f0 L1 (cents) and outlier ratio from CREPE on the generated audio.
+    lag, f0 L1 (cents) and outlier ratio from CREPE on the generated audio (all frames and
+    stable ones, and where the outliers sit), the register figures, and the table by MIDI note
+    (`tables()['per_pitch']`).
 
     See `metrics.F0LoudnessMetrics` (its settings, e.g. crepe_capacity, are bound in gin).
-    On the sample page each example gets its own values of these metrics.
+    When `outputs` hold 'harmonic_audio' and 'noise_audio' (the synths' audio alone, as
+    `eval_util.generator` gives them), the table and the registers have a harmonic
+    share. On the sample page each example gets its own values of these metrics, and the
+    page gets the table of its examples.
     """
 
     RESULT_NAMES = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms",
-                    "f0_l1_cents", "f0_outlier_ratio", "n_confident_frames", "n_quiet_frames", "n_onsets")
+                    "f0_l1_cents", "f0_outlier_ratio", "f0_l1_cents_stable", "f0_outlier_ratio_stable",
+                    *(f"f0_outliers_{name}" for name in pitch_metrics.OUTLIER_LOCATIONS), *REGISTER_NAMES,
+                    "n_confident_frames", "n_stable_frames", "n_quiet_frames", "n_onsets")
 
     def __init__(self, sample_rate, frame_rate):
         super().__init__(sample_rate, frame_rate)
@@ -68,15 +80,23 @@ class F0LdEvaluator(Evaluator):
         self._last = None
 
     def update(self, batch, outputs, losses):
-        self._last = self.metrics.update_state(batch, outputs["audio_synth"])
+        self._last = self._update(batch, outputs)
+
+    def _update(self, batch, outputs):
+        return self.metrics.update_state(batch, outputs["audio_synth"], outputs.get("harmonic_audio"),
+                                         outputs.get("noise_audio"))
 
     def result(self):
         result = self.metrics.result()
         return {name: result[name] for name in self.RESULT_NAMES}
 
+    def tables(self):
+        return {"per_pitch": self.metrics.per_pitch()}
+
     def sample_extras(self, batch, outputs):
-        generated = self.metrics.update_state(batch, outputs["audio_synth"])
+        generated = self._update(batch, outputs)
         return {"f0_hz_gen": np.asarray(generated["f0_hz_gen"]),
                 "f0_confidence_gen": np.asarray(generated["f0_confidence_gen"]),
                 "loudness_db_gen": np.asarray(generated["loudness_db_gen"]),
-                "example_metrics": generated["example_metrics"]}
+                "example_metrics": generated["example_metrics"],
+                "per_pitch": generated["per_pitch"]}

@@ -20,7 +20,15 @@ metrics measure the features of the generated audio against those inputs:
                       (60 dB below its peak), in dB re the input example's peak.
     onset_lag_median_ms    Median over onsets (and windows that start inside a note) of
                       the time until the generated loudness is within 3 dB of the input's.
-(the last three are defined in `level_metrics`).
+(the last three are defined in `level_metrics`), and, defined in `pitch_metrics`:
+    f0_l1_cents_stable, f0_outlier_ratio_stable   The f0 figures on the stable frames only:
+                      confident frames where the input holds one pitch (within 50 cents
+                      over +-40 ms) away from input onsets, offsets and confidence drops.
+    f0_outliers_at_transitions, _near_onsets_offsets, _low_generated_confidence,
+    _elsewhere        Where the outliers sit: fractions of the outlier frames, summing to 1.
+    lowest_register_*, middle_register_*   loudness L1, f0 L1 and harmonic share pooled
+                      over the material's lowest five semitones and the five around its
+                      median note; `per_pitch()` gives the table by MIDI note.
 
 Frames line up by time: frame i of every feature is centred on i / frame_rate seconds
 (the prepare job's convention, and `compute_loudness` / `compute_f0` with padding
@@ -35,7 +43,7 @@ import numpy as np
 
 from ddsp_core import crepe, spectral_ops
 from ddsp_core.core import checks
-from ddsp_core.training import level_metrics
+from ddsp_core.training import health, level_metrics, pitch_metrics
 from ddsp_core.training.data_preparation.audio_io import resample
 
 # Input frames with at least this f0 confidence are compared (magenta's threshold).
@@ -48,6 +56,9 @@ OUTLIER_CENTS = 50.0
 UNPITCHED_ERROR_CENTS = float(crepe.CENTS_PER_BIN * (crepe.N_BINS - 1))  # 7180 cents
 
 _FEATURE_KEYS = ("f0_hz", "f0_confidence", "loudness_db")
+# The register figures in `result` (see `pitch_metrics.register_summaries`).
+REGISTER_NAMES = tuple(f"{register}_register_{name}" for register in ("lowest", "middle")
+                       for name in ("midi", "loudness_l1_db", "f0_l1_cents", "harmonic_share"))
 
 
 def cents_error(f0_hz_reference, f0_hz_estimate):
@@ -135,6 +146,20 @@ def f0_errors_cents(f0_hz_input, f0_confidence_input, f0_hz_generated, min_confi
     return cents_error(f0_input[confident], f0_generated[confident])
 
 
+def _synth_energies(f0_hz, harmonic_audio, noise_audio):
+    """{'harmonic_energy', 'noise_energy'}: the synths' mean square per input frame (`health.frame_energy`),
+    [batch, n_frames] each, or {} unless both are given; ValueError on bad shapes."""
+    if harmonic_audio is None or noise_audio is None:
+        return {}
+    parts = {"harmonic_audio": np.asarray(harmonic_audio), "noise_audio": np.asarray(noise_audio)}
+    for name, audio in parts.items():
+        if audio.ndim != 2:
+            raise ValueError(f"{name} must have shape [batch, n_samples] (rank 2), got shape {audio.shape}.")
+    _check_same_batch([("batch['f0_hz']", f0_hz), *parts.items()])
+    return {name: health.frame_energy(parts[key], f0_hz.shape[1])
+            for name, key in (("harmonic_energy", "harmonic_audio"), ("noise_energy", "noise_audio"))}
+
+
 @gin.configurable
 class F0LoudnessMetrics:
     """Loudness and f0 errors of generated audio against its input controls, over many batches.
@@ -202,8 +227,13 @@ class F0LoudnessMetrics:
         self._silent_power_sum = 0.0  # Sum over silent input frames of the generated power re the peak.
         self._n_silent_frames = 0
         self._onset_lags_s = []  # One per onset.
+        self._stable_error_sum = 0.0  # Sum over stable frames of |error| in cents.
+        self._n_stable_frames = 0
+        self._n_stable_outliers = 0
+        self._outlier_locations = dict.fromkeys(pitch_metrics.OUTLIER_LOCATIONS, 0)
+        self._note_sums = None  # pitch_metrics.note_sums pooled over batches.
 
-    def update_state(self, batch, audio_gen):
+    def update_state(self, batch, audio_gen, harmonic_audio=None, noise_audio=None):
         """Adds one batch of examples and their generated audio.
 
         Args:
@@ -212,15 +242,20 @@ class F0LoudnessMetrics:
                 other keys, such as 'audio' [batch, n_samples], are not used (an 'audio'
                 entry must have the same batch size).
             audio_gen: Generated audio at sample_rate, [batch, n_samples].
+            harmonic_audio, noise_audio: Optional audio of the model's harmonic and noise
+                synths alone, [batch, n_samples] each (e.g. from `health.synth_parts`): with
+                both, the per-pitch table and the register figures have a harmonic share.
 
         Returns:
             The features of the generated audio, e.g. for plots: {'f0_hz_gen': [batch,
             n_f0_frames] Hz, 'f0_confidence_gen': [batch, n_f0_frames],
             'loudness_db_gen': [batch, n_loudness_frames] dB}, float32, and
             'example_metrics': one dict per example with the metrics of `result` for that
-            example alone (None where it has no such frames).
+            example alone (None where it has no such frames), and 'per_pitch': the rows
+            of `per_pitch` for this batch alone.
         """
         features = self._check_batch(batch, audio_gen)
+        energies = _synth_energies(features["f0_hz"], harmonic_audio, noise_audio)
         audio_gen = np.asarray(audio_gen, dtype=np.float32)
 
         loudness_gen = spectral_ops.compute_loudness(audio_gen, self.sample_rate, self.frame_rate, use_tf=False)
@@ -240,6 +275,7 @@ class F0LoudnessMetrics:
         lags = level_metrics.onset_lags_s(loudness_in, loudness_gen, self.frame_rate)
         self._onset_lags_s.extend(float(lag) for example_lags in lags for lag in example_lags)
 
+        by_pitch = self._add_pitch_figures(features, f0_gen, confidence_gen, loudness_gen, energies)
         example_metrics = []
         quiet_ends = np.cumsum(quiet_counts)
         for i in range(audio_gen.shape[0]):
@@ -253,12 +289,54 @@ class F0LoudnessMetrics:
                 "onset_lag_median_ms": float(1000.0 * np.median(lags[i])) if lags[i].size else None,
                 "f0_l1_cents": float(np.mean(errors)) if errors.size else None,
                 "f0_outlier_ratio": float(np.mean(errors > self.outlier_cents)) if errors.size else None,
+                "f0_l1_cents_stable": by_pitch["f0_l1_cents_stable"][i],
+                "f0_outlier_ratio_stable": by_pitch["f0_outlier_ratio_stable"][i],
             })
             self._f0_error_sum += float(np.sum(errors))
             self._n_confident_frames += errors.size
             self._n_outlier_frames += int(np.sum(errors > self.outlier_cents))
         return {"f0_hz_gen": f0_gen, "f0_confidence_gen": confidence_gen, "loudness_db_gen": loudness_gen,
-                "example_metrics": example_metrics}
+                "example_metrics": example_metrics, "per_pitch": by_pitch["per_pitch"]}
+
+    def _add_pitch_figures(self, features, f0_gen, confidence_gen, loudness_gen, energies):
+        """Adds a batch to the stable-frame, outlier-location and per-note figures (`pitch_metrics`).
+
+        `energies` are `_synth_energies`' (possibly {}).
+
+        Returns:
+            {'f0_l1_cents_stable', 'f0_outlier_ratio_stable': [batch] lists of each example's
+            figures on its stable frames (None without any), 'per_pitch': this batch's rows}.
+        """
+        n_frames = min(features["f0_hz"].shape[1], f0_gen.shape[1], loudness_gen.shape[1])
+        f0_in, loudness_in = features["f0_hz"][:, :n_frames], features["loudness_db"][:, :n_frames]
+        confident = (features["f0_confidence"][:, :n_frames] >= self.min_f0_confidence) & (f0_in > 0)
+        errors = cents_error(f0_in, f0_gen[:, :n_frames])  # [batch, n_frames]
+        outlier = confident & (errors > self.outlier_cents)
+        transition, onset_offset = pitch_metrics.unstable_frames(f0_in, confident, loudness_in, self.frame_rate)
+        stable = confident & ~transition & ~onset_offset
+        self._stable_error_sum += float(np.sum(errors[stable]))
+        self._n_stable_frames += int(np.sum(stable))
+        self._n_stable_outliers += int(np.sum(outlier & stable))
+        low_generated = confidence_gen[:, :n_frames] < self.min_f0_confidence
+        for name, count in pitch_metrics.outlier_locations(outlier, transition, onset_offset, low_generated).items():
+            self._outlier_locations[name] += count
+
+        sums = pitch_metrics.note_sums(pitch_metrics.midi_notes(f0_in), confident,
+                                       np.abs(loudness_gen[:, :n_frames] - loudness_in), errors, outlier,
+                                       **{name: energy[:, :n_frames] for name, energy in energies.items()})
+        self._note_sums = pitch_metrics.add_sums(self._note_sums, sums)
+        n_stable = np.sum(stable, axis=1)  # [batch]
+        return {
+            "f0_l1_cents_stable": [float(np.sum(errors[i][stable[i]]) / n) if n else None
+                                   for i, n in enumerate(n_stable)],
+            "f0_outlier_ratio_stable": [float(np.sum(outlier[i] & stable[i]) / n) if n else None
+                                        for i, n in enumerate(n_stable)],
+            "per_pitch": pitch_metrics.per_pitch_rows(sums),
+        }
+
+    def per_pitch(self):
+        """The table by input MIDI note over every batch since `reset_state` (`pitch_metrics.per_pitch_rows`)."""
+        return pitch_metrics.per_pitch_rows(self._note_sums)
 
     def result(self):
         """The metrics over every batch since the last `reset_state`.
@@ -267,10 +345,18 @@ class F0LoudnessMetrics:
             {'loudness_l1_db': float (None before any example), 'f0_l1_cents': float,
             'f0_outlier_ratio': float (both None when no input frame was confidently
             pitched), 'quiet_loudness_l1_db', 'silent_level_db', 'onset_lag_median_ms':
-            float (None without quiet frames, silent frames or onsets), 'n_examples',
-            'n_confident_frames', 'n_quiet_frames', 'n_silent_frames', 'n_onsets': int}.
+            float (None without quiet frames, silent frames or onsets), 'f0_l1_cents_stable',
+            'f0_outlier_ratio_stable' (None without stable frames), 'f0_outliers_at_transitions',
+            'f0_outliers_near_onsets_offsets', 'f0_outliers_low_generated_confidence',
+            'f0_outliers_elsewhere' (fractions of the outliers, None without any), the register
+            figures of `pitch_metrics.register_summaries` (harmonic shares None unless the
+            synths' audio was given), 'n_examples', 'n_confident_frames', 'n_stable_frames',
+            'n_quiet_frames', 'n_silent_frames', 'n_onsets': int}.
         """
         has_f0 = self._n_confident_frames > 0
+        n_outliers = sum(self._outlier_locations.values())
+        registers = pitch_metrics.register_summaries(
+            self._note_sums, min_note_frames=int(round(pitch_metrics.REGISTER_MIN_NOTE_S * self.frame_rate)))
         return {
             "loudness_l1_db": self._loudness_l1_sum / self._n_examples if self._n_examples else None,
             "quiet_loudness_l1_db": self._quiet_error_sum / self._n_quiet_frames if self._n_quiet_frames else None,
@@ -278,8 +364,15 @@ class F0LoudnessMetrics:
             "onset_lag_median_ms": float(1000.0 * np.median(self._onset_lags_s)) if self._onset_lags_s else None,
             "f0_l1_cents": self._f0_error_sum / self._n_confident_frames if has_f0 else None,
             "f0_outlier_ratio": self._n_outlier_frames / self._n_confident_frames if has_f0 else None,
+            "f0_l1_cents_stable": self._stable_error_sum / self._n_stable_frames if self._n_stable_frames else None,
+            "f0_outlier_ratio_stable": (self._n_stable_outliers / self._n_stable_frames if self._n_stable_frames
+                                        else None),
+            **{f"f0_outliers_{name}": count / n_outliers if n_outliers else None
+               for name, count in self._outlier_locations.items()},
+            **{name: registers.get(name) for name in REGISTER_NAMES},
             "n_examples": self._n_examples,
             "n_confident_frames": self._n_confident_frames,
+            "n_stable_frames": self._n_stable_frames,
             "n_quiet_frames": self._n_quiet_frames,
             "n_silent_frames": self._n_silent_frames,
             "n_onsets": len(self._onset_lags_s),

@@ -3,7 +3,7 @@
 `write_samples` lays out, under `save_dir`:
 
     samples/index.html                        links to every step page, newest first
-    samples/step_00001000/index.html          title, metrics table, players and plots
+    samples/step_00001000/index.html          title, metrics and per-pitch tables, players and plots
     samples/step_00001000/00_original.wav     16-bit PCM, clipped to [-1, 1]
     samples/step_00001000/00_generated.wav
     samples/step_00001000/00_spectrogram.png  log-magnitude spectrograms, one colour scale
@@ -266,13 +266,41 @@ def _metrics_table(metrics):
     return f'<table class="metrics"><tr><th>metric</th><th>value</th></tr>{rows}</table>'
 
 
-def step_page_html(title, step, metrics, n_examples, example_metrics=None, note=None):
+# Columns of the per-pitch table: (row key, heading).
+PER_PITCH_COLUMNS = (("note", "note"), ("midi", "MIDI"), ("n_frames", "frames"), ("loudness_l1_db", "loudness L1 (dB)"),
+                     ("f0_l1_cents", "f0 L1 (cents)"), ("f0_outlier_ratio", "f0 outliers"),
+                     ("harmonic_share", "harmonic share"))
+
+
+def per_pitch_table(rows):
+    """An HTML table of per-pitch rows (`pitch_metrics.per_pitch_rows`), or '' when there are none.
+
+    Its columns are those of PER_PITCH_COLUMNS that some row has (no harmonic share column
+    for a model without separate synths); a missing or None value shows as '-'.
+    """
+    if not rows:
+        return ""
+    columns = [(key, heading) for key, heading in PER_PITCH_COLUMNS if any(key in row for row in rows)]
+    head = "".join(f"<th>{html.escape(heading)}</th>" for _, heading in columns)
+
+    def cell(row, key):
+        value = row.get(key)
+        if key == "note":
+            return f"<td>{html.escape(str(value))}</td>"
+        return f'<td class="value">{html.escape("-" if value is None else _format_value(value))}</td>'
+
+    body = "".join("<tr>" + "".join(cell(row, key) for key, _ in columns) + "</tr>" for row in rows)
+    return f'<table class="metrics per-pitch"><tr>{head}</tr>{body}</table>'
+
+
+def step_page_html(title, step, metrics, n_examples, example_metrics=None, note=None, per_pitch=None):
     """The HTML page of one step: title, metrics table and, per example, players and plots.
 
     It links the files of `write_samples` by relative path ("00_original.wav", ...) and
     `../index.html`; all text is escaped. `example_metrics` (a list of {name: value}, one
     per example) adds a table to each example; `note` is a sentence shown under the title
-    (e.g. that the examples are training data).
+    (e.g. that the examples are training data); `per_pitch` (rows by input MIDI note, see
+    `per_pitch_table`) adds a table under the metrics table.
     """
     escape = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -282,6 +310,9 @@ def step_page_html(title, step, metrics, n_examples, example_metrics=None, note=
     if note:
         parts.append(f'<p class="note"><strong>{escape(str(note))}</strong></p>')
     parts.append(_metrics_table(metrics))
+    if per_pitch:
+        parts.append("<h2>By pitch (input MIDI note, confidently pitched frames of these examples)</h2>")
+        parts.append(per_pitch_table(per_pitch))
     for i in range(n_examples):
         parts.append(f'<section class="example"><h2>Example {i:02d}</h2>')
         if example_metrics is not None and i < len(example_metrics):
@@ -348,7 +379,7 @@ def list_steps(samples_dir):
 def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
                   f0_hz_gen=None, f0_confidence_gen=None, metrics=None,
                   summary_writer=None, max_examples=8, title=None, loudness_db_gen=None,
-                  example_metrics=None, note=None):
+                  example_metrics=None, note=None, per_pitch=None):
     """Writes WAV and PNG files and an HTML page for one batch, and rewrites samples/index.html.
 
     Args:
@@ -374,6 +405,8 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
             drawn with the input's.
         example_metrics: Optional list of {name: value}, one per example, shown with it.
         note: Optional sentence shown under the page title.
+        per_pitch: Optional rows by input MIDI note (`pitch_metrics.per_pitch_rows`),
+            shown as a table under the metrics table.
 
     Returns:
         {'html': path of the step page, 'index': path of samples/index.html,
@@ -420,7 +453,8 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
         summary_writer.flush()
 
     paths["html"] = storage.join(step_dir, "index.html")
-    page = step_page_html(title, step, metrics or {}, n_examples, example_metrics=example_metrics, note=note)
+    page = step_page_html(title, step, metrics or {}, n_examples, example_metrics=example_metrics, note=note,
+                          per_pitch=per_pitch)
     storage.write_bytes(paths["html"], page.encode("utf-8"))
     paths["index"] = storage.join(samples_dir, "index.html")
     steps = set(list_steps(samples_dir)) | {step}  # The listing may lag behind the page just written.

@@ -67,7 +67,9 @@ def records(file_pattern, n):
 
 def test_eval_run_once_reports_the_spectral_loss_of_the_newest_checkpoint(tiny_run, tfrecords_1s, tmp_path, capfd):
     save_dir = copy_run(tiny_run[0], tmp_path)
-    params = data_params(tfrecords_1s, "evaluate.batch_size=2", "evaluate.num_batches=2")
+    # The quick preset's confidence threshold: tiny CREPE is less sure of these notes than 0.85.
+    params = data_params(tfrecords_1s, "evaluate.batch_size=2", "evaluate.num_batches=2",
+                         "F0LoudnessMetrics.min_f0_confidence=0.5")
 
     status, log = run_main(eval_argv("eval", save_dir, params, "--run_once"), capfd)
 
@@ -100,6 +102,17 @@ def test_eval_run_once_reports_the_spectral_loss_of_the_newest_checkpoint(tiny_r
     assert scalars[(TINY_RUN_STEPS, "metrics/spectral_loss")] == pytest.approx(metrics["spectral_loss"], rel=1e-6)
     assert scalars[(TINY_RUN_STEPS, "metrics/loudness_l1_db")] == pytest.approx(metrics["loudness_l1_db"], rel=1e-6)
 
+    # The table by input MIDI note (with the harmonic synth's share) and the register and stable-frame figures.
+    rows = record["per_pitch"]
+    assert rows and [row["midi"] for row in rows] == sorted(row["midi"] for row in rows)
+    assert sum(row["n_frames"] for row in rows) == metrics["n_confident_frames"]
+    assert all(0.0 <= row["harmonic_share"] <= 1.0 and row["loudness_l1_db"] >= 0.0 for row in rows), rows
+    assert {"f0_l1_cents_stable", "f0_outlier_ratio_stable", "lowest_register_loudness_l1_db",
+            "middle_register_loudness_l1_db", "lowest_register_harmonic_share", "f0_outliers_elsewhere"} <= set(metrics)
+    assert metrics["lowest_register_midi"] == rows[0]["midi"]
+    assert scalars[(TINY_RUN_STEPS, "metrics/lowest_register_loudness_l1_db")] == pytest.approx(
+        metrics["lowest_register_loudness_l1_db"], rel=1e-6)
+
 
 def test_sample_reads_restore_dir_and_writes_pages_wavs_and_summaries_to_save_dir(tiny_run, tfrecords_1s, tmp_path,
                                                                                  capfd):
@@ -107,7 +120,8 @@ def test_sample_reads_restore_dir_and_writes_pages_wavs_and_summaries_to_save_di
     before = sorted(os.listdir(run))
     save_dir = tmp_path / "samples_run"
 
-    status, log = run_main(eval_argv("sample", save_dir, data_params(tfrecords_1s, "sample.batch_size=2"),
+    params = data_params(tfrecords_1s, "sample.batch_size=2", "F0LoudnessMetrics.min_f0_confidence=0.5")
+    status, log = run_main(eval_argv("sample", save_dir, params,
                                      f"--restore_dir={run}", "--run_once"), capfd)
 
     assert status == 0, log
@@ -129,6 +143,7 @@ def test_sample_reads_restore_dir_and_writes_pages_wavs_and_summaries_to_save_di
     page = (step_dir / "index.html").read_text()
     linked = set(re.findall(r'src="([^"]+)"', page))
     assert linked == {html.escape(name) for name in os.listdir(step_dir) if name != "index.html"}
+    assert '<table class="metrics per-pitch">' in page and "harmonic share" in page
     index = (save_dir / "samples" / "index.html").read_text()
     assert f'href="step_{TINY_RUN_STEPS:08d}/index.html"' in index
     progress = re.findall(r"^sample: .*$", log, re.MULTILINE)

@@ -212,7 +212,8 @@ def test_48_khz_audio_is_resampled_for_crepe(tiny_tracker):
 def test_update_state_returns_the_generated_features(tiny_tracker):
     metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=tiny_tracker)
     generated = metric.update_state(_example_batch(_sine(A4_HZ)), _sine(SEMITONE_UP_HZ)[None, :])
-    assert set(generated) == {"f0_hz_gen", "f0_confidence_gen", "loudness_db_gen", "example_metrics"}
+    assert set(generated) == {"f0_hz_gen", "f0_confidence_gen", "loudness_db_gen", "example_metrics", "per_pitch"}
+    assert [row["midi"] for row in generated.pop("per_pitch")] == [69]
     example_metrics = generated.pop("example_metrics")
     assert len(example_metrics) == 1 and example_metrics[0]["f0_l1_cents"] == pytest.approx(100.0, abs=15.0)
     for value in generated.values():
@@ -245,10 +246,16 @@ def test_reset_state_clears(tiny_tracker):
     metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=tiny_tracker)
     metric.update_state(_example_batch(_sine(A4_HZ)), _sine(SEMITONE_UP_HZ)[None, :])
     metric.reset_state()
-    assert metric.result() == {"loudness_l1_db": None, "f0_l1_cents": None, "f0_outlier_ratio": None,
-                               "quiet_loudness_l1_db": None, "silent_level_db": None, "onset_lag_median_ms": None,
-                               "n_examples": 0, "n_confident_frames": 0, "n_quiet_frames": 0, "n_silent_frames": 0,
-                               "n_onsets": 0}
+    counts = {"n_examples": 0, "n_confident_frames": 0, "n_stable_frames": 0, "n_quiet_frames": 0,
+              "n_silent_frames": 0, "n_onsets": 0}
+    result = metric.result()
+    assert {name: value for name, value in result.items() if name not in counts} == dict.fromkeys(
+        ["loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio", "quiet_loudness_l1_db", "silent_level_db",
+         "onset_lag_median_ms", "f0_l1_cents_stable", "f0_outlier_ratio_stable", "f0_outliers_at_transitions",
+         "f0_outliers_near_onsets_offsets", "f0_outliers_low_generated_confidence", "f0_outliers_elsewhere",
+         *metrics.REGISTER_NAMES])
+    assert {name: result[name] for name in counts} == counts
+    assert metric.per_pitch() == []
     metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :])
     assert metric.result()["f0_l1_cents"] < 10.0  # The sharp batch is forgotten.
 
@@ -391,3 +398,132 @@ def test_a_late_attack_gives_its_onset_lag(tiny_tracker):
     per_example = generated["example_metrics"]
     assert len(per_example) == 1 and per_example[0]["onset_lag_median_ms"] == metric.result()["onset_lag_median_ms"]
     assert per_example[0]["silent_level_db"] is None  # No silent input frame.
+
+
+# ------------------------------------------------------------------------------------------
+# Per pitch, registers and stable frames (pitch_metrics through F0LoudnessMetrics), with the
+# generated audio's f0 given (CREPE replaced) and its loudness measured for real
+# ------------------------------------------------------------------------------------------
+
+SEMITONE = 2.0 ** (1.0 / 12.0)
+N_SAMPLES = SECONDS * 16000
+HOP = 16000 // FRAME_RATE
+
+
+def _midi_hz(note):
+    return A4_HZ * 2.0 ** ((note - 69) / 12.0)
+
+
+def _given_f0(monkeypatch, metric, f0_hz_gen, confidence_gen=None):
+    """Makes `metric` read the generated audio's f0 as f0_hz_gen [n_frames] (confidence 1 unless given)."""
+    f0 = np.append(f0_hz_gen, f0_hz_gen[-1])[None, :].astype(np.float32)  # [1, N_FRAMES + 1] as CREPE gives.
+    confidence = np.ones_like(f0) if confidence_gen is None else np.append(confidence_gen, 1.0)[None, :]
+    monkeypatch.setattr(metric, "_track_f0", lambda audio_gen: (f0, confidence.astype(np.float32)))
+
+
+def _measured_loudness(audio):
+    """The loudness the metric measures on `audio` [n_samples], its first N_FRAMES frames."""
+    return spectral_ops.compute_loudness(audio, 16000, FRAME_RATE, use_tf=False)[:N_FRAMES].astype(np.float64)
+
+
+def _alternating(amplitude_per_frame):
+    """[n_samples] +-amplitude (mean square amplitude^2 in each 64-sample frame)."""
+    signs = np.where(np.arange(N_SAMPLES) % 2 == 0, 1.0, -1.0)
+    return (np.repeat(amplitude_per_frame, HOP) * signs).astype(np.float32)
+
+
+def test_per_pitch_table_of_two_notes_with_known_errors(monkeypatch):
+    """MIDI 60 on frames 0-99 with the generated loudness 2 dB off, then MIDI 67 on frames 100-249 with
+    the generated f0 100 cents sharp; the harmonic synth carries 90% of the energy on 60 and 50% on 67."""
+    on_60 = np.arange(N_FRAMES) < 100
+    audio_gen = _sine(A4_HZ)
+    f0_in = np.where(on_60, _midi_hz(60), _midi_hz(67))
+    batch = {"f0_hz": f0_in[None, :], "f0_confidence": np.ones([1, N_FRAMES]),
+             "loudness_db": (_measured_loudness(audio_gen) + np.where(on_60, 2.0, 0.0))[None, :]}
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=object())
+    _given_f0(monkeypatch, metric, np.where(on_60, f0_in, f0_in * SEMITONE))
+    harmonic = _alternating(np.where(on_60, 0.3, 0.2))  # Energy 0.09 / 0.04 per frame ...
+    noise = _alternating(np.where(on_60, 0.1, 0.2))  # ... against 0.01 / 0.04.
+
+    generated = metric.update_state(batch, audio_gen[None, :], harmonic[None, :], noise[None, :])
+
+    rows = metric.per_pitch()
+    assert generated["per_pitch"] == rows
+    assert [(row["midi"], row["note"], row["n_frames"]) for row in rows] == [(60, "C4", 100), (67, "G4", 150)]
+    for row, (loudness, cents, outliers, share) in zip(rows, [(2.0, 0.0, 0.0, 0.9), (0.0, 100.0, 1.0, 0.5)]):
+        assert row["loudness_l1_db"] == pytest.approx(loudness, abs=1e-4)
+        assert row["f0_l1_cents"] == pytest.approx(cents, abs=1e-3)
+        assert row["f0_outlier_ratio"] == outliers
+        assert row["harmonic_share"] == pytest.approx(share, abs=1e-6)
+    result = metric.result()
+    assert result["loudness_l1_db"] == pytest.approx(0.8, abs=1e-4)  # 2 dB on 100 of 250 frames.
+    # Lowest register MIDI 60-64: only 60. Middle: around the median note 67 (150 of 250 frames), 65-69.
+    assert (result["lowest_register_midi"], result["middle_register_midi"]) == (60, 67)
+    assert result["lowest_register_loudness_l1_db"] == pytest.approx(2.0, abs=1e-4)
+    assert result["middle_register_loudness_l1_db"] == pytest.approx(0.0, abs=1e-4)
+    assert result["lowest_register_f0_l1_cents"] == pytest.approx(0.0, abs=1e-3)
+    assert result["middle_register_f0_l1_cents"] == pytest.approx(100.0, abs=1e-3)
+    assert result["lowest_register_harmonic_share"] == pytest.approx(0.9, abs=1e-6)
+    assert result["middle_register_harmonic_share"] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_without_the_synths_audio_there_is_no_harmonic_share(monkeypatch):
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=object())
+    _given_f0(monkeypatch, metric, np.full(N_FRAMES, A4_HZ))
+    metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :])
+    [row] = metric.per_pitch()
+    assert row["midi"] == 69 and "harmonic_share" not in row
+    result = metric.result()
+    assert result["lowest_register_harmonic_share"] is None and result["lowest_register_f0_l1_cents"] == 0.0
+
+
+def test_outliers_at_a_transition_count_raw_but_not_stable(monkeypatch):
+    """A4 then A#4 from frame 125, with four wrong generated frames: one at the note change (125), one
+    near the example's start (3), one in a held note where CREPE is unsure of the generated audio (200)
+    and one in a held note where it is sure (60)."""
+    f0_in = np.where(np.arange(N_FRAMES) < 125, A4_HZ, A4_HZ * SEMITONE)
+    f0_gen = f0_in.copy()
+    f0_gen[[3, 60, 125, 200]] *= SEMITONE  # 100 cents sharp: outliers.
+    confidence_gen = np.ones(N_FRAMES)
+    confidence_gen[200] = 0.1
+    batch = {"f0_hz": f0_in[None, :], "f0_confidence": np.ones([1, N_FRAMES]),
+             "loudness_db": np.full([1, N_FRAMES], -20.0)}
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=object())
+    _given_f0(monkeypatch, metric, f0_gen, confidence_gen)
+
+    generated = metric.update_state(batch, _sine(A4_HZ)[None, :])
+    result = metric.result()
+
+    n_stable = N_FRAMES - 2 * 10 - 20  # Both ends' 40 ms, and 40 ms either side of the change.
+    assert result["n_stable_frames"] == n_stable
+    assert result["f0_outlier_ratio"] == pytest.approx(4 / N_FRAMES)
+    assert result["f0_outlier_ratio_stable"] == pytest.approx(2 / n_stable)  # Frames 60 and 200.
+    assert result["f0_l1_cents"] == pytest.approx(400.0 / N_FRAMES, rel=1e-5)
+    assert result["f0_l1_cents_stable"] == pytest.approx(200.0 / n_stable, rel=1e-5)
+    assert {name: result[f"f0_outliers_{name}"] for name in ("at_transitions", "near_onsets_offsets",
+                                                             "low_generated_confidence", "elsewhere")} == \
+        dict.fromkeys(["at_transitions", "near_onsets_offsets", "low_generated_confidence", "elsewhere"], 0.25)
+    [example] = generated["example_metrics"]
+    assert example["f0_outlier_ratio_stable"] == result["f0_outlier_ratio_stable"]
+    assert example["f0_l1_cents_stable"] == pytest.approx(result["f0_l1_cents_stable"])
+
+
+def test_without_outliers_their_locations_are_none(monkeypatch):
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=object())
+    _given_f0(monkeypatch, metric, np.full(N_FRAMES, A4_HZ))
+    metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :])
+    result = metric.result()
+    assert result["f0_outlier_ratio"] == 0.0 and result["f0_outlier_ratio_stable"] == 0.0
+    assert result["f0_outliers_at_transitions"] is None and result["f0_outliers_elsewhere"] is None
+
+
+def test_synth_audio_of_another_batch_size_is_an_error(monkeypatch):
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=object())
+    _given_f0(monkeypatch, metric, np.full(N_FRAMES, A4_HZ))
+    with pytest.raises(ValueError, match="Batch sizes differ"):
+        metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :], np.zeros([2, N_SAMPLES]),
+                            np.zeros([2, N_SAMPLES]))
+    with pytest.raises(ValueError, match="noise_audio.*rank 2"):
+        metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :], np.zeros([1, N_SAMPLES]),
+                            np.zeros([N_SAMPLES]))
+    assert metric.result()["n_examples"] == 0 and metric.per_pitch() == []  # Nothing was added.

@@ -224,3 +224,29 @@ def test_step_page_shows_each_examples_metrics_and_the_note():
     first, second = page.split('<section class="example">')[1:]
     assert "silent_level_db" in first and "-61.25" in first and "onset_lag_median_ms" not in first
     assert "onset_lag_median_ms" in second and ">12<" in second
+
+
+PER_PITCH_ROWS = [
+    {"midi": 60, "note": "C4", "n_frames": 100, "loudness_l1_db": 2.0, "f0_l1_cents": 0.0, "f0_outlier_ratio": 0.0,
+     "harmonic_share": 0.9},
+    {"midi": 67, "note": "G4", "n_frames": 150, "loudness_l1_db": 0.0, "f0_l1_cents": 100.0, "f0_outlier_ratio": 1.0,
+     "harmonic_share": None},
+]
+
+
+def test_step_page_shows_the_per_pitch_table_under_the_metrics_table():
+    page = samples.step_page_html("run", 7, {"spectral_loss": 1.5}, 1, per_pitch=PER_PITCH_ROWS)
+    metrics_table, rest = page.split('<table class="metrics per-pitch">')
+    assert "spectral_loss" in metrics_table and '<section class="example">' in rest
+    table = rest.split("</table>")[0]
+    assert re.findall(r"<th>([^<]*)</th>", table) == ["note", "MIDI", "frames", "loudness L1 (dB)", "f0 L1 (cents)",
+                                                      "f0 outliers", "harmonic share"]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
+    assert rows == [["C4", "60", "100", "2", "0", "0", "0.9"], ["G4", "67", "150", "0", "100", "1", "-"]]
+
+
+def test_per_pitch_table_has_no_harmonic_share_column_without_it_and_nothing_without_rows():
+    rows = [{key: value for key, value in row.items() if key != "harmonic_share"} for row in PER_PITCH_ROWS]
+    assert "harmonic share" not in samples.per_pitch_table(rows)
+    assert samples.per_pitch_table([]) == ""
+    assert "per-pitch" not in samples.step_page_html("run", 7, {}, 1)
