@@ -3,6 +3,7 @@ wavetables, and samples passed straight through."""
 
 import gin
 import keras
+import numpy as np
 from keras import ops
 
 from ddsp_core.core import checks
@@ -58,9 +59,11 @@ class Harmonic(Processor):
     """
 
     def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, normalize_below_nyquist=True,
-                 amp_resample_method="window", use_angular_cumsum=True, name="harmonic"):
+                 amp_resample_method="window", use_angular_cumsum=True, name="harmonic",
+                 initial_tilt_db_per_octave=0.0):
         super().__init__(name=name)
         self.n_samples, self.sample_rate = _length_and_rate(n_samples, sample_rate)
+        self.initial_tilt_db_per_octave = float(initial_tilt_db_per_octave)
         self.scale_fn = scale_fn
         self.normalize_below_nyquist = normalize_below_nyquist
         self.amp_resample_method = amp_resample_method
@@ -78,6 +81,11 @@ class Harmonic(Processor):
         Returns:
             {'amplitudes', 'harmonic_distribution', 'f0_hz'}, same shapes.
         """
+        if self.initial_tilt_db_per_octave and self.scale_fn is not None:
+            # exp_sigmoid's lower part is ~exp(2.3 x): x - t / 20 * log2(k) tilts harmonic k by -t dB per octave.
+            n_harmonics = harmonic_distribution.shape[-1]
+            octaves = np.log2(np.arange(1, n_harmonics + 1, dtype=np.float32))
+            harmonic_distribution = float32(harmonic_distribution) - self.initial_tilt_db_per_octave / 20.0 * octaves
         amplitudes, harmonic_distribution, f0_hz = _source_controls(
             self.scale_fn, amplitudes, f0_hz, "harmonic_distribution", harmonic_distribution,
             "[batch, n_frames, n_harmonics]")

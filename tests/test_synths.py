@@ -86,6 +86,25 @@ def test_harmonics_above_nyquist_are_removed_silently():
         assert spectrum[alias_hz - 5:alias_hz + 6].max() < 1e-4
 
 
+def test_harmonic_initial_tilt_lowers_harmonic_k_by_the_tilt_per_octave():
+    # Zero logits: every harmonic would get exp_sigmoid(0); the tilt subtracts t / 20 * log2(k) first.
+    tilt = 12.0
+    controls = ddsp.synths.Harmonic(n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE, initial_tilt_db_per_octave=tilt) \
+        .get_controls(np.zeros((1, 4, 1)), np.zeros((1, 4, 8)), np.full((1, 4, 1), 100.0))
+    weights = ops.convert_to_numpy(controls["harmonic_distribution"])[0, 0]
+    logits = -tilt / 20.0 * np.log2(np.arange(1, 9))
+    expected = ops.convert_to_numpy(ddsp.core.exp_sigmoid(logits))
+    np.testing.assert_allclose(weights, expected / expected.sum(), rtol=1e-5)
+    # In exp_sigmoid's lower part (above its 1e-7 floor) the tilt is ~t dB per octave: harmonic 8 vs 4 at logit -3.
+    deep = ddsp.synths.Harmonic(n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE, initial_tilt_db_per_octave=tilt) \
+        .get_controls(np.zeros((1, 4, 1)), np.full((1, 4, 8), -3.0), np.full((1, 4, 1), 100.0))
+    deep_weights = ops.convert_to_numpy(deep["harmonic_distribution"])[0, 0]
+    assert 20 * np.log10(deep_weights[7] / deep_weights[3]) == pytest.approx(-tilt, abs=0.3)
+    # The overall amplitude is untouched.
+    np.testing.assert_allclose(ops.convert_to_numpy(controls["amplitudes"]),
+                               ops.convert_to_numpy(ddsp.core.exp_sigmoid(np.zeros((1, 4, 1)))), rtol=1e-6)
+
+
 def test_harmonic_gradients_are_finite_and_nonzero():
     synth = ddsp.synths.Harmonic(n_samples=6400, sample_rate=SAMPLE_RATE)
     rng = np.random.default_rng(0)

@@ -42,6 +42,11 @@ QUICK_GIN_PARAMS = (
     "Trainer.warmup_steps = 100",
     # Bundled notes are synthetic and clean; tiny CREPE is less confident than full.
     "F0LoudnessMetrics.min_f0_confidence = 0.5",
+    # The harmonic distribution starts tilted like an instrument's (-12 dB per octave), not flat to
+    # Nyquist: against a flat start the loss drove the harmonic amplitude to -100 dB within the
+    # first 10 steps in every run tried, after which the noise synth stood in for the notes
+    # (benchmarks/RESULTS.md, "The harmonic collapse, found").
+    "Harmonic.initial_tilt_db_per_octave = 12.0",
     # The run ends on small steps (a cosine anneal to 5% by the last step) and eval and export use
     # the average of the last ~100 steps' weights: the result depends less on the seed
     # (benchmarks/RESULTS.md, "Many seeds").

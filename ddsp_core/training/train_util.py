@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from ddsp_core import progress as progress_lib
-from ddsp_core.training import accelerators, checkpoints, gin_configs, health, seeding, storage
+from ddsp_core.training import accelerators, checkpoints, gin_configs, health, seeding, storage, train_lock
 from ddsp_core.training import model_statistics as model_statistics_lib
 from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
@@ -399,6 +399,8 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
     Raises:
         TrainingError: save_dir not writable, a data/model mismatch, the loss became NaN, or
             the model collapsed more often than the health guard retries.
+        train_lock.LockHeld: another run is training in save_dir (its host, pid and start
+            are in the message and in save_dir/train.lock).
         TrainingInterrupted: a SIGINT or SIGTERM stopped training after saving a checkpoint
             (a second one raises a plain KeyboardInterrupt at once).
     """
@@ -414,7 +416,12 @@ def train(data_provider, trainer, model=None, distribution=None, batch_size=32, 
         raise TrainingError(str(error)) from None
     health_guard = health.HealthGuard() if health_guard is None else health_guard
     distribution = distribution or distribution_lib.get_distribution()
-    with _write_dir(save_dir, distribution.is_chief) as write_dir:
+    if distribution.is_chief:
+        check_writable(save_dir)  # Its clear message first: the lock below would fail with a bare OSError.
+    # One run at a time in a save_dir (a resume folder): the second says who holds it and stops. Only the
+    # chief takes it; the other tasks of a multi-worker run share save_dir.
+    lock = train_lock.held(save_dir) if distribution.is_chief else contextlib.nullcontext()
+    with lock, _write_dir(save_dir, distribution.is_chief) as write_dir:
         result = _train(data_provider, trainer, model, distribution, batch_size, num_steps, steps_per_summary,
                         steps_per_save, save_dir, write_dir, restore_dir, early_stop_loss_value, augmentation,
                         model_statistics=model_statistics and distribution.is_chief, seed=seed,

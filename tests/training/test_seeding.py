@@ -2,6 +2,7 @@
 another seed, another curve; a drawn seed is recorded so the run can be repeated."""
 
 import logging
+import os
 
 import keras
 import numpy as np
@@ -76,3 +77,15 @@ def test_a_resumed_run_keeps_its_recorded_seed(tfrecords_1s, tmp_path):
     clear_gin()
     resumed, losses = tiny_train(tfrecords_1s, tmp_path / "run", steps=4)
     assert (first["seed"], resumed["seed"], resumed["start_step"], len(losses)) == (11, 11, 2, 2)
+
+
+def test_a_second_run_in_the_same_folder_is_refused_while_the_first_trains(tfrecords_1s, tmp_path):
+    from ddsp_core.training import train_lock
+
+    with train_lock.held(str(tmp_path / "run")):  # The first run, still training.
+        with pytest.raises(train_lock.LockHeld, match=rf"pid {os.getpid()}"):
+            tiny_train(tfrecords_1s, tmp_path / "run", "train.seed=1", steps=2)
+    assert not (tmp_path / "run" / "ckpt-2.weights.h5").exists()
+    clear_gin()
+    result, _ = tiny_train(tfrecords_1s, tmp_path / "run", "train.seed=1", steps=2)  # Free again.
+    assert result["step"] == 2 and not (tmp_path / "run" / "train.lock").exists()
