@@ -296,6 +296,8 @@ def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin
                 "train.num_steps": int(num_steps) or preset.num_steps,
                 "train.steps_per_save": preset.steps_per_save,
                 "train.steps_per_summary": preset.steps_per_summary}
+    if manifest["examples_written"].get("eval", 0) > 0:  # The health probe measures held-out examples.
+        bindings["train.probe_file_pattern"] = _data_bindings(dataset_dir, "eval")["TFRecordProvider.file_pattern"]
     save_dir = checkpoint_dir or model_dir
     resume = checkpoints.latest(save_dir) is not None
     if checkpoint_dir:

@@ -220,6 +220,31 @@ def test_train_binds_the_seed_as_train_seed(seed, gin_params, expected, tmp_path
     assert seen == [expected]
 
 
+@pytest.mark.parametrize("eval_examples", [0, 3])
+def test_train_probes_health_on_the_held_out_split_when_there_is_one(eval_examples, tmp_path, monkeypatch):
+    """(train_util.train is replaced by one that reads gin's train.probe_file_pattern: no training here.)"""
+    from ddsp_core.training import train_util
+
+    manifest = _manifest(presets.get_preset("quick"))
+    manifest["examples_written"]["eval"] = eval_examples
+    (tmp_path / steps.MANIFEST).write_text(json.dumps(manifest))
+    seen = []
+
+    def train(save_dir):
+        try:
+            seen.append(gin.query_parameter("train.probe_file_pattern"))
+        except ValueError:  # Not bound: the probe comes from the training data.
+            seen.append(None)
+        return {"step": 0, "status": "finished", "losses": {}, "start_step": 0}
+
+    monkeypatch.setattr(train_util, "train", train)
+    try:
+        steps.train(str(tmp_path), str(tmp_path / "model"))
+    finally:
+        gin.clear_config()
+    assert seen == [f"{tmp_path}/eval.tfrecord*" if eval_examples else None]
+
+
 def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(steps.STATUS_DIR_ENV, str(tmp_path / "status"))
 
