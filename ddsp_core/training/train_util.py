@@ -482,7 +482,7 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
         return {"step": start_step, "status": "finished", "losses": {}, "start_step": start_step, "seed": seed,
                 "health": (previous or {}).get("health", {}), "guard": (previous or {}).get("guard", {})}
 
-    probe = _probe(guard, data_provider, probe_file_pattern)
+    probe = _probe(guard, data_provider, probe_file_pattern, trainer.warmup_steps)
     loss_names = [name for name in model.loss_trackers]
     with SummaryWriter(storage.join(write_dir, TRAIN_SUMMARY_DIR)) as writer:
         loop = TrainLoopCallback(trainer, write_dir, start_step, num_steps, steps_per_summary, steps_per_save,
@@ -541,7 +541,7 @@ def _training_dataset(data_provider, augmentation, batch_size, distribution):
     return distribution.shard(dataset)
 
 
-def _probe(guard, data_provider, probe_file_pattern):
+def _probe(guard, data_provider, probe_file_pattern, warmup_steps=0):
     """The health probe batch (None when the guard is off)."""
     if guard is None or not guard.enabled:
         return None
@@ -551,9 +551,9 @@ def _probe(guard, data_provider, probe_file_pattern):
 
         source = TFRecordProvider(file_pattern=probe_file_pattern)
     probe = health.probe_batch(source, guard.probe_examples)
-    logging.info("Health probe: %d examples of %s, every %d steps; collapses judged from step %s.",
+    logging.info("Health probe: %d examples of %s, every %d steps; collapses judged from step %d on.",
                  len(probe["audio"]), "the held-out data" if probe_file_pattern else "the training data",
-                 guard.every_steps, guard.check_from_step if guard.check_from_step is not None else "the warm-up's end")
+                 guard.every_steps, guard.first_checked_step(warmup_steps))
     return probe
 
 
