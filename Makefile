@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile clean
+.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean
 
 setup: $(STAMP)
 
@@ -111,6 +111,12 @@ bench-magenta: $(STAMP)
 
 bench-profile: $(STAMP)
 	$(PY) benchmarks/profile_train_step.py --markdown
+
+# The quick recipe with 8 seeds, one at a time (~80 min on 2 cores); SEEDS_ARGS passes more flags,
+# e.g. SEEDS_ARGS="--recipes before,after --interleave". Runs stay in $(OUT)/bench/seeds (resumable).
+SEEDS_ARGS ?=
+bench-seeds: $(STAMP)
+	$(PY) benchmarks/seeds.py --markdown --out $(OUT)/bench/seeds $(SEEDS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
