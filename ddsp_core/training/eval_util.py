@@ -120,11 +120,12 @@ def batches(data_provider, batch_size, num_batches):
 
 
 def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, num_batches, split=None,
-                        seed=None):
+                        seed=None, guard_retries=None):
     """Metrics of the restored model over num_batches batches; written to JSON and TensorBoard.
 
     `split` ('train', 'eval' or None: unknown) is recorded with the metrics, and a note when
-    they were measured on training examples, and the training run's `seed` (when known). The evaluators' tables (e.g. 'per_pitch', the
+    they were measured on training examples, the training run's `seed` and the collapse guard's
+    `guard_retries` (roll-backs during training), when known. The evaluators' tables (e.g. 'per_pitch', the
     rows by MIDI note) go into the record beside 'metrics', not to TensorBoard.
     """
     evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate) for cls in evaluator_classes]
@@ -152,6 +153,8 @@ def evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step,
         record["split"] = split
     if seed is not None:
         record["seed"] = seed
+    if guard_retries is not None:
+        record["guard_retries"] = guard_retries
     if split_note(split):
         record["note"] = split_note(split)
         logging.warning(split_note(split))
@@ -229,9 +232,10 @@ def evaluate_or_sample(mode, data_provider, evaluator_classes, save_dir, restore
             restore_for_inference(model, path)
             logging.info("%s on %s (step %d)", mode, path, step)
             if mode == "eval":
-                seed = (train_util.read_train_state(restore_dir) or {}).get("seed")
+                trained = train_util.read_train_state(restore_dir) or {}
                 result = evaluate_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size,
-                                             num_batches, split, seed=seed)
+                                             num_batches, split, seed=trained.get("seed"),
+                                             guard_retries=trained.get("guard", {}).get("retries"))
             else:
                 result = sample_checkpoint(model, data_provider, evaluator_classes, save_dir, step, batch_size, split)
             done.add(step)

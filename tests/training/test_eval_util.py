@@ -78,7 +78,8 @@ def test_eval_run_once_reports_the_spectral_loss_of_the_newest_checkpoint(tiny_r
     record = read_json(save_dir / "metrics.json")
     assert record == read_json(save_dir / "eval" / f"metrics-{TINY_RUN_STEPS}.json")
     assert (record["step"], record["n_examples"]) == (TINY_RUN_STEPS, 4)
-    assert record["seed"] == read_json(save_dir / "train_state.json")["seed"]  # The training run's (drawn) seed.
+    trained = read_json(save_dir / "train_state.json")
+    assert (record["seed"], record["guard_retries"]) == (trained["seed"], 0)  # The run's (drawn) seed; no roll-back.
     metrics = record["metrics"]
     assert {"spectral_loss", "total_loss", "loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio"} <= set(metrics)
     assert all_finite([metrics["spectral_loss"], metrics["loudness_l1_db"]])
