@@ -482,7 +482,7 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
         return {"step": start_step, "status": "finished", "losses": {}, "start_step": start_step, "seed": seed,
                 "health": (previous or {}).get("health", {}), "guard": (previous or {}).get("guard", {})}
 
-    probe = _probe(guard, data_provider, probe_file_pattern, trainer.warmup_steps)
+    probe = _probe(guard, data_provider, probe_file_pattern, trainer.warmup_steps, model)
     loss_names = [name for name in model.loss_trackers]
     with SummaryWriter(storage.join(write_dir, TRAIN_SUMMARY_DIR)) as writer:
         loop = TrainLoopCallback(trainer, write_dir, start_step, num_steps, steps_per_summary, steps_per_save,
@@ -541,9 +541,14 @@ def _training_dataset(data_provider, augmentation, batch_size, distribution):
     return distribution.shard(dataset)
 
 
-def _probe(guard, data_provider, probe_file_pattern, warmup_steps=0):
-    """The health probe batch (None when the guard is off)."""
+def _probe(guard, data_provider, probe_file_pattern, warmup_steps=0, model=None):
+    """The health probe batch (None when the guard is off, or the model has no harmonic synth to watch)."""
     if guard is None or not guard.enabled:
+        return None
+    names = getattr(getattr(model, "processor_group", None), "processor_names", ())
+    if model is not None and ("harmonic" not in names or not hasattr(model, "synthesize")):
+        logging.info("No health probe: the model has no harmonic synth named 'harmonic' (processors: %s).",
+                     ", ".join(names) or "none")
         return None
     source = data_provider
     if probe_file_pattern:
