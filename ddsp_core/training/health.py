@@ -9,14 +9,14 @@ probe batch with the model's current weights, make it visible:
 
     harmonic_share       Energy of the harmonic synth's audio over that of harmonic + noise,
                          on the probe's voiced frames (input f0 confidence >= min_confidence
-                         and loudness within `loud_range_db` of the example's peak), 0-1.
+                         and loudness within VOICED_RANGE_DB of the example's peak), 0-1.
                          A clarinet is mostly harmonic: ~0.9 or more when healthy.
     top_harmonic_weight  Mean over voiced frames of the largest weight of the (normalized)
                          harmonic distribution, 0-1 (1: one partial carries everything).
     harmonic_centroid    Mean over voiced frames of the distribution's centroid, in harmonic
                          numbers (1 = the fundamental).
     loud_amplitude_db    Mean harmonic amplitude (the synth's scaled `amplitudes`) in dB on
-                         the probe's loud voiced frames (within `loud_range_db` of the peak).
+                         the probe's loud voiced frames (within LOUD_RANGE_DB of the peak).
 
 `is_collapsed` judges the figures against `CollapseCriteria`; `train_util` checks them every
 `HealthGuard.every_steps` steps and rolls back on a collapse (`HealthGuard`).
@@ -30,7 +30,10 @@ import numpy as np
 FIGURES = ("harmonic_share", "top_harmonic_weight", "harmonic_centroid", "loud_amplitude_db")
 # Input frames with at least this f0 confidence count as voiced (the quick preset's metric threshold).
 MIN_CONFIDENCE = 0.5
-# Voiced frames within this many dB of their example's loudest frame are "loud".
+# Pitched frames within this many dB of their example's loudest frame count as voiced (audible
+# notes, not the tails of releases, where any synth is near silence) ...
+VOICED_RANGE_DB = 40.0
+# ... and within this many dB as loud.
 LOUD_RANGE_DB = 20.0
 _TINY = 1e-12
 
@@ -88,12 +91,13 @@ def frame_energy(audio, n_frames):
     return energy[:, :n_frames]
 
 
-def frame_masks(features, n_frames, min_confidence=MIN_CONFIDENCE, loud_range_db=LOUD_RANGE_DB):
+def frame_masks(features, n_frames, min_confidence=MIN_CONFIDENCE, loud_range_db=LOUD_RANGE_DB,
+                voiced_range_db=VOICED_RANGE_DB):
     """(voiced, loud) boolean masks [batch, n_frames] of a batch's input frames.
 
-    voiced: f0_confidence >= min_confidence (f0_hz > 0 when the batch has no confidence) and
-    loudness within `loud_range_db` of the example's peak; loud: the same (the name says
-    what the amplitude figure is measured on)."""
+    Both are pitched frames (f0_confidence >= min_confidence and f0_hz > 0; f0_hz > 0 alone
+    when the batch has no confidence): voiced ones with a level (loudness_db, else power_db)
+    within `voiced_range_db` of their example's peak, loud ones within `loud_range_db`."""
     f0_hz = np.asarray(features["f0_hz"], np.float64).reshape(len(features["f0_hz"]), -1)[:, :n_frames]
     if "f0_confidence" in features:
         pitched = np.asarray(features["f0_confidence"], np.float64).reshape(len(f0_hz), -1)[:, :n_frames] >= \
@@ -103,8 +107,8 @@ def frame_masks(features, n_frames, min_confidence=MIN_CONFIDENCE, loud_range_db
     pitched &= f0_hz > 0
     level_key = "loudness_db" if "loudness_db" in features else "power_db"
     level = np.asarray(features[level_key], np.float64).reshape(len(f0_hz), -1)[:, :n_frames]
-    loud = level >= level.max(axis=1, keepdims=True) - loud_range_db
-    return pitched & loud, pitched & loud
+    below_peak = level.max(axis=1, keepdims=True) - level
+    return pitched & (below_peak <= voiced_range_db), pitched & (below_peak <= loud_range_db)
 
 
 def figures(parts, features, min_confidence=MIN_CONFIDENCE, loud_range_db=LOUD_RANGE_DB):

@@ -110,3 +110,14 @@ def test_the_guard_fails_clearly_when_its_retries_run_out(tfrecords_1s, tmp_path
     assert state["status"] == "collapsed"
     assert [event["rolled_back_to"] for event in state["guard"]["events"]] == [2, None]
     clear_gin()
+
+
+@pytest.mark.dsp
+def test_voiced_frames_reach_40_db_below_the_peak_loud_ones_20():
+    features = _features()
+    features["loudness_db"] = np.array([[-10.0] * 4 + [-40.0] * 3 + [-60.0] * 3])  # 0, 30 and 50 dB below the peak.
+    parts = _parts(0.3, 0.1, [1.0])
+    parts["amplitudes"] = np.array([[0.1] * 4 + [0.01] * 6])  # -20 dB on the loud frames, -40 dB elsewhere.
+    figures = health.figures(parts, features)
+    assert figures["voiced_frames"] == 7
+    assert figures["loud_amplitude_db"] == pytest.approx(-20.0)
