@@ -195,7 +195,9 @@ class HealthGuard:
     Every `every_steps` steps, training measures the figures on the probe batch, writes them
     to TensorBoard (health/*), train_state.json and the progress line, and keeps an
     in-memory copy of the state when it is healthy. From `check_from_step` on, a collapse
-    (`criteria`) rolls training back to the last healthy copy and continues with new seeds
+    (`criteria` met at two probes in a row, the harmonic amplitude on loud frames not rising
+    by `recovery_db` or more between them: a flat-started run can dive and climb back out)
+    rolls training back to the last healthy copy and continues with new seeds
     for the data and the noise and the learning rate times `lr_factor`; after `max_retries`
     such retries the step fails (TrainingError) saying so.
 
@@ -207,6 +209,8 @@ class HealthGuard:
         max_retries: Roll-backs allowed in one run.
         lr_factor: The learning rate's factor on each retry.
         probe_examples: Examples in the probe batch, spread evenly over the probe data.
+        recovery_db: A rise of the loud frames' harmonic amplitude (dB) between two probes
+            that counts as recovering, not collapsed.
         criteria: A `CollapseCriteria`.
     """
 
@@ -216,6 +220,7 @@ class HealthGuard:
     max_retries: int = 2
     lr_factor: float = 0.5
     probe_examples: int = 16
+    recovery_db: float = 10.0
     criteria: CollapseCriteria = CollapseCriteria()
 
     def __post_init__(self):

@@ -167,6 +167,7 @@ class TrainLoopCallback(keras.callbacks.Callback):
         self.health = {}  # The last figures measured (health.FIGURES), with their 'step'.
         self.healthy = None  # (step, model variables, optimizer variables) of the last healthy probe.
         self.collapse = None  # The reasons of a collapse found at this step, until it is handled.
+        self.unhealthy = None  # The figures of the last probe when they looked like a collapse.
         self.guard_events = []  # One record per roll-back.
         self.trainer = trainer
         self.save_dir = save_dir
@@ -259,12 +260,22 @@ class TrainLoopCallback(keras.callbacks.Callback):
         line = "  ".join(f"{name}: {figures[name]:.3g}" for name in health.FIGURES)
         if self.verbose:
             logging.info("step: %d  health: %s", self.step, line)
+        previous, self.unhealthy = self.unhealthy, (figures if reasons else None)
         if not reasons:
             self.keep_healthy(self.model)
             return False
         if self.step < self.check_from:
             logging.info("step %d: the health figures look like a collapse (%s), but steps before %d are not judged.",
                          self.step, "; ".join(reasons), self.check_from)
+            return False
+        if previous is None:
+            logging.info("step %d: the health figures look like a collapse (%s); judged again at step %d.",
+                         self.step, "; ".join(reasons), self.step + self.guard.every_steps)
+            return False
+        rise = figures["loud_amplitude_db"] - previous["loud_amplitude_db"]
+        if rise >= self.guard.recovery_db:
+            logging.info("step %d: %s, but the harmonic amplitude rose %.0f dB since the last probe: recovering.",
+                         self.step, "; ".join(reasons), rise)
             return False
         logging.warning("step %d: harmonic collapse: %s (%s).", self.step, "; ".join(reasons), line)
         self.collapse = reasons
@@ -293,7 +304,7 @@ class TrainLoopCallback(keras.callbacks.Callback):
             self._progress.update(n=step - self.step)
         self.step = step
         self._sums, self._count, self._interval_start = {}, 0, None
-        self.collapse = None
+        self.collapse = self.unhealthy = None
         self.status = "running"
         return step
 

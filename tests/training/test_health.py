@@ -89,22 +89,23 @@ def test_the_guard_catches_a_forced_collapse_and_rolls_back(tfrecords_1s, tmp_pa
     state = read_json(tmp_path / "run" / "train_state.json")
     assert state["status"] == "finished" and state["guard"]["retries"] == 1
     event = state["guard"]["events"][0]
-    assert (event["step"], event["rolled_back_to"], event["learning_rate_scale"]) == (4, 2, 0.5)
+    # Unhealthy at step 4, still (and not recovering) at step 6: rolled back to step 2's state.
+    assert (event["step"], event["rolled_back_to"], event["learning_rate_scale"]) == (6, 2, 0.5)
     assert any("fell silent" in reason for reason in event["reasons"])
     assert event["health"]["loud_amplitude_db"] < -100
-    # After the roll-back the model is healthy again and trains to the end: 4 + 6 steps run in all.
+    # After the roll-back the model is healthy again and trains to the end: 6 + 6 steps run in all.
     assert state["health"]["step"] == 8 and state["health"]["loud_amplitude_db"] > -50
-    assert len(losses) == 4 + 6
-    # TensorBoard: the figures at every probe (steps 2 and 4 of the first try, then 4, 6, 8 after
+    assert len(losses) == 6 + 6
+    # TensorBoard: the figures at every probe (steps 2, 4 and 6 of the first try, then 4, 6, 8 after
     # the roll-back to step 2) and the retry.
     scalars = {(step, tag): float(value) for step, tag, _, _, value in read_events(tmp_path / "run" / "summaries" / "train")}
     assert {step for step, tag in scalars if tag == "health/harmonic_share"} == {2, 4, 6, 8}
-    assert scalars[(4, "guard/retries")] == 1.0
+    assert scalars[(6, "guard/retries")] == 1.0
     assert all(0.0 <= scalars[(step, "health/harmonic_share")] <= 1.0 for step in (2, 6, 8))
 
 
 def test_the_guard_fails_clearly_when_its_retries_run_out(tfrecords_1s, tmp_path):
-    with pytest.raises(train_util.TrainingError, match=r"collapsed at step 4 .*after 1 roll-back"):
+    with pytest.raises(train_util.TrainingError, match=r"collapsed at step 6 .*after 1 roll-back"):
         tiny_train(tfrecords_1s, tmp_path / "run", *GUARD, steps=8, callbacks=[ForceCollapse(3, every_time=True)])
     state = read_json(tmp_path / "run" / "train_state.json")
     assert state["status"] == "collapsed"
