@@ -42,18 +42,10 @@ QUICK_GIN_PARAMS = (
     "Trainer.warmup_steps = 100",
     # Bundled notes are synthetic and clean; tiny CREPE is less confident than full.
     "F0LoudnessMetrics.min_f0_confidence = 0.5",
-    # The harmonic distribution starts tilted like an instrument's (-12 dB per octave), not flat to
-    # Nyquist: against a flat start the loss drove the harmonic amplitude to -100 dB within the
-    # first 10 steps in every run tried, after which the noise synth stood in for the notes
-    # (benchmarks/RESULTS.md, "The harmonic collapse, found").
-    "Harmonic.initial_tilt_db_per_octave = 12.0",
-    # The run ends on small steps (a cosine anneal to 5% by the last step) and eval and export use
-    # the average of the last ~100 steps' weights: the result depends less on the seed
-    # (benchmarks/RESULTS.md, "Many seeds").
-    "Trainer.lr_schedule = 'cosine'",
-    "Trainer.final_lr_fraction = 0.05",
-    "Trainer.ema_momentum = 0.99",
 )
+# ... and its recipe file: the initial spectral tilt, the cosine anneal and the averaged weights
+# (a file, so that eval reads them from the run's operative config, not from the preset).
+QUICK_RECIPE_GIN_FILE = "recipes/quick.gin"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +114,7 @@ PRESETS = {
         num_steps=600, batch_size=16, steps_per_save=200, steps_per_summary=50,
         # 40 batches of 8: every 1 s window of the bundled validation clarinet (about 290).
         eval_crepe_capacity="tiny", eval_batches=40, sample_examples=6,
-        gin_files=RECIPE_GIN_FILES,
+        gin_files=(*RECIPE_GIN_FILES, QUICK_RECIPE_GIN_FILE),
         gin_params=QUICK_GIN_PARAMS,
     ),
     "full": Preset(
@@ -151,7 +143,8 @@ PRESETS = {
         num_steps=600, batch_size=16, steps_per_save=200, steps_per_summary=50,
         eval_crepe_capacity="tiny", eval_batches=40, sample_examples=6,
         # models/vst.gin has no reverb (the plugin adds its own); gain augmentation shifts power_db too.
-        model_gin="models/vst.gin", gin_files=("augmentation/gain.gin",), gin_params=QUICK_GIN_PARAMS,
+        model_gin="models/vst.gin", gin_files=("augmentation/gain.gin", QUICK_RECIPE_GIN_FILE),
+        gin_params=QUICK_GIN_PARAMS,
         fixed_sample_rate=VST_SAMPLE_RATE,
     ),
 }

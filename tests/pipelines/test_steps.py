@@ -46,7 +46,7 @@ def test_the_vst_preset_trains_ddsp_vsts_model_at_50_frames_per_second(tmp_path)
     preset = presets.get_preset("vst")
     quick = presets.get_preset("quick")
     assert (preset.example_format.frame_rate, preset.model_gin, preset.gin_files) == (
-        50, "models/vst.gin", ("augmentation/gain.gin",))
+        50, "models/vst.gin", ("augmentation/gain.gin", presets.QUICK_RECIPE_GIN_FILE))
     for field in ("crepe_capacity", "num_steps", "batch_size", "gin_params"):
         assert getattr(preset, field) == getattr(quick, field), field
     for field in ("sample_rate", "example_secs", "hop_secs"):
@@ -283,3 +283,25 @@ def test_self_contained_page_inlines_the_files(tmp_path):
 
     encoded = page.split('src="data:audio/wav;base64,', 1)[1].split('"', 1)[0]
     assert base64.b64decode(encoded) == open(paths["wav"][0], "rb").read()
+
+
+def test_eval_reads_the_recipe_from_the_run_not_from_the_preset(tmp_path):
+    """A model trained without the quick recipe's tilt and weight average (an older run) is evaluated
+    as it was trained: eval and sample parse the run's operative config, and the preset's recipe
+    file is not among their files."""
+    quick = presets.get_preset("quick")
+    (tmp_path / "operative_config-600.gin").write_text(
+        "Harmonic.initial_tilt_db_per_octave = 0.0\nTrainer.ema_momentum = None\n")
+    steps._parse_gin(quick, steps._eval_bindings(str(tmp_path), _manifest(quick), quick),
+                     ["datasets/tfrecord.gin", "eval/basic_f0_ld.gin"], [], [], operative_config_dir=str(tmp_path))
+    try:
+        assert gin.query_parameter("Harmonic.initial_tilt_db_per_octave") == 0.0
+        assert gin.query_parameter("Trainer.ema_momentum") is None
+    finally:
+        gin.clear_config()
+    steps._parse_gin(quick, {}, steps.train_gin_files(quick), [], [])  # Training a new one: the recipe.
+    try:
+        assert gin.query_parameter("Harmonic.initial_tilt_db_per_octave") == 12.0
+        assert gin.query_parameter("Trainer.ema_momentum") == 0.99
+    finally:
+        gin.clear_config()
