@@ -9,8 +9,8 @@ the eval step does on two held-out sets, the dry validation clarinet
 (`data/clarinet/validation`) and the same notes in synthetic rooms
 (`data/clarinet/validation_room`, data/clarinet/render_rooms.py), and prints one table per
 recipe and set: median, worst and best of each listener metric over the seeds, the number
-of collapses (a guard roll-back, or f0 outliers above COLLAPSE_OUTLIERS on the dry set) and
-the wall time.
+of collapses (a model whose dry-set f0 outliers exceed COLLAPSE_OUTLIERS, or a run the
+guard stopped) beside the guard's roll-backs, and the wall time.
 
     python benchmarks/seeds.py                                  # 8 seeds of the quick recipe
     python benchmarks/seeds.py --recipes before,after --seeds 0-3 --markdown
@@ -139,7 +139,8 @@ def collect(out, recipe, seeds):
                 record = _read_json(path)
                 row[name] = record.get("metrics", record)
         dry = row.get("dry", {})
-        row["collapsed"] = bool(row["retries"]) or (dry.get("f0_outlier_ratio") or 0) > COLLAPSE_OUTLIERS
+        row["collapsed"] = (trained["state"].get("status") == "collapsed"
+                            or (dry.get("f0_outlier_ratio") or 0) > COLLAPSE_OUTLIERS)
         rows.append(row)
     return rows
 

@@ -162,7 +162,7 @@ class CollapseCriteria:
     min_harmonic_share: float = 0.3
     max_top_harmonic_weight: float = 0.6
     max_harmonic_centroid: float = 12.0
-    min_loud_amplitude_db: float = -50.0
+    min_loud_amplitude_db: float = -60.0
 
     def reasons(self, health):
         """Readable reasons the figures mean a collapse; [] when healthy (or unmeasured)."""
