@@ -66,7 +66,7 @@ def test_the_gin_folder_has_the_expected_files():
     assert GIN_FILES == ["augmentation/gain.gin", "datasets/base.gin", "datasets/tfrecord.gin", "effects/reverb.gin",
                          "eval/basic.gin", "eval/basic_f0_ld.gin", "models/ae.gin", "models/solo_instrument.gin",
                          "models/solo_instrument_dry.gin", "models/solo_instrument_hq.gin", "models/vst.gin",
-                         "optimization/base.gin"]
+                         "optimization/base.gin", "recipes/quick.gin"]
 
 
 @pytest.mark.parametrize("relative_path", GIN_FILES)
