@@ -46,7 +46,7 @@ def _add_run_arguments(parser):
 def build_parser():
     parser = argparse.ArgumentParser(prog="ddsp_pipeline", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{run,compile,submit,build-image}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,compile,submit,build-image,tune,rehearse}")
     commands.required = True
     run_parser = commands.add_parser("run", help="Run the whole pipeline on this machine (kfp local runner).")
     _add_run_arguments(run_parser)
@@ -73,6 +73,16 @@ def build_parser():
                                help="Also build and push the prepare job's Dataflow worker image "
                                     "(docker/dataflow-worker.Dockerfile) as IMAGE's tag + '-dataflow', the name "
                                     "the pipeline gives Dataflow.")
+    tune_parser = commands.add_parser(
+        "tune", help="Search hyperparameters: trials here one after another, or a Vertex AI tuning job.")
+    from pipelines import tune
+
+    tune.add_arguments(tune_parser)
+    rehearse_parser = commands.add_parser(
+        "rehearse", help="Run the compiled pipeline's tasks in containers as Vertex AI or Kubeflow would (podman).")
+    from pipelines import rehearse
+
+    rehearse.add_arguments(rehearse_parser)
     return parser
 
 
@@ -169,6 +179,14 @@ def main(argv=None):
         return compile_command(args)
     if args.command == "build-image":
         return build_image_command(args)
+    if args.command == "tune":
+        from pipelines import tune
+
+        return tune.main(args)
+    if args.command == "rehearse":
+        from pipelines import rehearse
+
+        return rehearse.main(args)
     from pipelines import submit
 
     return submit.main(args)
