@@ -60,19 +60,21 @@ def build_parser():
 
     submit.add_arguments(submit_parser)
     build_parser_ = commands.add_parser(
-        "build-image", help="Build the steps' image from the repository's Dockerfile and push it to your registry.")
+        "build-image", help="Build the steps' images (CUDA for train, CPU for the rest, the Dataflow worker) from the "
+                            "repository's Dockerfiles and push them to your registry.")
     build_parser_.add_argument("--image", required=True,
-                               help="Where to push it, with a registry host, e.g. "
-                                    "us-central1-docker.pkg.dev/PROJECT/ddsp/ddsp-pipeline:0.1.0.")
+                               help="The CUDA image (train step) to push, with a registry host and tag T, e.g. "
+                                    "us-central1-docker.pkg.dev/PROJECT/ddsp/ddsp-pipeline:0.1.0; the CPU image "
+                                    "goes to tag T-cpu and the Dataflow worker image to T-dataflow.")
     build_parser_.add_argument("--engine", default="podman", help="podman or docker (default: %(default)s).")
     build_parser_.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
-                               help="A Dockerfile build argument, e.g. EXTRAS=tf,prepare,pipeline for a CPU image. "
-                                    "Repeatable.")
+                               help="A build argument, given to each Dockerfile that declares it, e.g. "
+                                    "BASE_IMAGE=... or PIP_CERT=... (the Dockerfile's header lists them). Repeatable.")
     build_parser_.add_argument("--no-push", action="store_true", help="Only build.")
-    build_parser_.add_argument("--dataflow-worker", action="store_true",
+    build_parser_.add_argument("--dataflow-worker", action=argparse.BooleanOptionalAction, default=True,
                                help="Also build and push the prepare job's Dataflow worker image "
-                                    "(docker/dataflow-worker.Dockerfile) as IMAGE's tag + '-dataflow', the name "
-                                    "the pipeline gives Dataflow.")
+                                    "(docker/dataflow-worker.Dockerfile, FROM the CPU image) as T-dataflow, the name "
+                                    "the pipeline gives Dataflow (default: yes; --no-dataflow-worker to skip it).")
     tune_parser = commands.add_parser(
         "tune", help="Search hyperparameters: trials here one after another, or a Vertex AI tuning job.")
     from pipelines import tune
@@ -87,33 +89,28 @@ def build_parser():
 
 
 def build_image_command(args):
-    """Builds and pushes the image; prints the reference to submit with (pinned by digest)."""
+    """Builds and pushes the images of --image's tag (CUDA, CPU, Dataflow worker); prints the flags
+    to submit with, each image pinned by its digest where the push reported one."""
     from pipelines import images
 
     try:
-        reference = images.build_and_push(args.image, engine=args.engine, context=REPO_DIR,
-                                          dockerfile=os.path.join(REPO_DIR, "Dockerfile"), build_args=args.build_arg,
-                                          push=not args.no_push)
+        built = images.build_all(args.image, context=REPO_DIR, engine=args.engine, build_args=args.build_arg,
+                                 push=not args.no_push, dataflow_worker=args.dataflow_worker)
     except images.ImageError as error:
         print(f"ddsp_pipeline build-image: error: {error}", file=sys.stderr)
-        return 2 if "names no registry" in str(error) or "not installed" in str(error) else 1
-    built = [reference]
-    if args.dataflow_worker:
-        from ddsp_core.pipeline.dataflow import worker_image_for
-
-        try:
-            built.append(images.build_and_push(
-                worker_image_for(args.image), engine=args.engine, context=REPO_DIR,
-                dockerfile=os.path.join(REPO_DIR, "docker", "dataflow-worker.Dockerfile"),
-                build_args=[f"IMAGE={args.image}"], push=not args.no_push))
-        except images.ImageError as error:
-            print(f"ddsp_pipeline build-image: error (Dataflow worker image): {error}", file=sys.stderr)
-            return 1
+        usage = ("names no registry", "not installed", "names a digest")
+        return 2 if any(text in str(error) for text in usage) else 1
     if args.no_push:
-        print("Built " + ", ".join(built) + " (not pushed).")
-    else:
-        print("Pushed " + ", ".join(built) + f". Submit with:\n  ddsp_pipeline submit ... --image {args.image}\n"
-              f"(or pinned: --image {reference})")
+        print("Built " + ", ".join(built.all()) + " (not pushed).")
+        return 0
+    flags = shlex.join(built.submit_flags())
+    print("Pushed " + ", ".join(built.all()) + f".\nSubmit (or compile) with:\n  ddsp_pipeline submit ... {flags}")
+    if not built.dataflow_worker_image:
+        print("(No Dataflow worker image was built: for the prepare step on Dataflow give one with "
+              "--dataflow-worker-image.)")
+    if any("@" not in reference for reference in built.all()):
+        print("(Not every push reported a digest, so some are given by tag: a rebuild under the same tag may be "
+              "served from kfp's cache.)")
     return 0
 
 

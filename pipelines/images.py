@@ -1,5 +1,10 @@
-"""The steps' container image for the cloud: a reference a cluster can pull, pinned by digest,
-and how to build and push it (`ddsp_pipeline build-image`).
+"""The steps' container images for the cloud: a reference a cluster can pull, pinned by digest,
+and how to build and push them (`ddsp_pipeline build-image`: `build_all`).
+
+One tag T names three images of one repository (components/image.py): T, the CUDA image (the
+Dockerfile's `cuda` target, the train step); T-cpu, the CPU image (target `cpu`: prepare, eval,
+sample, export); T-dataflow, the prepare job's Dataflow worker image, built FROM the CPU image
+(docker/dataflow-worker.Dockerfile).
 
 A reference without a registry host (`ddsp-pipeline:0.1.0`) is looked up on Docker Hub by
 Vertex AI and Kubernetes, where it does not exist, so `submit` refuses one. A tag can point
@@ -160,9 +165,9 @@ def pin(text, engine=None, token=None, scheme="https"):
 
 
 def build_and_push(image, engine="podman", context=".", dockerfile="Dockerfile", build_args=(), push=True,
-                   run=subprocess.run):
-    """Builds the repository's image as `image` and pushes it; returns the reference to submit
-    with (pinned by the pushed digest when the engine reports it).
+                   run=subprocess.run, target=None):
+    """Builds `dockerfile` (its stage `target`, None: the last) as `image` and pushes it; returns
+    the reference to submit with (pinned by the pushed digest when the engine reports it).
 
     Raises:
         ImageError: no such engine, or the build or the push failed (its exit status named).
@@ -171,6 +176,8 @@ def build_and_push(image, engine="podman", context=".", dockerfile="Dockerfile",
     if not shutil.which(engine):
         raise ImageError(f"{engine!r} is not installed here: install podman or docker, or pass --engine.")
     build = [engine, "build", "-t", str(reference), "-f", dockerfile]
+    if target:
+        build += ["--target", target]
     for item in build_args:
         build += ["--build-arg", item]
     if run([*build, context]).returncode != 0:
@@ -189,3 +196,97 @@ def build_and_push(image, engine="podman", context=".", dockerfile="Dockerfile",
         digest = open(digest_file).read().strip() if os.path.exists(digest_file) else ""
     digest = digest if _DIGEST.match(digest) else local_digest(reference, engine)
     return str(reference.pinned(digest)) if digest else str(reference)
+
+
+# The Dockerfile's targets: the CUDA image (train) and the CPU image (the other steps).
+CUDA_TARGET = "cuda"
+CPU_TARGET = "cpu"
+
+
+def declared_build_args(dockerfile):
+    """The names of the build arguments `dockerfile` declares (its `ARG NAME[=default]` lines)."""
+    with open(dockerfile) as file:
+        return {match.group(1) for match in re.finditer(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", file.read(),
+                                                         re.MULTILINE)}
+
+
+def _build_args_for(dockerfile, build_args):
+    """The NAME=VALUE items of `build_args` whose NAME `dockerfile` declares."""
+    declared = declared_build_args(dockerfile)
+    return [item for item in build_args if item.split("=", 1)[0] in declared]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltImages:
+    """The references `build_all` built (pinned by digest where the push reported one).
+
+    Attributes:
+        image: the CUDA image (the train step), e.g. R/ddsp-pipeline@sha256:... or R/ddsp-pipeline:T.
+        cpu_image: the CPU image (prepare, eval, sample, export), T-cpu.
+        dataflow_worker_image: the Dataflow worker image, T-dataflow; '' when not built.
+    """
+
+    image: str
+    cpu_image: str
+    dataflow_worker_image: str = ""
+
+    def submit_flags(self):
+        """The flags that give `ddsp_pipeline submit` (or compile) these images."""
+        flags = ["--image", self.image, "--cpu-image", self.cpu_image]
+        if self.dataflow_worker_image:
+            flags += ["--dataflow-worker-image", self.dataflow_worker_image]
+        return flags
+
+    def all(self):
+        return [reference for reference in (self.image, self.cpu_image, self.dataflow_worker_image) if reference]
+
+
+def build_all(image, context, engine="podman", dockerfile=None, worker_dockerfile=None, build_args=(), push=True,
+              dataflow_worker=True, run=subprocess.run):
+    """Builds (and pushes) the images of tag T from the repository's Dockerfiles: `image` (the
+    CUDA image, target `cuda`), its CPU image T-cpu (target `cpu`) and, with `dataflow_worker`,
+    the Dataflow worker image T-dataflow built FROM the CPU image. The CPU image is built first
+    (the worker needs it; a failure there costs no CUDA build).
+
+    Args:
+        image: the CUDA image's reference with tag T, e.g. R/ddsp-pipeline:0.1.0 (not by digest).
+        context: the repository root (the build context of the Dockerfile).
+        dockerfile, worker_dockerfile: None: `context`/Dockerfile and
+            `context`/docker/dataflow-worker.Dockerfile.
+        build_args: NAME=VALUE items; each goes to the Dockerfiles that declare NAME.
+
+    Returns:
+        A `BuiltImages`.
+
+    Raises:
+        ImageError: a reference a cluster cannot pull (when pushing), a digest-pinned `image`,
+            no such engine, or a build or push that failed (which image is named).
+    """
+    from components.image import cpu_image_for
+    from ddsp_core.pipeline.dataflow import worker_image_for
+
+    reference = check_pullable(image) if push else parse(image)
+    if reference.digest:
+        raise ImageError(f"--image {image} names a digest: give the tag to build and push, e.g. "
+                         f"{reference.name}:0.1.0 (the digests are printed afterwards).")
+    dockerfile = dockerfile or os.path.join(context, "Dockerfile")
+    worker_dockerfile = worker_dockerfile or os.path.join(context, "docker", "dataflow-worker.Dockerfile")
+    cpu_tag = cpu_image_for(image)
+
+    def one(what, tag, file, folder, target=None, fixed=()):
+        """Builds and pushes one image; `fixed` build arguments win over the user's of the same name."""
+        names = {item.split("=", 1)[0] for item in fixed}
+        given = [item for item in _build_args_for(file, build_args) if item.split("=", 1)[0] not in names]
+        try:
+            return build_and_push(tag, engine=engine, context=folder, dockerfile=file, push=push, run=run,
+                                  target=target, build_args=[*given, *fixed])
+        except ImageError as error:
+            raise ImageError(f"The {what} ({tag}): {error}") from error
+
+    cpu = one("CPU image", cpu_tag, dockerfile, context, target=CPU_TARGET)
+    cuda = one("CUDA image", image, dockerfile, context, target=CUDA_TARGET)
+    # The worker is built FROM the CPU image just built; its context is its own folder (it copies
+    # nothing from there).
+    worker = one("Dataflow worker image", worker_image_for(image), worker_dockerfile,
+                 os.path.dirname(worker_dockerfile), fixed=[f"IMAGE={cpu_tag}"]) if dataflow_worker else ""
+    return BuiltImages(cuda, cpu, worker)
