@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# Build the project's image with podman and run one pipeline component in it, the way a
-# pipeline does: kfp's local DockerRunner, talking to podman's Docker-compatible API.
+# Build one of the project's images with podman and run one pipeline component in it, the way
+# a pipeline does: kfp's local DockerRunner, talking to podman's Docker-compatible API.
 #
 #   docker/podman_run_component.sh            (from anywhere; run as root, see docker/README.md)
+#   TARGET=cpu docker/podman_run_component.sh (the CPU image, which the prepare step runs in)
 #
 # Steps:
 #   1. the base image (BASE_IMAGE): kept if present, else pulled, else (no registry
 #      reachable) built with debootstrap by docker/make_base_image.sh under the same name;
-#   2. `podman build` of the Dockerfile into IMAGE (skipped with SKIP_BUILD=1; the
-#      dependency layer is cached while pyproject.toml is unchanged);
+#   2. `podman build --target TARGET` of the Dockerfile into IMAGE (skipped with SKIP_BUILD=1;
+#      the dependency layer is cached while pyproject.toml is unchanged);
 #   3. `podman system service` on a private socket, DOCKER_HOST pointing at it;
 #   4. docker/run_component.py: the prepare_tfrecord component on the bundled clarinet
 #      notes (tiny CREPE) through kfp.local.DockerRunner, then checks its Dataset
 #      (TFRecord shards, manifest, example counts). Exit status 0 when all is well.
 #
 # Environment (defaults in brackets):
-#   IMAGE          [localhost/ddsp-pipeline:0.1.0] the tag to build and run. Keep the
-#                  localhost/ prefix: podman lists local images under it, and kfp's
-#                  DockerRunner pulls any image whose exact name it does not find.
+#   TARGET         [cuda] the Dockerfile's target: cuda (the train step's image) or cpu (the
+#                  other steps' image, tensorflow-cpu)
+#   IMAGE          [localhost/ddsp-pipeline:0.1.0, with TARGET=cpu ...:0.1.0-cpu] the tag to
+#                  build and run. Keep the localhost/ prefix: podman lists local images under
+#                  it, and kfp's DockerRunner pulls any image whose exact name it does not find.
 #   BASE_IMAGE     [docker.io/library/python:3.11-slim-bookworm]
-#   EXTRAS         [tf-gpu,prepare,pipeline] the project's extras (tf,prepare,pipeline: CPU only)
 #   PY             [.venv/bin/python] the host Python with the project, kfp and `docker`
 #   PIPELINE_ROOT  [out/podman] where the component's artifacts go
 #   CA_BUNDLE      [/etc/ssl/certs/ca-certificates.crt] mounted into the build for pip (a
@@ -29,9 +31,13 @@ set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
-IMAGE=${IMAGE:-localhost/ddsp-pipeline:0.1.0}
+TARGET=${TARGET:-cuda}
+case $TARGET in
+  cuda) IMAGE=${IMAGE:-localhost/ddsp-pipeline:0.1.0} ;;
+  cpu) IMAGE=${IMAGE:-localhost/ddsp-pipeline:0.1.0-cpu} ;;
+  *) printf 'podman_run_component.sh: TARGET=%s: give cuda or cpu.\n' "$TARGET" >&2; exit 2 ;;
+esac
 BASE_IMAGE=${BASE_IMAGE:-docker.io/library/python:3.11-slim-bookworm}
-EXTRAS=${EXTRAS:-tf-gpu,prepare,pipeline}
 PY=${PY:-.venv/bin/python}
 PIPELINE_ROOT=${PIPELINE_ROOT:-out/podman}
 CA_BUNDLE=${CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}
@@ -40,6 +46,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'podman_run_component.sh: %s\n' "$*" >&2; exit 2; }
 
+[[ -z ${EXTRAS:-} ]] || die "EXTRAS is no longer read: the Dockerfile has two targets, TARGET=cuda (default) or TARGET=cpu."
 command -v podman >/dev/null || die "podman is not installed: run docker/setup_podman.sh (see docker/README.md)."
 [[ -x $PY ]] || die "no Python at $PY: run 'make setup' or set PY=/path/to/python."
 "$PY" -c 'import kfp, docker, components' 2>/dev/null \
@@ -60,11 +67,11 @@ if [[ $SKIP_BUILD == 1 ]]; then
   podman image exists "$IMAGE" || die "SKIP_BUILD=1 but there is no image $IMAGE."
   say "build skipped (SKIP_BUILD=1)"
 else
-  build_args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "EXTRAS=$EXTRAS")
+  build_args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --target "$TARGET")
   if [[ -n $CA_BUNDLE && -f $CA_BUNDLE ]]; then
     build_args+=(--volume "$CA_BUNDLE:/run/build-ca.crt:ro" --build-arg PIP_CERT=/run/build-ca.crt)
   fi
-  say "podman build -t $IMAGE (extras $EXTRAS)"
+  say "podman build --target $TARGET -t $IMAGE"
   start=$SECONDS
   podman build "${build_args[@]}" -t "$IMAGE" .
   say "built $IMAGE in $((SECONDS - start)) s"

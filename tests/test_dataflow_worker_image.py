@@ -1,12 +1,12 @@
-"""The Dataflow worker image (docker/dataflow-worker.Dockerfile): the step image plus Beam's boot
-entrypoint, and the step image left as it was.
+"""The Dataflow worker image (docker/dataflow-worker.Dockerfile): the CPU step image (tag T-cpu)
+plus Beam's boot entrypoint, and the step image left as it was.
 
 Beam's SDK image (where the real `boot` comes from) cannot be pulled here, so the image tests
 build the worker image with a stand-in for it: an image holding only /opt/apache/beam/boot, a
 shell script that reports the user, its arguments and the environment, then imports Beam's SDK
 harness and the project the way boot would start them. Skipped without podman or without the
-step image (DDSP_TEST_IMAGE, default localhost/ddsp-pipeline:0.1.0; docker/podman_run_component.sh
-builds it); the images they build are removed afterwards.
+CPU image (DDSP_TEST_CPU_IMAGE, default localhost/ddsp-pipeline:0.1.0-cpu;
+`TARGET=cpu docker/podman_run_component.sh` builds it); the images they build are removed afterwards.
 """
 
 import os
@@ -22,7 +22,7 @@ from ddsp_core.pipeline import dataflow
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKERFILE = os.path.join(REPO_DIR, "docker", "dataflow-worker.Dockerfile")
-IMAGE = os.environ.get("DDSP_TEST_IMAGE", "localhost/ddsp-pipeline:0.1.0")
+IMAGE = os.environ.get("DDSP_TEST_CPU_IMAGE", "localhost/ddsp-pipeline:0.1.0-cpu")
 STAND_IN_BOOT = """#!/bin/sh
 echo "boot uid=$(id -u) default_env=${RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT:-} args=$*"
 exec python3 -c "import apache_beam.runners.worker.sdk_worker_main, \
@@ -52,6 +52,14 @@ def test_the_worker_image_extends_the_step_image_with_beams_boot_entrypoint():
     assert _arg("BEAM_SDK_IMAGE") == "docker.io/apache/beam_python3.11_sdk:${BEAM_VERSION}"
 
 
+def test_the_worker_image_is_built_from_the_cpu_image():
+    """Defect 10: the workers ran the 8 GB CUDA image; now the CPU image (tag T-cpu), as build-image builds it."""
+    from components.image import CPU_TAG_SUFFIX
+
+    assert _arg("IMAGE").endswith(f":0.1.0{CPU_TAG_SUFFIX}")
+    assert "FROM the CPU image" in _read(os.path.join(REPO_DIR, "docker", "README.md"))
+
+
 def test_the_boot_entrypoints_beam_version_is_the_one_the_project_pins():
     with open(os.path.join(REPO_DIR, "pyproject.toml"), "rb") as file:
         requirements = [req for group in tomllib.load(file)["project"]["optional-dependencies"].values()
@@ -69,7 +77,7 @@ def test_the_step_dockerfile_keeps_no_entrypoint():
 
 def test_the_docs_name_the_worker_tag_the_pipeline_passes():
     suffix = dataflow.WORKER_TAG_SUFFIX
-    assert dataflow.worker_image_for(IMAGE) == f"{IMAGE}{suffix}"
+    assert dataflow.worker_image_for("localhost/ddsp-pipeline:0.1.0") == f"localhost/ddsp-pipeline:0.1.0{suffix}"
     for path in ("docker/README.md", "README.md"):
         text = _read(os.path.join(REPO_DIR, path))
         assert "dataflow-worker.Dockerfile" in text and f"0.1.0{suffix}" in text, path

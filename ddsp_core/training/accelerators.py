@@ -1,10 +1,18 @@
 """GPU set-up shared by the steps: memory growth instead of taking all GPU memory at start,
-the devices a step trains on, and a check that a requested GPU is visible."""
+the devices a step trains on, and a check that a requested GPU is visible (which says so when
+the node's driver library is there but off the loader's path)."""
 
 import collections
+import ctypes
 import dataclasses
 import logging
 import os
+
+# The NVIDIA driver's user-space library, which CUDA (TensorFlow, JAX) loads by this name.
+DRIVER_LIBRARY = "libcuda.so.1"
+# Where GKE (and so Vertex AI) nodes mount the driver's libraries into a GPU container. Nothing
+# puts them on the loader's path there: the image must (the CUDA image's LD_LIBRARY_PATH).
+NODE_DRIVER_FOLDERS = ("/usr/local/nvidia/lib64", "/usr/local/nvidia/lib")
 
 
 def allow_memory_growth():
@@ -153,21 +161,71 @@ def _build_note(backend):
     return ""
 
 
-def check_requested_accelerator(requested, devices=None):
+def _loads(library):
+    """Whether the dynamic loader finds `library` by name (LD_LIBRARY_PATH, ld.so.cache, /lib...)."""
+    try:
+        ctypes.CDLL(library)
+    except OSError:
+        return False
+    return True
+
+
+def driver_off_loader_path(folders=NODE_DRIVER_FOLDERS, environ=None, loads=_loads):
+    """The folders of `folders` that hold the driver library (libcuda.so.1) where the loader does
+    not look: not listed in LD_LIBRARY_PATH, and the library cannot be loaded by name. Empty when
+    there is none (no driver mounted, or it is found).
+
+    Args:
+        folders: where a node mounts the driver (NODE_DRIVER_FOLDERS).
+        environ: the environment whose LD_LIBRARY_PATH the loader read (None: os.environ).
+        loads: library name -> whether the loader finds it (this process's loader by default).
+    """
+    environ = os.environ if environ is None else environ
+    found = [folder for folder in folders if os.path.exists(os.path.join(folder, DRIVER_LIBRARY))]
+    if not found:
+        return []
+    searched = {os.path.normpath(entry) for entry in environ.get("LD_LIBRARY_PATH", "").split(":") if entry}
+    off_path = [folder for folder in found if os.path.normpath(folder) not in searched]
+    if not off_path or loads(DRIVER_LIBRARY):
+        return []
+    return off_path
+
+
+def _driver_note(folders, environ):
+    """What to do when the node's driver library is off the loader's path ('' when it is not)."""
+    off_path = driver_off_loader_path(folders, environ)
+    if not off_path:
+        return ""
+    current = environ.get("LD_LIBRARY_PATH")
+    said = "unset" if current is None else repr(current)
+    value = ":".join(off_path + ([current] if current else []))
+    return (f" The NVIDIA driver library {DRIVER_LIBRARY} is in {' and '.join(off_path)} (mounted by the node) but "
+            f"not on the loader's path (LD_LIBRARY_PATH is {said} here), so CUDA cannot start: set "
+            f"LD_LIBRARY_PATH={value} in the image or in the container's environment. The CUDA image built from the "
+            "repository's Dockerfile (its default target, `cuda`) sets it; the CPU image (tag T-cpu) has no CUDA "
+            "at all and must not run the train step.")
+
+
+def check_requested_accelerator(requested, devices=None, driver_folders=NODE_DRIVER_FOLDERS, environ=None):
     """Fails fast when a GPU was requested and the Keras backend sees none.
 
     Args:
         requested: The accelerator the pipeline asked for: '' for none (nothing is
             checked), else a name as in `requests_gpu` ('NVIDIA_L4', 'nvidia.com/gpu', 'gpu').
         devices: A `TrainingDevices`; None: `training_devices()`.
+        driver_folders: Where the node may have mounted the driver library
+            (NODE_DRIVER_FOLDERS); the message says when it is there but off the loader's path.
+        environ: The process's environment (None: os.environ).
 
     Returns:
         The `TrainingDevices`, to log.
 
     Raises:
         AcceleratorError: a GPU was requested and none is visible; the message names the
-            request, what the backend sees, and the driver/CUDA checks to do on the node.
+            request, what the backend sees, the driver library found off the loader's path
+            (and the LD_LIBRARY_PATH to set), and the driver/CUDA checks to do on the node.
     """
+    environ = os.environ if environ is None else environ
     devices = training_devices() if devices is None else devices
     if not requests_gpu(requested):
         if (requested or "").strip():
@@ -181,11 +239,12 @@ def check_requested_accelerator(requested, devices=None):
     else:
         image = ("GPU TensorFlow (tensorflow[and-cuda], the `tf-gpu` extra): `python -c \"import tensorflow as tf; "
                  "print(tf.config.list_physical_devices('GPU'))\"` lists it")
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
     visible = "unset here" if visible is None else f"{visible!r} here"
     raise AcceleratorError(
         f"A GPU was requested ({requested!r}) but the {devices.backend} backend sees no GPU: it would train on "
-        f"the CPU, many times slower, so training was not started.{_build_note(devices.backend)} Check on the node: "
+        f"the CPU, many times slower, so training was not started.{_driver_note(driver_folders, environ)}"
+        f"{_build_note(devices.backend)} Check on the node: "
         f"`nvidia-smi` lists the GPU (the NVIDIA driver is loaded and the GPU attached to the container); the "
         f"image has {image}; CUDA_VISIBLE_DEVICES is not empty or -1 (it is {visible}); on Kubernetes, the pod "
         "requests the GPU resource (nvidia.com/gpu) and the node runs the NVIDIA device plugin. To train on the "
