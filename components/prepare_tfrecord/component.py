@@ -16,6 +16,8 @@ def prepare_tfrecord(
     pipeline_root: str = "",
     worker_image: str = "",
     sample_rate: int = 0,
+    explicit_pipeline_root: str = "",
+    project_id: str = "",
 ):
     """Runs the prepare job (`ddsp_prepare_tfrecord`) on `audio_pattern`.
 
@@ -28,8 +30,12 @@ def prepare_tfrecord(
     `ddsp_pipeline run` so that kfp's cache is not reused when the files change.
     eval_audio_pattern: audio held out for evaluation (all of it in the eval split), e.g. the
     bundled validation clarinet; '' for the preset's split of audio_pattern.
-    pipeline_root, worker_image: set by the pipeline (the pipeline root, and the Dataflow
-    worker image of the pipeline's image); '' for none.
+    pipeline_root, worker_image: set by the pipeline (kfp's pipeline-root placeholder, and the
+    pipeline's Dataflow worker image); '' for none.
+    explicit_pipeline_root: the pipeline's own pipeline_root parameter (set by `ddsp_pipeline
+    submit`), used when the backend leaves kfp's placeholder unresolved (Kubeflow).
+    project_id: set by the pipeline for Vertex AI to the service's project-ID placeholder: Dataflow's
+    --project (the step's $CLOUD_ML_PROJECT_ID is the project number, which Beam refuses).
     sample_rate: the examples' audio rate in Hz, 0 for the preset's; recorded in the manifest's
     example format, which every later step reads.
     """
@@ -42,6 +48,7 @@ def prepare_tfrecord(
         audio_pattern=audio_pattern, dataset_dir=dataset.path, dataset_uri=dataset.uri, preset=preset,
         crepe_capacity=crepe_capacity, beam_pipeline_options=beam_pipeline_options,
         eval_audio_pattern=eval_audio_pattern, pipeline_root=pipeline_root, worker_image=worker_image,
-        environ=dict(os.environ), sample_rate=sample_rate)
+        environ=dict(os.environ), sample_rate=sample_rate, explicit_pipeline_root=explicit_pipeline_root,
+        project_id=project_id)
     dataset.metadata.update(steps.dataset_metadata(manifest))
     dataset.metadata["audio_fingerprint"] = audio_fingerprint

@@ -3,6 +3,7 @@
     check_options(options)                          a list of Beam options, or ValueError
     output_dir(options, uri, path)                  the Dataset's path (local runner) or its URI (remote)
     complete_options(options, environ, root, image) Dataflow's project, region, temp/staging, worker image
+    resolved(value)                                 '' for a kfp placeholder the backend left unresolved
     missing_options(options)                        what Dataflow still lacks (for a clear error)
     worker_image_for(image)                         the Dataflow worker image of a step image
 
@@ -12,27 +13,38 @@ runner writes to the path, as every step does; Dataflow's workers have no such m
 remote runner writes to the URI, and the step reads the manifest back from there.
 
 On Dataflow, options that are not given are filled in (an explicit option always wins):
-`--project` and `--region` from the environment of the step (Vertex AI sets CLOUD_ML_PROJECT_ID
-and CLOUD_ML_REGION in its containers; GOOGLE_CLOUD_PROJECT, GOOGLE_CLOUD_REGION and gcloud's
-CLOUDSDK_CORE_PROJECT, CLOUDSDK_COMPUTE_REGION elsewhere), `--temp_location` and
+`--project` from the project ID the pipeline passes in (on Vertex AI, its placeholder
+`{{$.pipeline_google_cloud_project_id}}`, resolved by the service), else the environment of the
+step (GOOGLE_CLOUD_PROJECT, gcloud's CLOUDSDK_CORE_PROJECT; Vertex AI's CLOUD_ML_PROJECT_ID holds
+the project *number*, which Beam refuses: a number is never passed on, and when it is all there
+is, the step stops saying how to give the ID); `--region` from the environment (Vertex AI's
+CLOUD_ML_REGION, GOOGLE_CLOUD_REGION, CLOUDSDK_COMPUTE_REGION); `--temp_location` and
 `--staging_location` under the pipeline root (`<root>/dataflow/tmp`, `<root>/dataflow/staging`;
 the Dataset's bucket when the root is not on gs://), and `--sdk_container_image` from the
-pipeline's image (`worker_image_for`: the `dataflow-worker` image built by
+pipeline's Dataflow worker image (`worker_image_for`: the `dataflow-worker` image built by
 docker/dataflow-worker.Dockerfile, which has Beam's worker boot entrypoint). The environment is
 passed in by the caller, never read here.
+
+A value the pipeline passes as a kfp placeholder (`{{$.pipeline_root}}`, the project ID's)
+reaches the step as that literal text on a backend that does not resolve it (Kubeflow leaves
+`{{$.pipeline_root}}` so): `resolved` turns it into '' (not given), never a path or a project.
 
 Everything here is a pure function of its arguments; apache_beam is imported only to parse
 options the way Beam does (`--name=value` or `--name value`, one option or value an item).
 """
 
 import posixpath
+import re
 
 DATAFLOW_RUNNERS = ("dataflowrunner", "dataflow", "testdataflowrunner")
-# The environment variables each derived option is read from, first set first.
+# The environment variables each derived option is read from, first set first. Vertex AI's
+# CLOUD_ML_PROJECT_ID holds the project number: it is read, but a number is never used.
 PROJECT_ENV = ("CLOUD_ML_PROJECT_ID", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 REGION_ENV = ("CLOUD_ML_REGION", "GOOGLE_CLOUD_REGION", "CLOUDSDK_COMPUTE_REGION")
 TEMP_FOLDER = "dataflow/tmp"
 STAGING_FOLDER = "dataflow/staging"
+# A kfp placeholder ({{$.pipeline_root}}, {{$.pipeline_google_cloud_project_id}}, ...) left as text.
+_PLACEHOLDER = re.compile(r"\{\{\$.*\}\}")
 # docker/dataflow-worker.Dockerfile's image of a step image IMAGE:TAG is IMAGE:TAG<suffix>.
 WORKER_TAG_SUFFIX = "-dataflow"
 
@@ -109,9 +121,55 @@ def output_dir(options, uri, path):
 
 def _first(environ, names):
     for name in names:
-        value = str(environ.get(name, "") or "").strip()
+        value = resolved(environ.get(name, ""))
         if value:
             return value, name
+    return "", ""
+
+
+def resolved(value):
+    """`value` stripped, or '' when it is a kfp placeholder (`{{$...}}`) that reached the step as
+    text because the backend did not resolve it: such a value counts as not given."""
+    text = str(value or "").strip()
+    return "" if _PLACEHOLDER.search(text) else text
+
+
+def effective_pipeline_root(kfp_root, given_root=""):
+    """The pipeline root the step works under: kfp's `{{$.pipeline_root}}` as the backend
+    resolved it, else the root passed explicitly (the pipeline's `pipeline_root` parameter,
+    which `ddsp_pipeline submit` fills from --pipeline-root); '' for neither."""
+    return resolved(kfp_root) or resolved(given_root)
+
+
+def is_project_number(value):
+    """Whether `value` is a Google Cloud project number (all digits), not a project ID."""
+    return str(value).strip().isdigit()
+
+
+def _project_number_error(found):
+    return ValueError(
+        f"Dataflow needs the project ID, not the project number, which Beam refuses; found only a number: "
+        f"{found}. Give the ID as a Beam option: --beam-option=--project=PROJECT_ID (e.g. my-project; "
+        "`gcloud projects describe NUMBER --format='value(projectId)'` prints it).")
+
+
+def _project(project_id, environ):
+    """(project ID, where it came from) for Dataflow: the pipeline's `project_id` first, then the
+    environment (PROJECT_ENV); project numbers are passed over. ('', '') when none is found.
+
+    Raises:
+        ValueError: only project numbers were found (e.g. Vertex AI's $CLOUD_ML_PROJECT_ID).
+    """
+    candidates = [(resolved(project_id), "the pipeline's project ID")]
+    candidates += [(resolved(environ.get(name, "")), f"${name}") for name in PROJECT_ENV]
+    numbers = []
+    for value, source in candidates:
+        if value and is_project_number(value):
+            numbers.append(f"{source} is {value}")
+        elif value:
+            return value, source
+    if numbers:
+        raise _project_number_error("; ".join(numbers))
     return "", ""
 
 
@@ -131,19 +189,25 @@ def storage_root(pipeline_root, output=""):
     return ""
 
 
-def complete_options(options, environ, pipeline_root="", worker_image="", output=""):
+def complete_options(options, environ, pipeline_root="", worker_image="", output="", project_id=""):
     """`options` with what Dataflow needs and was not given filled in; other runners' unchanged.
 
     Args:
         options: Beam options (a list); those given are kept, first, as they are.
         environ: The step's environment (a dict, e.g. dict(os.environ)): project and region
             (PROJECT_ENV, REGION_ENV).
-        pipeline_root: The pipeline root (gs://...): temp and staging folders under it.
+        pipeline_root: The pipeline root (gs://...): temp and staging folders under it. An
+            unresolved placeholder counts as none (`effective_pipeline_root` picks the root).
         worker_image: The image Dataflow's workers run (`--sdk_container_image`); '' for Beam's.
         output: Where the job writes (the Dataset's URI), for the bucket when the root is not gs://.
+        project_id: The project ID the pipeline passes (Vertex AI's placeholder, resolved by the
+            service); preferred over the environment. '' or an unresolved placeholder: none.
 
     Returns:
         (options, derived): the complete list, and {option: where its value came from}.
+
+    Raises:
+        ValueError: the project is a number (given, or the only one found): Beam wants the ID.
     """
     options = check_options(options)
     if not is_dataflow(options):
@@ -156,17 +220,20 @@ def complete_options(options, environ, pipeline_root="", worker_image="", output
         added.append(f"--{name}={value}")
         derived[name] = source
 
+    if cloud.project and is_project_number(cloud.project):
+        raise _project_number_error(f"--project={cloud.project}")
     if not cloud.project:
-        value, name = _first(environ, PROJECT_ENV)
+        value, source = _project(project_id, environ)
         if value:
-            add("project", value, f"${name}")
+            add("project", value, source)
     if not cloud.region:
         value, name = _first(environ, REGION_ENV)
         if value:
             add("region", value, f"${name}")
+    pipeline_root = resolved(pipeline_root)
     root = storage_root(pipeline_root, output)
     if root and not cloud.temp_location and not cloud.staging_location:
-        source = "the pipeline root" if root == str(pipeline_root).rstrip("/") else "the Dataset's bucket"
+        source = "the pipeline root" if root == pipeline_root.rstrip("/") else "the Dataset's bucket"
         add("temp_location", posixpath.join(root, TEMP_FOLDER), source)
         add("staging_location", posixpath.join(root, STAGING_FOLDER), source)
     if worker_image and not worker.sdk_container_image and not worker.worker_harness_container_image:

@@ -57,7 +57,8 @@ def split_commas(text):
 
 
 def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_pipeline_options=(), num_workers=0,
-            eval_audio_pattern="", dataset_uri="", pipeline_root="", worker_image="", environ=None, sample_rate=0):
+            eval_audio_pattern="", dataset_uri="", pipeline_root="", worker_image="", environ=None, sample_rate=0,
+            explicit_pipeline_root="", project_id=""):
     """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir` (or `dataset_uri`).
 
     Args:
@@ -78,7 +79,12 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_
         pipeline_root, worker_image, environ: For Dataflow, where its temp and staging
             folders go, the image its workers run, and the step's environment (a dict) that
             project and region are read from, when the options do not give them
-            (`dataflow.complete_options`). Unused by other runners.
+            (`dataflow.complete_options`). Unused by other runners. pipeline_root is kfp's
+            `{{$.pipeline_root}}`: left as that text (Kubeflow), explicit_pipeline_root (the
+            pipeline's parameter) is used instead; with neither, Dataflow's temp folder goes to
+            the Dataset's bucket, with a warning.
+        project_id: For Dataflow, the project ID the pipeline passes (Vertex AI's placeholder),
+            preferred over the environment's (where Vertex AI gives the project number).
         sample_rate: The examples' audio rate in Hz (any rate; CREPE runs at 16 kHz); 0 for
             the preset's (`Preset.with_sample_rate` picks the frame rate). Every later step
             reads it, with the rest of the example format, from the manifest.
@@ -101,10 +107,17 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_
     eval_patterns = split_commas(eval_audio_pattern)
     options = dataflow.check_options(beam_pipeline_options)
     output_dir = dataflow.output_dir(options, dataset_uri or dataset_dir, dataset_dir)
-    options, derived = dataflow.complete_options(options, dict(environ or {}), pipeline_root=pipeline_root,
-                                                 worker_image=worker_image, output=output_dir)
+    root = dataflow.effective_pipeline_root(pipeline_root, explicit_pipeline_root)
+    options, derived = dataflow.complete_options(options, dict(environ or {}), pipeline_root=root,
+                                                 worker_image=worker_image, output=output_dir, project_id=project_id)
     for name, source in derived.items():
         logging.info("Dataflow option --%s from %s.", name, source)
+    if derived.get("temp_location") == "the Dataset's bucket":
+        temp = next(item for item in options if item.startswith("--temp_location="))
+        logging.warning("No gs:// pipeline root reached the step (kfp's: %r; the pipeline_root parameter: %r): "
+                        "Dataflow's temp and staging folders go to the Dataset's bucket instead (%s). Submit with "
+                        "--pipeline-root gs://BUCKET/PATH to keep them under the root.", str(pipeline_root),
+                        str(explicit_pipeline_root), temp)
     missing = dataflow.missing_options(options)
     if missing:
         raise ValueError(f"The Dataflow job lacks {'; '.join(missing)}. Give them as Beam options, e.g. "

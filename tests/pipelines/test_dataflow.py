@@ -163,3 +163,115 @@ def test_the_pipeline_passes_a_list_the_root_and_the_worker_image_to_prepare(tmp
     assert arguments["beam_pipeline_options"] == {"componentInputParameter": "beam_pipeline_options"}
     assert arguments["pipeline_root"]["runtimeValue"]["constant"] == "{{$.pipeline_root}}"
     assert arguments["worker_image"]["runtimeValue"]["constant"] == "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:2-dataflow"
+
+
+# The project: an ID, never a number (Vertex AI's $CLOUD_ML_PROJECT_ID holds the project number)
+
+
+NUMBER = "123456789012"
+UNRESOLVED_PROJECT = "{{$.pipeline_google_cloud_project_id}}"
+
+
+def test_the_pipelines_project_id_wins_over_vertexs_project_number():
+    environ = {**VERTEX_ENV, "CLOUD_ML_PROJECT_ID": NUMBER}
+    options, derived = dataflow.complete_options(["--runner=DataflowRunner"], environ, pipeline_root=ROOT,
+                                                 project_id="my-project")
+    assert "--project=my-project" in options and derived["project"] == "the pipeline's project ID"
+    # A string ID in the environment also comes second to the pipeline's.
+    options, _ = dataflow.complete_options(["--runner=DataflowRunner"], VERTEX_ENV, project_id="my-project")
+    assert "--project=my-project" in options
+
+
+def test_a_project_number_is_passed_over_for_an_id_further_down_the_environment():
+    environ = {"CLOUD_ML_PROJECT_ID": NUMBER, "GOOGLE_CLOUD_PROJECT": "gc-project"}
+    options, derived = dataflow.complete_options(["--runner=DataflowRunner"], environ, project_id=UNRESOLVED_PROJECT)
+    assert "--project=gc-project" in options and derived["project"] == "$GOOGLE_CLOUD_PROJECT"
+    assert not any(NUMBER in option for option in options)
+
+
+@pytest.mark.parametrize("project_id", ["", UNRESOLVED_PROJECT, NUMBER])
+def test_a_project_number_alone_is_refused_saying_how_to_give_the_id(project_id):
+    with pytest.raises(ValueError, match=r"needs the project ID, not the project number.*\$CLOUD_ML_PROJECT_ID is "
+                                         r"123456789012.*--beam-option=--project=PROJECT_ID"):
+        dataflow.complete_options(["--runner=DataflowRunner"], {"CLOUD_ML_PROJECT_ID": NUMBER},
+                                  project_id=project_id)
+
+
+def test_a_project_number_given_as_an_option_is_refused():
+    with pytest.raises(ValueError, match=r"found only a number: --project=123456789012"):
+        dataflow.complete_options(["--runner=DataflowRunner", f"--project={NUMBER}"], VERTEX_ENV)
+    # Other runners take no project: nothing to refuse.
+    assert dataflow.complete_options([f"--project={NUMBER}"], VERTEX_ENV) == ([f"--project={NUMBER}"], {})
+
+
+def test_an_unresolved_project_placeholder_is_not_a_project():
+    options, derived = dataflow.complete_options(["--runner=DataflowRunner"], {}, pipeline_root=ROOT,
+                                                 project_id=UNRESOLVED_PROJECT)
+    assert "project" not in derived and not any("{{" in option for option in options)
+    assert dataflow.missing_options(options)[0].startswith("--project (not given")
+
+
+# The pipeline root: kfp's placeholder as Kubeflow leaves it is no path
+
+
+UNRESOLVED_ROOT = "{{$.pipeline_root}}"
+
+
+@pytest.mark.parametrize("kfp_root, given, expected", [
+    ("gs://resolved/root", "gs://given/root", "gs://resolved/root"),  # Vertex AI resolves it.
+    (UNRESOLVED_ROOT, "gs://given/root", "gs://given/root"),  # Kubeflow leaves it: the parameter's.
+    (UNRESOLVED_ROOT, "", ""),
+    ("", "{{$.pipeline_root}}", ""),
+])
+def test_the_effective_pipeline_root(kfp_root, given, expected):
+    assert dataflow.effective_pipeline_root(kfp_root, given) == expected
+
+
+def test_an_unresolved_root_with_the_pipelines_parameter_puts_dataflows_folders_under_the_parameter():
+    root = dataflow.effective_pipeline_root(UNRESOLVED_ROOT, "gs://given/ddsp")
+    options, derived = dataflow.complete_options(["--runner=DataflowRunner"], VERTEX_ENV, pipeline_root=root,
+                                                 output="gs://data-bucket/root/run/dataset")
+    assert "--temp_location=gs://given/ddsp/dataflow/tmp" in options
+    assert derived["temp_location"] == "the pipeline root"
+    # The placeholder itself is never taken for a folder, even passed straight in.
+    options, _ = dataflow.complete_options(["--runner=DataflowRunner"], VERTEX_ENV, pipeline_root=UNRESOLVED_ROOT)
+    assert not any("{{" in option for option in options)
+
+
+def test_prepare_with_neither_root_warns_and_uses_the_datasets_bucket(tmp_path, caplog):
+    with caplog.at_level("WARNING"), pytest.raises(ValueError, match=r"lacks --project"):
+        steps.prepare(str(tmp_path / "*.wav"), str(tmp_path / "dataset"), dataset_uri="gs://b/root/dataset",
+                      beam_pipeline_options=["--runner=DataflowRunner"], environ={}, pipeline_root=UNRESOLVED_ROOT)
+    warning = " ".join(record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+    assert "No gs:// pipeline root reached the step" in warning
+    assert "--temp_location=gs://b/dataflow/tmp" in warning and "--pipeline-root gs://" in warning
+    caplog.clear()
+    # With the pipeline's parameter: under it, no warning.
+    with caplog.at_level("INFO"), pytest.raises(ValueError, match=r"lacks --project"):
+        steps.prepare(str(tmp_path / "*.wav"), str(tmp_path / "dataset"), dataset_uri="gs://b/root/dataset",
+                      beam_pipeline_options=["--runner=DataflowRunner"], environ={}, pipeline_root=UNRESOLVED_ROOT,
+                      explicit_pipeline_root="gs://given/ddsp")
+    assert "Dataflow option --temp_location from the pipeline root." in caplog.messages
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
+# What the compiled pipeline passes for them
+
+
+def test_vertex_passes_its_project_id_placeholder_and_kubeflow_none(tmp_path):
+    from google_cloud_pipeline_components import _placeholders
+
+    from pipelines import clarinet
+
+    assert clarinet.VERTEX_PROJECT_ID_PLACEHOLDER == _placeholders.PROJECT_ID_PLACEHOLDER
+    _, vertex = _prepare_task(tmp_path / "v.yaml")
+    assert vertex["project_id"]["runtimeValue"]["constant"] == "{{$.pipeline_google_cloud_project_id}}"
+    _, kubeflow = _prepare_task(tmp_path / "k.yaml", "--target", "kubeflow")
+    assert kubeflow["project_id"]["runtimeValue"]["constant"] == ""
+
+
+def test_the_pipelines_root_parameter_reaches_prepare_beside_kfps_placeholder(tmp_path):
+    spec, arguments = _prepare_task(tmp_path / "k.yaml", "--target", "kubeflow")
+    assert spec["root"]["inputDefinitions"]["parameters"]["pipeline_root"]["defaultValue"] == ""
+    assert arguments["explicit_pipeline_root"] == {"componentInputParameter": "pipeline_root"}
+    assert arguments["pipeline_root"]["runtimeValue"]["constant"] == UNRESOLVED_ROOT
