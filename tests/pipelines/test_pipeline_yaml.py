@@ -44,12 +44,15 @@ def test_yaml_loads_back_with_kfp():
     inputs = pipeline.component_spec.inputs
     assert set(inputs) == {"audio_pattern", "preset", "num_steps", "batch_size", "crepe_capacity", "gin_files",
                            "gin_params", "beam_pipeline_options", "audio_fingerprint", "eval_audio_pattern",
-                           "checkpoint_dir", "restart_id", "sample_rate", "seed"}
+                           "checkpoint_dir", "restart_id", "sample_rate", "seed", "pipeline_root",
+                           "service_account"}
     assert inputs["preset"].default == "quick"
     # Without a checkpoint folder (set by `run` and `submit`), training lives in the model artifact only.
     assert inputs["checkpoint_dir"].default == "" and inputs["restart_id"].default == ""
     assert inputs["sample_rate"].default == 0  # The preset's rate.
     assert inputs["seed"].default == -1  # Drawn at train time.
+    # Filled in by `submit` (--pipeline-root, --service-account); '' : kfp's root, Vertex AI's agent.
+    assert inputs["pipeline_root"].default == "" and inputs["service_account"].default == ""
     assert inputs["audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/train/*.flac"
     assert inputs["eval_audio_pattern"].default == "/opt/ddsp-pipeline/data/clarinet/validation/*.flac"
     assert set(pipeline.component_spec.outputs) == {"dataset", "model", "metrics", "eval_logs", "page", "samples",
@@ -79,9 +82,10 @@ def test_steps_artifacts_and_resources(compiled):
     assert [name for name, task in tasks.items() if "seed" in task["inputs"].get("parameters", {})] == ["train"]
     assert sorted(tasks["eval"]["dependentTasks"]) == ["prepare-tfrecord", "train"]
     executors = spec["deploymentSpec"]["executors"]
-    for name in ("prepare-tfrecord", "train", "eval", "sample"):
+    for name in ("prepare-tfrecord", "train", "eval", "sample", "export"):
         container = executors[f"exec-{name}"]["container"]
-        assert container["image"] == "ddsp-pipeline:0.1.0"
+        # Only train runs the CUDA image; the others its CPU sibling (tag + '-cpu').
+        assert container["image"] == ("ddsp-pipeline:0.1.0" if name == "train" else "ddsp-pipeline:0.1.0-cpu")
         assert "pip install" not in " ".join(container["command"]), "the image has kfp: no install at run time"
     resources = executors["exec-train"]["container"]["resources"]
     assert resources["accelerator"]["resourceType"] == "NVIDIA_L4"
@@ -92,8 +96,10 @@ def test_steps_artifacts_and_resources(compiled):
 def test_image_and_no_gpu(tmp_path):
     text = _compile(tmp_path / "p.yaml", "--image", "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1", "--accelerator", "")
     executors = yaml.safe_load(text)["deploymentSpec"]["executors"]
-    assert {executor["container"]["image"] for executor in executors.values()} == {
-        "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1"}
+    assert {name: executor["container"]["image"] for name, executor in executors.items()} == {
+        "exec-train": "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1",
+        **{f"exec-{name}": "us-docker.pkg.dev/p/ddsp/ddsp-pipeline:1-cpu"
+           for name in ("prepare-tfrecord", "eval", "sample", "export")}}
     assert "accelerator" not in executors["exec-train"]["container"].get("resources", {})
     train_arguments = yaml.safe_load(text)["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
     assert train_arguments["accelerator"]["runtimeValue"]["constant"] == ""
@@ -133,3 +139,33 @@ def test_settings_that_cannot_work_exit_2_saying_what_to_give(tmp_path, capsys, 
     for text in expected:
         assert text in err
     assert not (tmp_path / "x.yaml").exists()
+
+
+DIGEST = "us-docker.pkg.dev/p/ddsp/ddsp-pipeline@sha256:" + "a" * 64
+
+
+def test_an_image_pinned_by_digest_needs_its_cpu_and_worker_images_given(tmp_path, capsys):
+    """Defect 6: the worker image derived from a digest was '', so Dataflow ran Beam's stock image
+    (without ddsp_core), and no CPU image can be derived from one either."""
+    assert cli.main(["compile", "--output", str(tmp_path / "x.yaml"), "--image", DIGEST]) == 2
+    err = capsys.readouterr().err
+    assert f"The image {DIGEST} is pinned by digest" in err
+    assert "give --cpu-image and --dataflow-worker-image too (`ddsp_pipeline build-image` prints" in err
+    assert cli.main(["compile", "--output", str(tmp_path / "x.yaml"), "--image", DIGEST,
+                     "--cpu-image", "reg/cpu@sha256:" + "b" * 64]) == 2
+    assert "give --dataflow-worker-image too" in capsys.readouterr().err
+    assert not (tmp_path / "x.yaml").exists()
+    with pytest.raises(clarinet.SettingsError, match="pinned by digest"):
+        clarinet.PipelineSettings(image=DIGEST, dataflow_worker_image="")
+
+
+def test_the_cpu_and_worker_images_given_are_used(tmp_path):
+    cpu, worker = "reg/cpu@sha256:" + "b" * 64, "reg/worker@sha256:" + "c" * 64
+    spec = yaml.safe_load(_compile(tmp_path / "p.yaml", "--image", DIGEST, "--cpu-image", cpu,
+                                   "--dataflow-worker-image", worker))
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["exec-train"]["container"]["image"] == DIGEST
+    assert {executors[f"exec-{name}"]["container"]["image"] for name in ("prepare-tfrecord", "eval", "sample",
+                                                                         "export")} == {cpu}
+    prepare = spec["root"]["dag"]["tasks"]["prepare-tfrecord"]["inputs"]["parameters"]
+    assert prepare["worker_image"]["runtimeValue"]["constant"] == worker

@@ -66,6 +66,9 @@ def test_every_replica_runs_the_train_component(four_machines, tmp_path):
     # ... and the pipeline around it is unchanged: the same tasks, fed the same way.
     tasks, single_tasks = four_machines["root"]["dag"]["tasks"], one_machine["root"]["dag"]["tasks"]
     assert set(tasks) == set(single_tasks)
+    # The same inputs, plus the job's service account (test_the_job_runs_as_the_pipelines_service_account).
+    job_inputs = tasks["train"]["inputs"]["parameters"]
+    assert job_inputs.pop("service_account") == {"componentInputParameter": "service_account"}
     assert tasks["train"]["inputs"] == single_tasks["train"]["inputs"]
     assert tasks["eval"]["inputs"]["artifacts"]["model"] == single_tasks["eval"]["inputs"]["artifacts"]["model"]
     assert tasks["train"]["taskInfo"]["name"] == "train"
@@ -106,21 +109,38 @@ def test_settings_that_cannot_work(settings, message):
         clarinet.PipelineSettings(image=IMAGE, **settings)
 
 
-def test_the_job_payload_is_json_once_filled_in(four_machines):
-    """The launcher's payload template, with the worker pools spliced in, is the JSON Vertex AI reads."""
-    args = four_machines["deploymentSpec"]["executors"]["exec-train"]["container"]["args"]
-    payload = args[args.index("--payload") + 1]
-    parameters = four_machines["components"]["comp-train"]["inputDefinitions"]["parameters"]
-    filled = payload
+def _job(spec, **values):
+    """The CustomJob the launcher's payload template makes: inputs filled with `values`, else
+    their defaults (the executor input as a stand-in string)."""
+    args = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["args"]
+    filled = args[args.index("--payload") + 1]
+    parameters = spec["components"]["comp-train"]["inputDefinitions"]["parameters"]
     for name, definition in parameters.items():
-        value = definition.get("defaultValue", {} if definition["parameterType"] == "STRUCT" else [])
+        value = values.get(name, definition.get("defaultValue", {} if definition["parameterType"] == "STRUCT"
+                                                else []))
         text = json.dumps(value) if not isinstance(value, str) else value
         filled = filled.replace("{{$.inputs.parameters['%s']}}" % name, text)
     filled = filled.replace("{{$.json_escape[1]}}", "EXECUTOR_INPUT")
-    job = json.loads(filled)
+    return json.loads(filled)
+
+
+def test_the_job_payload_is_json_once_filled_in(four_machines):
+    """The launcher's payload template, with the worker pools spliced in, is the JSON Vertex AI reads."""
+    job = _job(four_machines)
     pools = job["job_spec"]["worker_pool_specs"]
     assert [int(pool["replica_count"]) for pool in pools] == [1, 3]
     assert job["job_spec"]["scheduling"]["restart_job_on_worker_restart"] is True
+
+
+def test_the_job_runs_as_the_pipelines_service_account(tmp_path):
+    """Defect 7: without it, the custom job ran as Vertex AI's service agent, not --service-account."""
+    spec = _compiled(tmp_path, train_replicas=2)
+    assert spec["root"]["inputDefinitions"]["parameters"]["service_account"]["defaultValue"] == ""
+    train = spec["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train["service_account"] == {"componentInputParameter": "service_account"}
+    # ... which the launcher puts in the CustomJob it creates.
+    job = _job(spec, service_account="trainer@p.iam.gserviceaccount.com")
+    assert job["job_spec"]["service_account"] == "trainer@p.iam.gserviceaccount.com"
 
 
 def test_compile_flags_choose_the_machines(tmp_path, capsys):
