@@ -98,7 +98,7 @@ def build_image_command(args):
                                  push=not args.no_push, dataflow_worker=args.dataflow_worker)
     except images.ImageError as error:
         print(f"ddsp_pipeline build-image: error: {error}", file=sys.stderr)
-        usage = ("names no registry", "not installed", "names a digest")
+        usage = ("names no registry", "not installed", "names a digest", "no Dockerfile built here declares")
         return 2 if any(text in str(error) for text in usage) else 1
     if args.no_push:
         print("Built " + ", ".join(built.all()) + " (not pushed).")

@@ -260,7 +260,8 @@ def build_all(image, context, engine="podman", dockerfile=None, worker_dockerfil
 
     Raises:
         ImageError: a reference a cluster cannot pull (when pushing), a digest-pinned `image`,
-            no such engine, or a build or push that failed (which image is named).
+            a build argument no Dockerfile declares, no such engine, or a build or push that
+            failed (which image is named).
     """
     from components.image import cpu_image_for
     from ddsp_core.pipeline.dataflow import worker_image_for
@@ -271,6 +272,12 @@ def build_all(image, context, engine="podman", dockerfile=None, worker_dockerfil
                          f"{reference.name}:0.1.0 (the digests are printed afterwards).")
     dockerfile = dockerfile or os.path.join(context, "Dockerfile")
     worker_dockerfile = worker_dockerfile or os.path.join(context, "docker", "dataflow-worker.Dockerfile")
+    declared = declared_build_args(dockerfile) | (declared_build_args(worker_dockerfile) if dataflow_worker else set())
+    unknown = [item for item in build_args if item.split("=", 1)[0] not in declared]
+    if unknown:
+        raise ImageError(f"--build-arg {unknown[0]}: no Dockerfile built here declares "
+                         f"{unknown[0].split('=', 1)[0]}; they declare {', '.join(sorted(declared))} "
+                         "(the CPU and CUDA images' extras are CPU_EXTRAS and CUDA_EXTRAS).")
     cpu_tag = cpu_image_for(image)
 
     def one(what, tag, file, folder, target=None, fixed=()):

@@ -226,6 +226,10 @@ def test_build_image_refuses_what_it_cannot_push_and_names_the_image_that_failed
     assert "names no registry" in capsys.readouterr().err
     assert cli.main(["build-image", "--image", f"gcr.io/p/ddsp@{DIGEST}", "--engine", engine]) == 2
     assert "names a digest: give the tag" in capsys.readouterr().err
+    # The one-stage Dockerfile's EXTRAS is gone: said, instead of building without it.
+    assert cli.main(["build-image", "--image", "gcr.io/p/ddsp:1", "--engine", engine, "--build-arg",
+                     "EXTRAS=tf,prepare,pipeline"]) == 2
+    assert "--build-arg EXTRAS=tf,prepare,pipeline: no Dockerfile built here declares EXTRAS" in capsys.readouterr().err
     assert not log.exists()  # Nothing was built.
     assert cli.main(["build-image", "--image", "gcr.io/p/ddsp:1", "--engine", engine]) == 1
     assert "The CUDA image (gcr.io/p/ddsp:1): `" in capsys.readouterr().err
