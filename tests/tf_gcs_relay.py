@@ -138,7 +138,8 @@ class _ForwardingHandler(http.server.BaseHTTPRequestHandler):
     def _forward(self):
         relay = self.server.relay
         body = self._read_body()
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        # `Expect: 100-continue` was answered here already (the body is read); not passed on.
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | {"expect"}}
         path, body, headers = _as_the_emulator_takes_it(self.command, self.path, body, headers)
         headers["Content-Length"] = str(len(body))
         connection = http.client.HTTPConnection(relay.emulator_host, relay.emulator_port, timeout=60)
