@@ -11,10 +11,11 @@ are skipped with a reason), its features computed once, and cut into windows
 no recording is in both.
 
 `run` builds and runs the pipeline. With the default runner it uses Beam's in-process
-FnApiRunner with one worker process per core: Beam 2.77's DirectRunner would first try
-to download its 'prism' runner, which fails (slowly) offline, and its multi-threading
-mode is not used because it lost a record in a trial. Any other runner (Dataflow, Flink,
-Spark) is taken from the pipeline options as given.
+FnApiRunner with as many worker processes as this process may use (`local_workers`: the
+cgroup's CPU quota and memory limit, the CPU affinity, the cores): Beam 2.77's
+DirectRunner would first try to download its 'prism' runner, which fails (slowly)
+offline, and its multi-threading mode is not used because it lost a record in a trial.
+Any other runner (Dataflow, Flink, Spark) is taken from the pipeline options as given.
 
 Each file's line (PROGRESS or SKIPPED, on the FILE_LOGGER logger) reaches the main process
 through Beam's worker-log relay (`_WorkerLogFilter`), or directly with one worker; a local
@@ -240,7 +241,8 @@ def pipeline_for(pipeline_args, num_workers=0):
     """A beam.Pipeline for `pipeline_args` (a list like ['--runner=DataflowRunner', ...]).
 
     Without a runner, or with DirectRunner, the job runs in-process with Beam's
-    FnApiRunner and `num_workers` worker processes (0: one per core).
+    FnApiRunner and `num_workers` worker processes (0: --direct_num_workers when given, else
+    as many as this process may use, `local_workers.local_worker_count`, logged with why).
     """
     from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
@@ -252,7 +254,13 @@ def pipeline_for(pipeline_args, num_workers=0):
 
     direct = options.view_as(DirectOptions)
     workers_given = any(arg.startswith("--direct_num_workers") for arg in pipeline_args)
-    workers = num_workers or (direct.direct_num_workers if workers_given else 0) or os.cpu_count() or 1
+    workers = num_workers or (direct.direct_num_workers if workers_given else 0)
+    if not workers:
+        from ddsp_core.training.data_preparation import local_workers
+
+        counted = local_workers.local_worker_count()
+        logging.info("The local Beam runner starts %s.", counted)
+        workers = counted.count
     if direct.direct_running_mode == "multi_threading":
         logging.warning("direct_running_mode=multi_threading is not used (it lost records in a trial here); "
                         "running with multi_processing instead.")
