@@ -80,6 +80,8 @@ _CPU_MACHINE_TYPE = "n1-standard-8"
 # Vertex AI's placeholder for the project ID the pipeline runs in (the service fills it in; the
 # steps' $CLOUD_ML_PROJECT_ID holds the project number). google_cloud_pipeline_components spells
 # it the same (_placeholders.PROJECT_ID_PLACEHOLDER; tests/pipelines/test_dataflow.py checks).
+# kfp's local runner cannot take it (it fails on any {{$.name}} it does not know), so it is a
+# setting (PipelineSettings.project_id) that `compile` and `submit` set for --target vertex.
 VERTEX_PROJECT_ID_PLACEHOLDER = "{{$.pipeline_google_cloud_project_id}}"
 
 
@@ -218,6 +220,11 @@ class PipelineSettings:
         both must then be given (SettingsError otherwise).
     resources: ((step, StepResources), ...): CPU and memory of the steps named, replacing
         DEFAULT_RESOURCES' (`resources_for`).
+    project_id: the project ID the prepare step gives a Dataflow job (--project) before the
+        environment's: for Vertex AI, VERTEX_PROJECT_ID_PLACEHOLDER, which the service fills in
+        (`ddsp_pipeline compile|submit --target vertex` set it; settings_flags.settings_from);
+        '' for none (the step's environment, or --beam-option=--project=ID). Not the default,
+        because kfp's local runner fails on the placeholder.
     train_replicas: Vertex AI: machines the train step runs on; > 1 makes it a custom job of
         that many replicas, each with accelerator_count accelerators (the global batch is split
         among all their GPUs).
@@ -238,6 +245,7 @@ class PipelineSettings:
     train_machine_type: str = None
     cpu_image: str = None
     resources: tuple = ()
+    project_id: str = ""
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -374,8 +382,6 @@ def make_pipeline(settings=PipelineSettings()):
     eval_component = make_component(eval_step, settings.cpu_image)
     sample_component = make_component(sample_step, settings.cpu_image)
     export_component = make_component(export_step, settings.cpu_image)
-    # Vertex AI resolves its project-ID placeholder; on Kubeflow it would stay text: none passed.
-    project_id = VERTEX_PROJECT_ID_PLACEHOLDER if settings.target == "vertex" else ""
 
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="DDSP solo-instrument autoencoder on clarinet notes: prepare -> train -> eval, sample, "
@@ -421,7 +427,7 @@ def make_pipeline(settings=PipelineSettings()):
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
             eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
             worker_image=settings.dataflow_worker_image, sample_rate=sample_rate,
-            explicit_pipeline_root=pipeline_root, project_id=project_id)
+            explicit_pipeline_root=pipeline_root, project_id=settings.project_id)
         prepare_task.set_display_name("prepare TFRecords")
         _set_resources(prepare_task, "prepare_tfrecord", settings)
 

@@ -82,7 +82,7 @@ def settings_from(args, target=None):
     Raises:
         clarinet.SettingsError: a flag's value cannot work, with what to give instead.
     """
-    from pipelines.clarinet import PipelineSettings, SettingsError, Toleration
+    from pipelines.clarinet import VERTEX_PROJECT_ID_PLACEHOLDER, PipelineSettings, SettingsError, Toleration
 
     selector = []
     for item in args.node_selector:
@@ -91,11 +91,14 @@ def settings_from(args, target=None):
             raise SettingsError(f"--node-selector {item!r} is not LABEL=VALUE, e.g. "
                                 "cloud.google.com/gke-accelerator=nvidia-l4.")
         selector.append((label.strip(), value.strip()))
-    return PipelineSettings(image=(args.image or DEFAULT_IMAGE).strip(), target=target or args.target,
+    target = target or args.target
+    return PipelineSettings(image=(args.image or DEFAULT_IMAGE).strip(), target=target,
                             cpu_image=(args.cpu_image or "").strip() or None,
                             dataflow_worker_image=(args.dataflow_worker_image or "").strip() or None,
                             accelerator=args.accelerator, accelerator_count=args.accelerator_count,
                             node_selector=tuple(selector),
                             tolerations=tuple(Toleration.parse(item) for item in args.toleration),
                             train_replicas=args.train_replicas, train_machine_type=args.train_machine_type,
-                            resources=parse_resources(args.resources))
+                            resources=parse_resources(args.resources),
+                            # Dataflow's --project: the ID Vertex AI fills in (its steps' environment has the number).
+                            project_id=VERTEX_PROJECT_ID_PLACEHOLDER if target == "vertex" else "")
