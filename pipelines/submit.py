@@ -10,14 +10,21 @@ pipelines API failed:
 
 1. check flags: exactly one of --vertex / --kfp-host; --project, --region and a gs://
    --pipeline-root for Vertex; a known --preset; shipped gin files only (the remote steps
-   cannot read a file on this machine).
+   cannot read a file on this machine); images a cluster can pull (a digest-pinned --image
+   needs --cpu-image and --dataflow-worker-image, which cannot be derived from a digest).
 2. template: compiles the pipeline from this checkout into a temporary YAML for the target
    (--vertex: a Vertex AI accelerator type; --kfp-host: a Kubernetes GPU resource, node
-   selectors, tolerations) with --image as the components' image (default ddsp-pipeline:0.1.0),
-   so what runs is always the code of this checkout; `--template FILE` submits an already
-   compiled YAML (e.g. pipelines/clarinet.yaml) unchanged.
-3. check pipeline root: writes and deletes a small object under a gs:// pipeline root.
-4. upload audio: local files named by --audio are copied to
+   selectors, tolerations) with --image as the train step's (CUDA) image (default
+   ddsp-pipeline:0.1.0), its tag + '-cpu' as the other steps' image and its tag + '-dataflow'
+   as the Dataflow workers' (each pinned to its digest where one is found), so what runs is
+   always the code of this checkout; `--template FILE` submits an already compiled YAML (e.g.
+   pipelines/clarinet.yaml) unchanged.
+3. connect (Kubeflow): the API's healthz, with the sign-in flags (kubeflow.py: --kfp-namespace,
+   --kfp-token-file, --kfp-cookies-file, --kfp-iap-client-id, --kfp-ssl-ca-cert): a refusal
+   says which flag to give; a backend older than Kubeflow Pipelines 2.3.0 is refused (its
+   launcher cannot run the non-root images' steps), one that does not say its version warned about.
+4. check pipeline root: writes and deletes a small object under a gs:// pipeline root.
+5. upload audio: local files named by --audio are copied to
    `<pipeline root>/inputs/audio/<folder>-<digest of the file list>/` (their layout below the
    pattern's folder kept), skipping files already there with the same MD5; the pipeline gets
    a gs:// glob of exactly those copies, and `audio_fingerprint`, a digest of their names and
@@ -26,7 +33,12 @@ pipelines API failed:
    to a new folder, so a folder never mixes sets and nothing is ever deleted. gs:// globs are
    passed through unchanged (checked to match some file); their listing (names, sizes,
    generations) goes into `audio_fingerprint`, so a rewritten object is prepared again.
-5. submit: aiplatform.PipelineJob(...).submit() or kfp.Client(host).create_run_from_pipeline_package().
+6. submit: aiplatform.PipelineJob(...).submit() or kfp.Client(...).create_run_from_pipeline_package().
+   --pipeline-root also goes in as the pipeline parameter `pipeline_root` (Kubeflow leaves
+   kfp's pipeline-root placeholder unresolved in a step's arguments), and, on Vertex,
+   --service-account as the parameter `service_account` (the train step's custom job of
+   --train-replicas > 1 runs as it, not as the Vertex AI service agent), each when the
+   template declares it.
 
 The flags of the pipeline's parameters are pipeline_flags.py's (shared with `run`), the image
 and GPU flags settings_flags.py's (shared with `compile`); the upload is upload.py, the two
@@ -46,9 +58,8 @@ from ddsp_core.pipeline.steps import StepError
 from ddsp_core.pipeline.steps import split_commas as split_patterns
 from ddsp_core.training.storage import is_url, join
 
-from pipelines import images, pipeline_flags, settings_flags
+from pipelines import images, kubeflow, pipeline_flags, settings_flags
 from pipelines.fingerprint import audio_fingerprint
-from pipelines.kubeflow import submit_kfp
 from pipelines.submit_errors import SubmitError, bad_input
 from pipelines.upload import check_pipeline_root, storage_client, upload_audio
 from pipelines.vertex import submit_vertex
@@ -72,7 +83,9 @@ def add_arguments(parser):
     where.add_argument("--pipeline-root", default=None,
                        help="Where the run's artifacts go, gs://BUCKET/PATH (required for Vertex and for local "
                             "--audio); uploaded audio goes to <pipeline root>/inputs/audio/.")
-    where.add_argument("--service-account", default=None, help="Service account the steps run as.")
+    where.add_argument("--service-account", default=None,
+                       help="Service account the steps run as (Vertex: an email, also the train step's custom job's "
+                            "with --train-replicas > 1; Kubeflow: a Kubernetes service account of the namespace).")
     where.add_argument("--experiment", default=None, help="Experiment to file the run under.")
     where.add_argument("--run-name", default=None,
                        help="Kubeflow: the run's name. Vertex: the job id (lowercase letters, digits, '-').")
@@ -81,6 +94,8 @@ def add_arguments(parser):
                             "when --run-name is not given.")
     where.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                        help="Vertex: a label on the job. Repeatable.")
+    kubeflow.add_arguments(parser.add_argument_group(
+        "Kubeflow sign-in (with --kfp-host; secrets are read from files, not taken on the command line)"))
 
 
 def main(args):
@@ -90,10 +105,15 @@ def main(args):
     """
     try:
         check_args(args)
+        access = kubeflow.access_from_args(args, os.environ) if args.kfp_host else None
         with tempfile.TemporaryDirectory(prefix="ddsp-submit-") as temporary:
             template = prepare_template(args, temporary)
             parameters = parameter_values(args)
             check_template_parameters(template, parameters)
+            declared = template_parameters(template)
+            kfp_client = None
+            if access:  # Before anything is uploaded: the API answers, and its version can run the steps.
+                kfp_client, _ = kubeflow.connect(access, skip_version_check=args.kfp_skip_version_check)
             client = None
             if args.pipeline_root and args.pipeline_root.startswith("gs://"):
                 client = storage_client(args.project)
@@ -115,17 +135,20 @@ def main(args):
             if args.eval_audio == "" or (args.audio and args.eval_audio is None):
                 # None given, or own --audio: the bundled validation clarinet is no held-out set for it.
                 parameters["eval_audio_pattern"] = ""
-            if "checkpoint_dir" in template_parameters(template):  # Templates compiled before it lack it.
+            if "checkpoint_dir" in declared:  # Templates compiled before it lack it.
                 parameters.update(checkpoint_parameters(args, parameters))
+            # After the checkpoint folder's digest: where things go does not change what is trained.
+            parameters.update(placement_parameters(args, declared))
             if args.vertex:
                 submit_vertex(template, args.project, args.region, args.pipeline_root, parameters,
                               display_name=args.display_name or _pipeline_name(), service_account=args.service_account,
                               enable_caching=not args.no_cache, labels=parse_labels(args.label),
                               experiment=args.experiment, job_id=args.run_name)
             else:
-                submit_kfp(template, args.kfp_host, parameters, experiment_name=args.experiment,
-                           run_name=args.run_name or args.display_name, enable_caching=not args.no_cache,
-                           pipeline_root=args.pipeline_root, service_account=args.service_account)
+                kubeflow.submit_kfp(kfp_client, template, access.host, parameters, experiment_name=args.experiment,
+                                    run_name=args.run_name or args.display_name, enable_caching=not args.no_cache,
+                                    pipeline_root=args.pipeline_root, service_account=args.service_account,
+                                    namespace=access.namespace)
     except StepError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return getattr(error, "exit_status", 1)
@@ -138,6 +161,9 @@ def check_args(args):
         raise bad_input("check flags", "give exactly one of --vertex (Vertex AI Pipelines) and "
                         "--kfp-host URL (Kubeflow Pipelines).")
     root = args.pipeline_root
+    if args.vertex and kubeflow.given_flags(args):
+        raise bad_input("check flags", f"{', '.join(kubeflow.given_flags(args))} sign in to Kubeflow (--kfp-host); "
+                        "Vertex AI uses your Google credentials (gcloud auth application-default login).")
     if args.vertex:
         missing = [flag for flag, value in (("--project", args.project), ("--region", args.region),
                                             ("--pipeline-root", root)) if not value]
@@ -177,8 +203,7 @@ def check_args(args):
             "cluster to read it, and submit uploads only to a gs:// pipeline root: give --pipeline-root "
             "gs://BUCKET/PATH, or copy the files where the cluster can read them and pass that glob with --audio.")
     if not args.template:
-        _check_image(settings_flags.settings_from(args, target=_target(args)).image,
-                     "--image" if args.image else "no --image given, and the default")
+        check_step_images(settings, args)
 
 
 def check_gin_file(path):
@@ -270,9 +295,54 @@ def _target(args):
     return "vertex" if args.vertex else "kubeflow"
 
 
+def step_images(settings):
+    """{'image': the train step's (CUDA) image, 'cpu_image': the other steps' image,
+    'dataflow_worker_image': the Dataflow workers'} that `settings` compile to, each as given or
+    derived from the image's tag ('' when it cannot be: a digest). 'cpu_image' only where
+    PipelineSettings has it."""
+    from ddsp_core.pipeline.dataflow import worker_image_for
+
+    found = {"image": settings.image}
+    if hasattr(settings, "cpu_image"):
+        from components.image import cpu_image_for
+
+        found["cpu_image"] = cpu_image_for(settings.image) if settings.cpu_image is None else settings.cpu_image
+    found["dataflow_worker_image"] = (worker_image_for(settings.image) if settings.dataflow_worker_image is None
+                                      else settings.dataflow_worker_image)
+    return found
+
+
+_IMAGE_FLAGS = {"image": "--image", "cpu_image": "--cpu-image", "dataflow_worker_image": "--dataflow-worker-image"}
+
+
+def check_step_images(settings, args):
+    """SubmitError (exit status 2) unless every step image of `settings` is one a cloud cluster
+    can pull; a digest-pinned --image needs --cpu-image and --dataflow-worker-image (a digest
+    names one image: the others cannot be derived from it)."""
+    found = step_images(settings)
+    missing = [_IMAGE_FLAGS[field] for field, reference in found.items() if not reference]
+    if missing:
+        raise bad_input("check image", f"--image {settings.image} is pinned by digest, from which the "
+                        f"{' and the '.join(_IMAGE_NAMES[flag] for flag in missing)} cannot be derived: give "
+                        f"{' and '.join(missing)} too (`ddsp_pipeline build-image` prints all three pinned "
+                        "references), or give --image by tag (REGISTRY/ddsp-pipeline:TAG).")
+    for field, reference in found.items():
+        flag = _IMAGE_FLAGS[field]
+        if field == "image":
+            where = "--image" if args.image else "no --image given, and the default"
+        else:
+            where = flag if getattr(args, field, None) else f"{flag} (derived from --image's tag)"
+        _check_image(reference, where)
+
+
+_IMAGE_NAMES = {"--cpu-image": "CPU image (prepare, eval, sample, export)",
+                "--dataflow-worker-image": "Dataflow worker image"}
+
+
 def prepare_template(args, folder):
     """The YAML to submit: --template as given (its images checked), else a fresh compile into
-    `folder` with --image pinned to its digest where one can be found (images.pin)."""
+    `folder` with each step image (step_images) pinned to its digest where one can be found
+    (images.pin)."""
     if args.template:
         if not os.path.isfile(args.template):
             raise bad_input("template", f"--template {args.template!r} is not a file. Write one with "
@@ -284,17 +354,14 @@ def prepare_template(args, folder):
 
     from pipelines.clarinet import compile_pipeline
 
-    from ddsp_core.pipeline.dataflow import worker_image_for
-
     settings = settings_flags.settings_from(args, target=_target(args))
-    image, said = images.pin(settings.image)
-    print(said)
-    # The Dataflow worker image goes with the tag (pinned too when its digest is known).
-    worker = worker_image_for(settings.image)
-    worker = images.pin(worker)[0] if worker else ""
+    pinned = {}
+    for field, reference in step_images(settings).items():  # Each image by its own tag's digest.
+        pinned[field], said = images.pin(reference)
+        print(said)
     path = os.path.join(folder, "clarinet.yaml")
     try:
-        return compile_pipeline(path, dataclasses.replace(settings, image=image, dataflow_worker_image=worker))
+        return compile_pipeline(path, dataclasses.replace(settings, **pinned))
     except Exception as error:  # kfp's compiler.
         raise SubmitError("template", f"compiling the pipeline failed: {error}") from None
 
@@ -308,13 +375,20 @@ def _check_image(image, where):
 
 
 def template_images(template_path):
-    """The container images a compiled YAML's steps run in."""
+    """The container images a compiled YAML's steps run in (the CUDA image of train, the CPU
+    image of the others), and the prepare step's Dataflow worker image when it names one."""
     import yaml
 
     with open(template_path) as file:
         spec = next(yaml.safe_load_all(file))
     executors = spec.get("deploymentSpec", {}).get("executors", {})
-    return sorted({executor["container"]["image"] for executor in executors.values() if "container" in executor})
+    found = {executor["container"]["image"] for executor in executors.values() if "container" in executor}
+    prepare = spec.get("root", {}).get("dag", {}).get("tasks", {}).get("prepare-tfrecord", {})
+    worker = prepare.get("inputs", {}).get("parameters", {}).get("worker_image", {})
+    worker = worker.get("runtimeValue", {}).get("constant") if isinstance(worker, dict) else None
+    if isinstance(worker, str) and worker:
+        found.add(worker)
+    return sorted(found)
 
 
 def template_parameters(template_path):
@@ -324,6 +398,19 @@ def template_parameters(template_path):
     with open(template_path) as file:
         spec = yaml.safe_load(file)
     return set(spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
+
+
+def placement_parameters(args, declared):
+    """The pipeline parameters saying where the run's things go, for those the template declares
+    (`declared`): 'pipeline_root' (--pipeline-root: kfp's pipeline-root placeholder reaches a
+    step unresolved on Kubeflow) and, on Vertex, 'service_account' (--service-account: the train
+    step's custom job runs as it; without it, as the Vertex AI service agent)."""
+    values = {}
+    if args.pipeline_root and "pipeline_root" in declared:
+        values["pipeline_root"] = args.pipeline_root
+    if args.vertex and args.service_account and "service_account" in declared:
+        values["service_account"] = args.service_account
+    return values
 
 
 def check_template_parameters(template_path, parameters):

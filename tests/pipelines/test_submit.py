@@ -2,11 +2,14 @@
 (gcp-storage-emulator on 127.0.0.1, tests/gcs_emulator.py), the calls to Vertex AI and
 Kubeflow, and bad flags.
 
-The only mocks here are of the cloud APIs that cannot run on this machine:
-google.cloud.aiplatform (init, PipelineJob) and kfp.Client. Everything else is real: the
-compiled YAML, google-cloud-storage talking to the emulator, the checksums.
+The only mock here is of the cloud API that cannot run on this machine:
+google.cloud.aiplatform (init, PipelineJob). Kubeflow submits go through the real kfp.Client to
+a stand-in of the Kubeflow Pipelines REST API on 127.0.0.1 (tests/pipelines/kfp_api_stand_in.py),
+which records what kfp sends. Everything else is real: the compiled YAML, google-cloud-storage
+talking to the emulator, the checksums.
 """
 
+import dataclasses
 import json
 import re
 from unittest import mock
@@ -17,6 +20,7 @@ import yaml
 from pipelines import cli, upload
 from pipelines.fingerprint import audio_fingerprint
 from pipelines.submit_errors import SubmitError
+from tests.pipelines.kfp_api_stand_in import KfpApiStandIn
 
 
 # An image in a registry (one that cannot be reached from here: nothing is pulled or pinned).
@@ -29,6 +33,22 @@ def template(tmp_path_factory):
     path = tmp_path_factory.mktemp("template") / "clarinet.yaml"
     assert cli.main(["compile", "--output", str(path), "--image", IMAGE, "--target", "kubeflow"]) == 0
     return str(path)
+
+
+@pytest.fixture
+def kfp_api(tmp_path, monkeypatch):
+    """A stand-in Kubeflow Pipelines API (a backend of 2.3.0, open); kfp's context file kept in tmp_path."""
+    import kfp
+
+    monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "kfp-context.json"))
+    monkeypatch.delenv("KF_PIPELINES_SA_TOKEN_PATH", raising=False)
+    with KfpApiStandIn() as api:
+        yield api
+
+
+def _run_arguments(api, index=-1):
+    """The pipeline parameters of a run the stand-in API received."""
+    return api.runs[index]["runtime_config"].get("parameters", {})
 
 
 def _write(path, data):
@@ -161,6 +181,17 @@ def _load_template(path):
     return spec, component
 
 
+def _step_images(image):
+    """The images the steps of a pipeline compiled with `image` run in: the image (train) and,
+    where the pipeline has one, the CPU image derived from its tag (the other steps)."""
+    from components import image as image_module
+
+    from pipelines.clarinet import PipelineSettings
+
+    has_cpu = "cpu_image" in {field.name for field in dataclasses.fields(PipelineSettings)}
+    return {image, image_module.cpu_image_for(image)} if has_cpu else {image}
+
+
 def _images(spec):
     return {executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()}
 
@@ -201,6 +232,11 @@ def test_vertex_submit_uploads_audio_then_builds_the_job(gcs_emulator, gcs_bucke
     checkpoint_dir = kwargs["parameter_values"]["checkpoint_dir"]
     assert re.fullmatch(re.escape(f"{gcs_bucket}/runs/checkpoints/full-") + "[0-9a-f]{16}", checkpoint_dir)
     assert "train: no checkpoint yet in" in out
+    declared = set(seen["component"].component_spec.inputs)
+    # Where things go, as parameters where the template has them (compiled from this checkout).
+    placement = {name: value for name, value in (("pipeline_root", f"{gcs_bucket}/runs"),
+                                                 ("service_account", "runner@my-project.iam.gserviceaccount.com"))
+                 if name in declared}
     assert kwargs == {
         "display_name": "ddsp-clarinet", "template_path": kwargs["template_path"], "job_id": None,
         "pipeline_root": f"{gcs_bucket}/runs", "enable_caching": False, "labels": {"team": "audio"},
@@ -208,47 +244,41 @@ def test_vertex_submit_uploads_audio_then_builds_the_job(gcs_emulator, gcs_bucke
                              "gin_params": ["learning_rate = 0.002"], "audio_pattern": audio_pattern,
                              "audio_fingerprint": fingerprint,
                              # Own audio: the bundled validation clarinet is not its held-out set.
-                             "eval_audio_pattern": "", "checkpoint_dir": checkpoint_dir},
+                             "eval_audio_pattern": "", "checkpoint_dir": checkpoint_dir, **placement},
     }
     seen["job"].submit.assert_called_once_with(service_account="runner@my-project.iam.gserviceaccount.com",
                                                experiment=None)
     # The template: the clarinet pipeline, every parameter passed declared, compiled with --image.
     assert seen["component"].name == "ddsp-clarinet"
     assert set(kwargs["parameter_values"]) <= set(seen["component"].component_spec.inputs)
-    assert _images(seen["spec"]) == {"example.com/ddsp/ddsp-pipeline:7"}
+    assert _images(seen["spec"]) == _step_images("example.com/ddsp/ddsp-pipeline:7")
     assert "uploaded 3" in out and "projects/p/locations/r/pipelineJobs/ddsp-1" in out
 
 
-def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
+def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, kfp_api, tmp_path, capsys):
     gcs_emulator.upload_bytes(b"x", f"{gcs_bucket}/audio/a.flac")
-    seen = {}
-
-    def create_run(path, **kwargs):
-        seen["spec"], seen["component"] = _load_template(path)
-        return mock.MagicMock(run_id="run-42")
-
-    with mock.patch("kfp.Client") as client_class:
-        client_class.return_value.create_run_from_pipeline_package.side_effect = create_run
-        status = cli.main(["submit", "--image", IMAGE, "--kfp-host", "http://kfp.example:8888", "--audio", f"{gcs_bucket}/audio/*.flac",
-                           "--batch-size", "8", "--crepe-capacity", "tiny", "--beam-option=--runner=DirectRunner",
-                           "--experiment", "clarinet", "--run-name", "try-1"])
+    status = cli.main(["submit", "--image", IMAGE, "--kfp-host", kfp_api.url, "--audio", f"{gcs_bucket}/audio/*.flac",
+                       "--batch-size", "8", "--crepe-capacity", "tiny", "--beam-option=--runner=DirectRunner",
+                       "--experiment", "clarinet", "--run-name", "try-1"])
     out, err = capsys.readouterr()
     assert status == 0, err
-    client_class.assert_called_once_with(host="http://kfp.example:8888")
-    create = client_class.return_value.create_run_from_pipeline_package
-    create.assert_called_once()
     # kfp's cache key sees the glob's text only: the digest of the objects it matches changes with them.
     fingerprint = audio_fingerprint(f"{gcs_bucket}/audio/*.flac")
     assert re.fullmatch(r"[0-9a-f]{16}", fingerprint)
-    assert create.call_args.kwargs == {
-        "arguments": {"batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": ["--runner=DirectRunner"],
-                      "audio_pattern": f"{gcs_bucket}/audio/*.flac", "eval_audio_pattern": "",
-                      "audio_fingerprint": fingerprint},
-        "run_name": "try-1", "experiment_name": "clarinet", "enable_caching": True, "pipeline_root": None,
-        "service_account": None,
-    }
+    assert [experiment["display_name"] for experiment in kfp_api.experiments] == ["clarinet"]
+    (run,) = kfp_api.runs
+    assert run["display_name"] == "try-1" and run["experiment_id"] == kfp_api.experiments[0]["experiment_id"]
+    assert run["runtime_config"] == {"parameters": {
+        "batch_size": 8, "crepe_capacity": "tiny", "beam_pipeline_options": ["--runner=DirectRunner"],
+        "audio_pattern": f"{gcs_bucket}/audio/*.flac", "eval_audio_pattern": "", "audio_fingerprint": fingerprint}}
+    assert "service_account" not in run
+    # What kfp sent is the compiled clarinet pipeline.
+    spec_path = tmp_path / "sent.yaml"
+    spec_path.write_text(yaml.safe_dump(run["pipeline_spec"]))
+    seen = {}
+    seen["spec"], seen["component"] = _load_template(str(spec_path))
     assert seen["component"].name == "ddsp-clarinet"
-    assert _images(seen["spec"]) == {IMAGE}
+    assert _images(seen["spec"]) == _step_images(IMAGE)
     assert f"image {IMAGE}: no digest found" in out
     # The prepare step's Dataflow workers get the worker image built beside it (docker/dataflow-worker.Dockerfile).
     prepare = seen["spec"]["root"]["dag"]["tasks"]["prepare-tfrecord"]["inputs"]["parameters"]
@@ -256,7 +286,7 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
     # Compiled for Kubeflow: the GPU is asked for as the Kubernetes resource.
     train_resources = seen["spec"]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert train_resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
-    assert "run-42" in out and "http://kfp.example:8888/#/runs/details/run-42" in out
+    assert "run-1" in out and f"{kfp_api.url}/#/runs/details/run-1" in out
     assert "no --pipeline-root, so no checkpoint folder outlives the run" in err
     assert sorted(_blobs(gcs_emulator, gcs_bucket)) == ["audio/a.flac"], "nothing uploaded"
 
@@ -269,25 +299,19 @@ def test_kfp_submit_passes_gs_audio_through(gcs_emulator, gcs_bucket, capsys):
     (["--beam-option=--project=p", "--beam-options=--runner=DataflowRunner,--region=r"],
      ["--project=p", "--runner=DataflowRunner", "--region=r"]),
 ])
-def test_beam_options_reach_the_pipeline_as_a_list(flags, expected, template, capsys):
-    """(kfp.Client is mocked: it stands in for the Kubeflow Pipelines API.)"""
-    with mock.patch("kfp.Client") as client_class:
-        status = cli.main(["submit", "--kfp-host", "http://kfp.example:8888", "--template", template, *flags])
+def test_beam_options_reach_the_pipeline_as_a_list(flags, expected, template, kfp_api, capsys):
+    status = cli.main(["submit", "--kfp-host", kfp_api.url, "--template", template, *flags])
     err = capsys.readouterr().err
     assert status == 0, err
-    arguments = client_class.return_value.create_run_from_pipeline_package.call_args.kwargs["arguments"]
-    assert arguments["beam_pipeline_options"] == expected
+    assert _run_arguments(kfp_api)["beam_pipeline_options"] == expected
     assert ("--beam-options is deprecated" in err) == any(flag.startswith("--beam-options") for flag in flags)
 
 
-def test_a_seed_reaches_the_pipeline_only_when_given(template, capsys):
-    """(kfp.Client is mocked: it stands in for the Kubeflow Pipelines API.)"""
-    with mock.patch("kfp.Client") as client_class:
-        assert cli.main(["submit", "--kfp-host", "http://h", "--template", template, "--seed", "7"]) == 0
-        assert cli.main(["submit", "--kfp-host", "http://h", "--template", template]) == 0
-    calls = client_class.return_value.create_run_from_pipeline_package.call_args_list
-    assert calls[0].kwargs["arguments"]["seed"] == 7
-    assert "seed" not in calls[1].kwargs["arguments"]  # The pipeline's default: drawn at train time.
+def test_a_seed_reaches_the_pipeline_only_when_given(template, kfp_api, capsys):
+    assert cli.main(["submit", "--kfp-host", kfp_api.url, "--template", template, "--seed", "7"]) == 0
+    assert cli.main(["submit", "--kfp-host", kfp_api.url, "--template", template]) == 0
+    assert _run_arguments(kfp_api, 0)["seed"] == 7
+    assert "seed" not in _run_arguments(kfp_api, 1)  # The pipeline's default: drawn at train time.
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -317,15 +341,15 @@ def test_a_seed_reaches_the_pipeline_only_when_given(template, capsys):
     (["--kfp-host", "http://h", "--template", "pipelines/clarinet.yaml"],
      ["--template pipelines/clarinet.yaml: The image 'ddsp-pipeline:0.1.0' names no registry"]),
 ])
-def test_bad_flags_exit_2_before_anything_is_sent(argv, expected, capsys):
-    with mock.patch("kfp.Client") as client_class:
-        status = cli.main(["submit", *argv])
+def test_bad_flags_exit_2_before_anything_is_sent(argv, expected, kfp_api, capsys):
+    argv = [kfp_api.url if arg == "http://h" else arg for arg in argv]
+    status = cli.main(["submit", *argv])
     err = capsys.readouterr().err
     assert status == 2
     assert err.startswith("ddsp_pipeline submit: error: step '"), err
     for text in expected:
         assert text in err, err
-    client_class.assert_not_called()
+    assert kfp_api.requests == [], "nothing is sent"
 
 
 def test_pipeline_root_that_is_not_writable_stops_before_upload(gcs_emulator, notes, capsys):
@@ -350,20 +374,24 @@ def test_refused_submission_exits_1_naming_the_step(gcs_emulator, gcs_bucket, ca
     err = capsys.readouterr().err
     assert status == 1
     assert "step 'submit to Vertex AI' failed: aiplatform.pipelineJobs.create denied" in err
-    # Only the flags given are passed, and the checkpoint folder the submit tool adds.
-    assert set(job_class.call_args.kwargs["parameter_values"]) == {"checkpoint_dir"}
+    # Only the flags given are passed, and the checkpoint folder the submit tool adds (and the
+    # pipeline root, where the template has the parameter).
+    values = job_class.call_args.kwargs["parameter_values"]
+    assert set(values) - {"pipeline_root"} == {"checkpoint_dir"}
+    assert values.get("pipeline_root", f"{gcs_bucket}/runs") == f"{gcs_bucket}/runs"
     assert _blobs(gcs_emulator, gcs_bucket) == {}, "the write probe is removed"
 
 
-def test_eval_audio_is_uploaded_too_and_becomes_the_held_out_set(gcs_emulator, gcs_bucket, notes, tmp_path, capsys):
+def test_eval_audio_is_uploaded_too_and_becomes_the_held_out_set(gcs_emulator, gcs_bucket, notes, tmp_path, kfp_api,
+                                                                 capsys):
     folder, _ = notes
     held_out = tmp_path / "held out"
     _write(held_out / "v.wav", b"RIFF-v" * 70)
-    with mock.patch("kfp.Client") as client_class:
-        status = cli.main(["submit", "--image", IMAGE, "--kfp-host", "http://kfp.example:8888", "--pipeline-root", f"{gcs_bucket}/runs",
-                           "--audio", str(folder / "*.wav"), "--eval-audio", str(held_out / "*.wav")])
+    status = cli.main(["submit", "--image", IMAGE, "--kfp-host", kfp_api.url, "--pipeline-root", f"{gcs_bucket}/runs",
+                       "--audio", str(folder / "*.wav"), "--eval-audio", str(held_out / "*.wav")])
     assert status == 0, capsys.readouterr().err
-    arguments = client_class.return_value.create_run_from_pipeline_package.call_args.kwargs["arguments"]
+    assert kfp_api.runs[0]["runtime_config"]["pipeline_root"] == f"{gcs_bucket}/runs"
+    arguments = _run_arguments(kfp_api)
     assert _beam_matches(gcs_emulator, gcs_bucket, arguments["eval_audio_pattern"]) == [
         f"{gcs_bucket}/{name}" for name in _blobs(gcs_emulator, gcs_bucket, "runs/inputs/audio/held-out-")]
     assert len(_beam_matches(gcs_emulator, gcs_bucket, arguments["eval_audio_pattern"])) == 1
