@@ -120,3 +120,12 @@ bench-seeds: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# The rehearsals: the whole pipeline (tiny) in podman containers as Vertex AI and Kubeflow run it,
+# and the failures they catch (~20 min here; pipelines/REHEARSAL.md). Needs podman and the images:
+# REHEARSAL_IMAGE (the pipeline's --image) and REHEARSAL_CPU_IMAGE (the other steps').
+REHEARSAL_IMAGE ?= localhost/ddsp-pipeline:rehearsal-cpu
+REHEARSAL_CPU_IMAGE ?= $(REHEARSAL_IMAGE)
+rehearse: $(STAMP)
+	DDSP_REHEARSAL_IMAGE=$(REHEARSAL_IMAGE) DDSP_REHEARSAL_CPU_IMAGE=$(REHEARSAL_CPU_IMAGE) \
+	  $(PY) -m pytest -q -p no:xdist --rehearsal tests/pipelines/test_rehearsal.py
