@@ -101,14 +101,14 @@ def build_image_command(args):
         usage = ("names no registry", "not installed", "names a digest", "no Dockerfile built here declares")
         return 2 if any(text in str(error) for text in usage) else 1
     if args.no_push:
-        print("Built " + ", ".join(built.all()) + " (not pushed).")
+        print("Built " + ", ".join(built.references()) + " (not pushed).")
         return 0
     flags = shlex.join(built.submit_flags())
-    print("Pushed " + ", ".join(built.all()) + f".\nSubmit (or compile) with:\n  ddsp_pipeline submit ... {flags}")
+    print("Pushed " + ", ".join(built.references()) + f".\nSubmit (or compile) with:\n  ddsp_pipeline submit ... {flags}")
     if not built.dataflow_worker_image:
         print("(No Dataflow worker image was built: for the prepare step on Dataflow give one with "
               "--dataflow-worker-image.)")
-    if any("@" not in reference for reference in built.all()):
+    if any("@" not in reference for reference in built.references()):
         print("(Not every push reported a digest, so some are given by tag: a rebuild under the same tag may be "
               "served from kfp's cache.)")
     return 0

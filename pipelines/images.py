@@ -237,7 +237,8 @@ class BuiltImages:
             flags += ["--dataflow-worker-image", self.dataflow_worker_image]
         return flags
 
-    def all(self):
+    def references(self):
+        """The references built, CUDA, CPU, worker (those built)."""
         return [reference for reference in (self.image, self.cpu_image, self.dataflow_worker_image) if reference]
 
 
