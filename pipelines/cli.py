@@ -104,7 +104,7 @@ def build_image_command(args):
         print("Built " + ", ".join(built.references()) + " (not pushed).")
         return 0
     flags = shlex.join(built.submit_flags())
-    print("Pushed " + ", ".join(built.references()) + f".\nSubmit (or compile) with:\n  ddsp_pipeline submit ... {flags}")
+    print(f"Pushed {', '.join(built.references())}.\nSubmit (or compile) with:\n  ddsp_pipeline submit ... {flags}")
     if not built.dataflow_worker_image:
         print("(No Dataflow worker image was built: for the prepare step on Dataflow give one with "
               "--dataflow-worker-image.)")
