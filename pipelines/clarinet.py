@@ -93,6 +93,12 @@ def default_train_machine_type(accelerator, accelerator_count):
     return _GPU_MACHINE_TYPES.get(accelerator, {}).get(int(accelerator_count))
 
 
+def cloud_project_id(target):
+    """The PipelineSettings.project_id of a pipeline compiled to run on `target`: Vertex AI's
+    project-ID placeholder for 'vertex' (the service fills it in), '' for 'kubeflow'."""
+    return VERTEX_PROJECT_ID_PLACEHOLDER if target == "vertex" else ""
+
+
 class SettingsError(ValueError):
     """Pipeline settings that cannot work; the message says what to give instead."""
 
@@ -222,7 +228,7 @@ class PipelineSettings:
         DEFAULT_RESOURCES' (`resources_for`).
     project_id: the project ID the prepare step gives a Dataflow job (--project) before the
         environment's: for Vertex AI, VERTEX_PROJECT_ID_PLACEHOLDER, which the service fills in
-        (`ddsp_pipeline compile|submit --target vertex` set it; settings_flags.settings_from);
+        (`ddsp_pipeline compile|submit --target vertex` set it: `cloud_project_id(target)`);
         '' for none (the step's environment, or --beam-option=--project=ID). Not the default,
         because kfp's local runner fails on the placeholder.
     train_replicas: Vertex AI: machines the train step runs on; > 1 makes it a custom job of

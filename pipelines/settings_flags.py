@@ -82,7 +82,7 @@ def settings_from(args, target=None):
     Raises:
         clarinet.SettingsError: a flag's value cannot work, with what to give instead.
     """
-    from pipelines.clarinet import VERTEX_PROJECT_ID_PLACEHOLDER, PipelineSettings, SettingsError, Toleration
+    from pipelines.clarinet import PipelineSettings, SettingsError, Toleration, cloud_project_id
 
     selector = []
     for item in args.node_selector:
@@ -101,4 +101,4 @@ def settings_from(args, target=None):
                             train_replicas=args.train_replicas, train_machine_type=args.train_machine_type,
                             resources=parse_resources(args.resources),
                             # Dataflow's --project: the ID Vertex AI fills in (its steps' environment has the number).
-                            project_id=VERTEX_PROJECT_ID_PLACEHOLDER if target == "vertex" else "")
+                            project_id=cloud_project_id(target))
