@@ -189,12 +189,13 @@ def snapshot(mount_root):
 
 def changed_files(mount_root, before, under=None):
     """Files under mount_root that are new or changed since `before` (a snapshot), sorted;
-    only those under one of the relative folders `under` when it is given."""
+    when `under` is given, only those that are one of its relative paths or in one of them (an
+    output artifact is a file or a folder)."""
     now = snapshot(mount_root)
     changed = [path for path, state in now.items() if before.get(path) != state]
     if under is not None:
-        prefixes = [folder.rstrip("/") + "/" for folder in under]
-        changed = [path for path in changed if any(path.startswith(prefix) for prefix in prefixes)]
+        wanted = [item.rstrip("/") for item in under]
+        changed = [path for path in changed if any(path == item or path.startswith(item + "/") for item in wanted)]
     return sorted(changed)
 
 

@@ -51,10 +51,17 @@ def _lines(result):
     return "\n".join(driver.summary_lines(result))
 
 
+def _check_images(result):
+    """Defect 10: only train runs the (CUDA) --image; the other steps the CPU image."""
+    assert {row.task: row.image for row in result.rows if row.task == "train"} == {"train": IMAGE}
+    assert {row.image for row in result.rows if row.task != "train"} == {CPU_IMAGE}
+
+
 def test_vertex_rehearsal_runs_the_whole_pipeline(tmp_path):
     result = _rehearse(tmp_path, "vertex")
     assert result.ok, _lines(result)
     assert {row.task for row in result.rows} == TASKS and all(row.rc == 0 for row in result.rows)
+    _check_images(result)
     prepare = _executor_input(result, "prepare-tfrecord")["inputs"]["parameterValues"]
     # Vertex AI's environment has the project number; what reaches Dataflow must be the ID (defect 2).
     if "project_id" in prepare:
@@ -68,6 +75,7 @@ def test_kubeflow_rehearsal_runs_the_whole_pipeline_as_an_arbitrary_uid(tmp_path
     result = _rehearse(tmp_path, "kubeflow")
     assert result.ok, _lines(result)
     assert {row.task for row in result.rows} == TASKS and all(row.rc == 0 for row in result.rows)
+    _check_images(result)
     prepare = _executor_input(result, "prepare-tfrecord")["inputs"]["parameterValues"]
     # The placeholder reached the step unresolved; the pipeline's explicit root stands in (defect 9).
     assert "{{$.pipeline_root}}" in json.dumps(prepare)

@@ -188,8 +188,13 @@ def test_bucket_copies_around_a_task(tmp_path):
         (mount / "bkt/runs/t2/model/ckpt").write_text("weights")
         (mount / "bkt/runs/elsewhere.txt").write_text("side file")
         assert bucket.changed_files(str(mount), before) == ["bkt/runs/elsewhere.txt", "bkt/runs/t2/model/ckpt"]
-        only_outputs = bucket.changed_files(str(mount), before, under=["bkt/runs/t2/model"])
-        assert only_outputs == ["bkt/runs/t2/model/ckpt"]
+        (mount / "bkt/runs/t2/metrics").write_text("{}")  # An output artifact that is a file.
+        (mount / "bkt/runs/t2/metrics_old").write_text("{}")
+        only_outputs = bucket.changed_files(str(mount), before, under=["bkt/runs/t2/model", "bkt/runs/t2/metrics"])
+        assert only_outputs == ["bkt/runs/t2/metrics", "bkt/runs/t2/model/ckpt"]
         emulator.upload_files(str(mount), only_outputs)
         assert emulator.list("gs://bkt/runs/t2/model") == ["gs://bkt/runs/t2/model/ckpt"]
-        assert emulator.list("gs://bkt/runs") == ["gs://bkt/runs/t1/dataset/a.txt", "gs://bkt/runs/t2/model/ckpt"]
+        assert emulator.exists("gs://bkt/runs/t2/metrics") and emulator.exists("gs://bkt/runs/t2/model")
+        assert not emulator.exists("gs://bkt/runs/t2/metrics_old")
+        assert emulator.list("gs://bkt/runs") == ["gs://bkt/runs/t1/dataset/a.txt", "gs://bkt/runs/t2/metrics",
+                                                  "gs://bkt/runs/t2/model/ckpt"]
