@@ -293,6 +293,15 @@ class Rehearsal:
     def run(self):
         settings = self.settings
         self.work_dir = settings.work_dir or tempfile.mkdtemp(prefix=f"ddsp-rehearsal-{settings.target}-")
+        try:
+            return self._run()
+        except BaseException:
+            if not settings.keep and not settings.work_dir:
+                shutil.rmtree(self.work_dir, ignore_errors=True)
+            raise
+
+    def _run(self):
+        settings = self.settings
         os.makedirs(os.path.join(self.work_dir, "logs"), exist_ok=True)
         yaml_path = compile_for(settings, os.path.join(self.work_dir, f"pipeline-{settings.target}.yaml"))
         defaults, tasks = read_plan(yaml_path)
