@@ -23,8 +23,9 @@ import os
 from ddsp_core.training import checkpoints, storage
 
 FOLDER = "checkpoints"
-# Parameters that do not change what is trained: where the prepare job runs, and this module's own.
-NOT_IN_KEY = ("beam_pipeline_options", "checkpoint_dir", "restart_id")
+# Parameters that do not change what is trained: where the prepare job runs, the pipeline root and
+# service account the run is given, and this module's own.
+NOT_IN_KEY = ("beam_pipeline_options", "checkpoint_dir", "restart_id", "pipeline_root", "service_account")
 # Parameters that count only when set: at their 'not set' value they are left out, so that runs
 # without them keep the folder they had before the parameter existed (and resume from it).
 # seed: -1 (or None) lets training draw one.
