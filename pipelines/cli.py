@@ -159,7 +159,8 @@ def compile_command(args):
         return 2
     path = compile_pipeline(args.output or PACKAGE_PATH, settings)
     gpu = (f"{settings.accelerator_count} x {settings.accelerator}" if settings.accelerator else "no GPU")
-    print(f"Wrote {path} (target {settings.target}, image {settings.image}, train on {gpu})")
+    print(f"Wrote {path} (target {settings.target}; train on {gpu}, image {settings.image}; the other steps on "
+          f"{settings.cpu_image})")
     return 0
 
 

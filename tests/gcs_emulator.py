@@ -27,8 +27,10 @@ Environment set while the emulator runs (previous values restored on exit):
 * ``GOOGLE_CLOUD_PROJECT`` / ``CLOUDSDK_CORE_PROJECT=test-project``,
   ``NO_GCE_CHECK=True`` (never probe the GCE metadata server).
 
-TensorFlow's own gs:// client cannot be pointed at an emulator: never read
-gs:// paths through ``tf.io.gfile`` in tests; download and parse locally.
+TensorFlow's own gs:// client has no endpoint setting: it reaches the emulator only
+through the HTTPS relay of ``tests/tf_gcs_relay.py`` (as the TensorBoard test does).
+Elsewhere, do not read gs:// paths through ``tf.io.gfile`` in tests; download and parse
+locally.
 """
 
 from __future__ import annotations
