@@ -177,7 +177,8 @@ def tune_locally(space, pipeline_root, seed=DEFAULT_TUNE_SEED, gin_params=(), ou
             measured = {name: value for name, value in result.metrics.items() if isinstance(value, (int, float))}
             objective = measured.get(space.metric)
             row.update(status="done" if objective is not None else "failed", objective=objective, metrics=measured,
-                       run_name=result.run_name, model=result.artifacts.get("model"),
+                       run_name=result.run_name, dataset=result.artifacts.get("dataset"),
+                       model=result.artifacts.get("model"),
                        page=result.artifacts.get("page"), exported=result.artifacts.get("exported"))
             if objective is None:
                 row["error"] = (f"the eval step measured no {space.metric!r} (it measured "

@@ -24,8 +24,8 @@ from components.image import make_component
 from components.prepare_tfrecord.component import prepare_tfrecord as prepare_step
 from components.tuning.component import trial_worker_pool_specs, tuning_output_directory, tuning_results
 from ddsp_core.pipeline.search_space import vertex_study_spec
-from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, VERTEX_PROJECT_ID_PLACEHOLDER,
-                                SettingsError, default_train_machine_type)
+from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, SettingsError, cloud_project_id,
+                                default_train_machine_type)
 
 PIPELINE_NAME = "ddsp-clarinet-tune"
 
@@ -88,7 +88,7 @@ def make_tuning_pipeline(space, settings):
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
             eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
             worker_image=settings.dataflow_worker_image, sample_rate=sample_rate,
-            explicit_pipeline_root=pipeline_root, project_id=VERTEX_PROJECT_ID_PLACEHOLDER)
+            explicit_pipeline_root=pipeline_root, project_id=cloud_project_id("vertex"))
         resources = settings.resources_for("prepare_tfrecord")
         prepare_task.set_display_name("prepare TFRecords").set_cpu_limit(resources.cpu_limit).set_memory_limit(
             resources.memory_limit)

@@ -174,6 +174,10 @@ def test_the_vertex_tuning_pipeline_compiles_with_the_files_study(tmp_path, caps
     assert tuning["max_trial_count"]["runtimeValue"]["constant"] == 4
     assert tuning["parallel_trial_count"]["runtimeValue"]["constant"] == 2
     assert tuning["worker_pool_specs"]["taskOutputParameter"]["producerTask"] == "trial-worker-pool-specs"
+    assert tuning["service_account"]["componentInputParameter"] == "service_account"  # Not the service agent.
+    # Dataflow gets the project ID (the step's environment holds the project number).
+    assert _task_inputs(spec, "prepare-tfrecord")["project_id"]["runtimeValue"]["constant"] == (
+        "{{$.pipeline_google_cloud_project_id}}")
     # The trials' container: the CUDA image on a machine with the L4, running the trial module.
     specs = _task_inputs(spec, "trial-worker-pool-specs")
     assert specs["image"]["runtimeValue"]["constant"] == "reg.example/p/ddsp-pipeline:0.1.0"
