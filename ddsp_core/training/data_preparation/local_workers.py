@@ -27,8 +27,9 @@ PROC_SELF_CGROUP = "/proc/self/cgroup"
 GIB = 1 << 30
 # A prepare worker's peak resident memory: Beam's SDK harness with TensorFlow, the full CREPE model
 # and a file's audio and features. Measured here (2 cores, tensorflow-cpu, the full preset, 13-26 s
-# clarinet files): the whole job in one process (--num_workers=1, launcher and worker together)
-# peaked at 1.9 GiB resident. 2.5 GiB a worker leaves headroom for longer files.
+# clarinet files, 2026-12-06): each of 2 worker processes peaked at 1.9 GiB resident (VmHWM), the
+# launching process at 0.74 GiB; the whole job in one process (--num_workers=1) at 2.0 GiB.
+# 2.5 GiB a worker and 1 GiB for the launcher leave headroom for longer files.
 WORKER_MEMORY_BYTES = int(2.5 * GIB)
 # The launching process (Beam's FnApiRunner, the step's own imports) beside its workers.
 MAIN_PROCESS_MEMORY_BYTES = 1 * GIB
