@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean
+.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean test-slow
 
 setup: $(STAMP)
 
@@ -129,3 +129,7 @@ REHEARSAL_CPU_IMAGE ?= $(REHEARSAL_IMAGE)
 rehearse: $(STAMP)
 	DDSP_REHEARSAL_IMAGE=$(REHEARSAL_IMAGE) DDSP_REHEARSAL_CPU_IMAGE=$(REHEARSAL_CPU_IMAGE) \
 	  $(PY) -m pytest -q -p no:xdist --rehearsal tests/pipelines/test_rehearsal.py
+
+# The tests marked slow (whole multi-run workflows, e.g. a local 2-trial `ddsp_pipeline tune`; minutes).
+test-slow: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:xdist --slow -m slow tests

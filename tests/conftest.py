@@ -1,21 +1,31 @@
 """Shared pytest fixtures: a real GCS emulator (see tests/gcs_emulator.py); the `rehearsal`
-marker's switch (`--rehearsal`: run the pipeline rehearsals in podman, skipped by default)."""
+and `slow` markers' switches (`--rehearsal`, `--slow`: skipped by default)."""
 
 import pytest
 
 from tests.gcs_emulator import gcs_bucket, gcs_emulator  # noqa: F401
 
 
+# Markers whose tests run only when asked for: marker -> (option, why they are left out).
+OPT_IN_MARKERS = {
+    "rehearsal": ("--rehearsal", "a rehearsal in podman (minutes)"),
+    "slow": ("--slow", "minutes on 2 cores"),
+}
+
+
 def pytest_addoption(parser):
     parser.addoption("--rehearsal", action="store_true", default=False,
                      help="Run the tests marked `rehearsal` (the compiled pipeline in podman containers, "
                           "minutes; see pipelines/REHEARSAL.md).")
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="Run the tests marked `slow` (whole multi-run workflows such as a 2-trial tune).")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--rehearsal"):
-        return
-    skip = pytest.mark.skip(reason="a rehearsal in podman (minutes): run with --rehearsal")
-    for item in items:
-        if "rehearsal" in item.keywords:
-            item.add_marker(skip)
+    for marker, (option, why) in OPT_IN_MARKERS.items():
+        if config.getoption(option):
+            continue
+        skip = pytest.mark.skip(reason=f"{why}: run with {option}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)

@@ -1,7 +1,7 @@
 """`ddsp_pipeline tune`'s quick parts: the search-space file, the trials drawn from it, the trial
 container's command line and metric report, the trials' table, the best model's copy, and the
 Vertex AI tuning pipeline compiled by the real kfp compiler. The local 2-trial tune end to end
-is in test_tune_local.py (minutes: run with DDSP_SLOW_TESTS=1)."""
+is in test_tune_local.py (minutes: run with pytest --slow)."""
 
 import json
 import os

@@ -1,7 +1,7 @@
 """`ddsp_pipeline tune` end to end here: two trials of the clarinet pipeline (four bundled notes,
 tiny CREPE, a tiny model trained for two steps), then one Vertex AI-style trial on the dataset
 they prepared. Minutes on 2 cores (each trial runs train, eval, sample and export): skipped unless
-DDSP_SLOW_TESTS=1."""
+pytest --slow (`make test-slow`)."""
 
 import glob
 import json
@@ -14,8 +14,7 @@ from ddsp_core.pipeline import trial
 from pipelines import cli
 from tests.training.conftest import NOTES_PATTERN, TINY_MODEL_PARAMS
 
-pytestmark = pytest.mark.skipif(os.environ.get("DDSP_SLOW_TESTS") != "1",
-                                reason="a local 2-trial tune (minutes): run with DDSP_SLOW_TESTS=1")
+pytestmark = pytest.mark.slow
 
 SPACE = """\
 objective: {metric: loudness_l1_db, goal: minimize}
