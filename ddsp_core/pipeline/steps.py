@@ -70,7 +70,8 @@ def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_
         beam_pipeline_options: Beam options, a list with one option an item (a value may
             contain commas), e.g. ['--runner=DataflowRunner', '--max_num_workers=8']; empty
             for the local runner. A plain string is refused (`dataflow.check_options`).
-        num_workers: Local runner's worker processes (0: as many as the process's CPU quota, affinity and memory limit allow; local_workers.py).
+        num_workers: Local runner's worker processes (0: as many as the process's CPU quota,
+            affinity and memory limit allow; data_preparation/local_workers.py).
         eval_audio_pattern: Glob(s) of audio that all goes to the eval split (a held-out
             instrument); the preset's eval_split_fraction then is not applied. '' for none.
         dataset_uri: The URL of the same folder (a kfp artifact's gs:// URI, whose local path

@@ -88,7 +88,8 @@ def make_parser():
                         help="Comma-separated Beam pipeline options, e.g. '--runner=DataflowRunner,--project=p,"
                              "--region=r,--temp_location=gs://b/tmp'. DirectRunner runs in-process.")
     parser.add_argument("--num_workers", type=int, default=0,
-                        help="Local runner: worker processes (0: as many as the process's CPU quota, affinity and memory limit allow; local_workers.py).")
+                        help="Local runner: worker processes (0: as many as this process's CPU quota, CPU "
+                             "affinity and memory limit allow).")
     _add_bool(parser, "overwrite", False, "Delete the shards and manifest of an earlier run at the output path")
     _add_bool(parser, "allow_skipped_files", False, "Exit 0 even when some files were skipped")
     _add_bool(parser, "allow_memory_growth", False, "Let GPU memory grow as needed instead of taking it all")
