@@ -359,6 +359,24 @@ def _set_resources(task, step, settings):
         task.set_cpu_request(resources.cpu_request).set_memory_request(resources.memory_request)
 
 
+def prepare_tfrecord_task(component, settings, *, audio_pattern, preset, crepe_capacity, beam_pipeline_options,
+                          audio_fingerprint, eval_audio_pattern, sample_rate, pipeline_root):
+    """The prepare step's task in a pipeline being defined (the clarinet pipeline, the tuning
+    pipeline): `component` (the prepare component for settings.cpu_image) called with the
+    pipeline's parameters and what the settings add (kfp's pipeline-root placeholder beside the
+    explicit `pipeline_root` parameter, the Dataflow worker image, Vertex AI's project id), its
+    display name, and its CPU and memory."""
+    task = component(
+        audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
+        beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
+        eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
+        worker_image=settings.dataflow_worker_image, sample_rate=sample_rate,
+        explicit_pipeline_root=pipeline_root, project_id=settings.project_id)
+    task.set_display_name("prepare TFRecords")
+    _set_resources(task, "prepare_tfrecord", settings)
+    return task
+
+
 def _custom_training_job(component, settings):
     """`component` run as a Vertex AI custom job of settings.train_replicas machines.
 
@@ -428,14 +446,10 @@ def make_pipeline(settings=PipelineSettings()):
         pipeline-root placeholder unresolved (Kubeflow); service_account: with train_replicas > 1,
         the service account the Vertex AI custom job of the train step runs as ('' : Vertex AI's
         custom-code service agent; `submit` passes its --service-account)."""
-        prepare_task = prepare_tfrecord(
-            audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
+        prepare_task = prepare_tfrecord_task(
+            prepare_tfrecord, settings, audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
-            eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
-            worker_image=settings.dataflow_worker_image, sample_rate=sample_rate,
-            explicit_pipeline_root=pipeline_root, project_id=settings.project_id)
-        prepare_task.set_display_name("prepare TFRecords")
-        _set_resources(prepare_task, "prepare_tfrecord", settings)
+            eval_audio_pattern=eval_audio_pattern, sample_rate=sample_rate, pipeline_root=pipeline_root)
 
         job = {"service_account": service_account} if settings.train_replicas > 1 else {}
         train_task = train_component(

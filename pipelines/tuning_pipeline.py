@@ -14,6 +14,7 @@ when the pipeline is compiled; the data and the training's settings are the pipe
 parameters, as in the clarinet pipeline. Prepare, the helpers and export run the CPU image.
 """
 
+import dataclasses
 from typing import List
 
 from kfp import compiler, dsl
@@ -25,7 +26,7 @@ from components.prepare_tfrecord.component import prepare_tfrecord as prepare_st
 from components.tuning.component import trial_worker_pool_specs, tuning_output_directory, tuning_results
 from ddsp_core.pipeline.search_space import vertex_study_spec
 from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, SettingsError, cloud_project_id,
-                                default_train_machine_type)
+                                default_train_machine_type, prepare_tfrecord_task)
 
 PIPELINE_NAME = "ddsp-clarinet-tune"
 
@@ -51,6 +52,8 @@ def make_tuning_pipeline(space, settings):
 
     if settings.target != "vertex":
         raise SettingsError("Hyperparameter tuning jobs are a Vertex AI service: compile the tune for Vertex AI.")
+    if not settings.project_id:  # Dataflow's --project: the id, not the number in the step's environment.
+        settings = dataclasses.replace(settings, project_id=cloud_project_id("vertex"))
     machine_type = trial_machine_type(settings)
     metrics, parameters, algorithm = vertex_study_spec(space)
     prepare_component = make_component(prepare_step, settings.cpu_image)
@@ -83,15 +86,10 @@ def make_tuning_pipeline(space, settings):
         """The clarinet pipeline's parameters (see clarinet.py), the search's trials all seeded with
         `seed` (-1: each draws one); service_account: the trials' service account ('' : Vertex AI's
         custom-code service agent); location: the tuning job's region."""
-        prepare_task = prepare_component(
-            audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
+        prepare_task = prepare_tfrecord_task(
+            prepare_component, settings, audio_pattern=audio_pattern, preset=preset, crepe_capacity=crepe_capacity,
             beam_pipeline_options=beam_pipeline_options, audio_fingerprint=audio_fingerprint,
-            eval_audio_pattern=eval_audio_pattern, pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
-            worker_image=settings.dataflow_worker_image, sample_rate=sample_rate,
-            explicit_pipeline_root=pipeline_root, project_id=cloud_project_id("vertex"))
-        resources = settings.resources_for("prepare_tfrecord")
-        prepare_task.set_display_name("prepare TFRecords").set_cpu_limit(resources.cpu_limit).set_memory_limit(
-            resources.memory_limit)
+            eval_audio_pattern=eval_audio_pattern, sample_rate=sample_rate, pipeline_root=pipeline_root)
 
         base_task = base_component(pipeline_root=dsl.PIPELINE_ROOT_PLACEHOLDER,
                                    job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
