@@ -29,13 +29,9 @@ def cpu_image_for(image):
     ('reg/ddsp-pipeline:0.1.0' -> 'reg/ddsp-pipeline:0.1.0-cpu'; no tag: 'latest-cpu');
     '' for an image named by digest, whose CPU image cannot be derived (give it yourself:
     `ddsp_pipeline build-image` prints both references pinned)."""
-    image = str(image or "").strip()
-    if not image or "@" in image:
-        return ""
-    name, _, tag = image.rpartition(":")
-    if not name or "/" in tag:  # 'host:5000/name' has no tag: the colon is the port's.
-        name, tag = image, "latest"
-    return f"{name}:{tag}{CPU_TAG_SUFFIX}"
+    from ddsp_core.pipeline.dataflow import tag_variant
+
+    return tag_variant(image, CPU_TAG_SUFFIX)
 
 
 def make_component(function, image=DEFAULT_IMAGE):

@@ -259,14 +259,21 @@ def missing_options(options):
     return missing
 
 
-def worker_image_for(image):
-    """The Dataflow worker image of the step image `image`: its tag + WORKER_TAG_SUFFIX
-    ('reg/ddsp-pipeline:0.1.0' -> 'reg/ddsp-pipeline:0.1.0-dataflow'; no tag: 'latest');
-    '' for an image named by digest (give --sdk_container_image yourself)."""
+def tag_variant(image, suffix):
+    """The image named by `image`'s tag + `suffix` ('reg/ddsp-pipeline:0.1.0', '-cpu' ->
+    'reg/ddsp-pipeline:0.1.0-cpu'; no tag: 'latest' + suffix); '' for an image named by
+    digest, which has no tag to derive from."""
     image = str(image or "").strip()
     if not image or "@" in image:
         return ""
     name, _, tag = image.rpartition(":")
     if not name or "/" in tag:  # 'host:5000/name' has no tag: the colon is the port's.
         name, tag = image, "latest"
-    return f"{name}:{tag}{WORKER_TAG_SUFFIX}"
+    return f"{name}:{tag}{suffix}"
+
+
+def worker_image_for(image):
+    """The Dataflow worker image of the step image `image`: its tag + WORKER_TAG_SUFFIX
+    ('reg/ddsp-pipeline:0.1.0' -> 'reg/ddsp-pipeline:0.1.0-dataflow'); '' for an image named
+    by digest (give --dataflow-worker-image yourself)."""
+    return tag_variant(image, WORKER_TAG_SUFFIX)
