@@ -95,3 +95,13 @@ def check(args):
             get_preset(args.preset or "quick", args.sample_rate)
         except ValueError as error:
             raise ValueError(f"--sample-rate: {error}") from None
+
+
+def eval_audio_parameter(audio, eval_audio):
+    """The `eval_audio_pattern` to pass for the --audio and --eval-audio flags of a cloud run:
+    --eval-audio when given ('' included); '' (the preset's split of the training files) with
+    one's own --audio and no --eval-audio, since the bundled validation clarinet is no held-out
+    set for another instrument; None to keep the compiled default (the bundled validation set)."""
+    if eval_audio is not None:
+        return eval_audio
+    return "" if audio else None

@@ -132,8 +132,7 @@ def main(args):
                         fingerprints.append(audio_fingerprint(",".join(passed_gs), client))
             if fingerprints:
                 parameters["audio_fingerprint"] = "-".join(fingerprints)
-            if args.eval_audio == "" or (args.audio and args.eval_audio is None):
-                # None given, or own --audio: the bundled validation clarinet is no held-out set for it.
+            if pipeline_flags.eval_audio_parameter(args.audio, args.eval_audio) == "":
                 parameters["eval_audio_pattern"] = ""
             if "checkpoint_dir" in declared:  # Templates compiled before it lack it.
                 parameters.update(checkpoint_parameters(args, parameters))
@@ -332,7 +331,7 @@ def check_step_images(settings, args):
             where = "--image" if args.image else "no --image given, and the default"
         else:
             where = flag if getattr(args, field, None) else f"{flag} (derived from --image's tag)"
-        _check_image(reference, where)
+        check_pullable_image(reference, where)
 
 
 _IMAGE_NAMES = {"--cpu-image": "CPU image (prepare, eval, sample, export)",
@@ -348,7 +347,7 @@ def prepare_template(args, folder):
             raise bad_input("template", f"--template {args.template!r} is not a file. Write one with "
                             "`ddsp_pipeline compile --output FILE`, or leave --template out to compile now.")
         for image in template_images(args.template):
-            _check_image(image, f"--template {args.template}")
+            check_pullable_image(image, f"--template {args.template}")
         return args.template
     import dataclasses
 
@@ -366,7 +365,7 @@ def prepare_template(args, folder):
         raise SubmitError("template", f"compiling the pipeline failed: {error}") from None
 
 
-def _check_image(image, where):
+def check_pullable_image(image, where):
     """SubmitError (exit status 2) for an image a cloud cluster cannot pull, saying what to give."""
     try:
         images.check_pullable(image)

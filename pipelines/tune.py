@@ -242,8 +242,11 @@ def _local_main(args, space):
 
 def _vertex_parameter_values(args):
     """The tuning pipeline's parameter values of the flags given (the compiled defaults for the others)."""
+    from pipelines.pipeline_flags import eval_audio_parameter
+
     values = {name: value for name, value in (
-        ("audio_pattern", args.audio), ("eval_audio_pattern", args.eval_audio), ("preset", args.preset),
+        ("audio_pattern", args.audio), ("eval_audio_pattern", eval_audio_parameter(args.audio, args.eval_audio)),
+        ("preset", args.preset),
         ("num_steps", args.num_steps), ("batch_size", args.batch_size), ("crepe_capacity", args.crepe_capacity),
         ("sample_rate", args.sample_rate)) if value is not None}
     values.update(gin_files=list(args.gin_file), gin_params=list(args.gin_param),
@@ -284,15 +287,21 @@ def _vertex_main(args, space):
               f"--pipeline-root gs://BUCKET/... and gs:// audio ({', '.join(local_inputs) or 'the root'} is local; "
               "`ddsp_pipeline submit` uploads local audio, or copy it with gcloud storage cp).", file=sys.stderr)
         return 2
+    from pipelines import submit
     from pipelines.submit_errors import SubmitError
     from pipelines.vertex import submit_vertex
 
     try:
+        for image, where in ((settings.image, "--image"), (settings.cpu_image, "--cpu-image")):
+            submit.check_pullable_image(image, where)
+        for gin_file in args.gin_file:
+            submit.check_gin_file(gin_file)
         submit_vertex(path, args.project, args.region, args.pipeline_root, _vertex_parameter_values(args),
-                      display_name="ddsp-clarinet-tune", service_account=args.service_account)
+                      display_name="ddsp-clarinet-tune", service_account=args.service_account,
+                      enable_caching=not args.no_cache)
     except SubmitError as error:
         print(f"ddsp_pipeline tune: error: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_status", 1)
     return 0
 
 

@@ -203,3 +203,20 @@ def test_the_vertex_tuning_pipeline_compiles_with_the_files_study(tmp_path, caps
 def test_vertex_flags_without_vertex_are_refused(capsys):
     assert cli.main(["tune", "--search-space", EXAMPLE, "--compile-only"]) == 2
     assert "are for --vertex" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([], None),                                                        # the compiled default (bundled validation)
+    (["--audio", "gs://b/cello/*.wav"], ""),                           # own audio: its own split, not the clarinet
+    (["--audio", "gs://b/cello/*.wav", "--eval-audio", "gs://b/v/*.wav"], "gs://b/v/*.wav"),
+])
+def test_a_vertex_tune_measures_on_the_held_out_set_submit_would_use(flags, expected):
+    args = cli.build_parser().parse_args(["tune", "--search-space", EXAMPLE, "--vertex", *flags])
+    assert tune._vertex_parameter_values(args).get("eval_audio_pattern") == expected
+
+
+def test_a_vertex_tune_refuses_an_image_no_cluster_can_pull(tmp_path, capsys):
+    status = cli.main(["tune", "--search-space", EXAMPLE, "--vertex", "--project", "p", "--region", "us-central1",
+                       "--pipeline-root", "gs://b/ddsp", "--output", str(tmp_path / "tune.yaml")])
+    assert status == 2
+    assert "--image" in capsys.readouterr().err
