@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean test-slow
+.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean test-slow rehearse
 
 setup: $(STAMP)
 
@@ -122,12 +122,20 @@ clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
 
 # The rehearsals: the whole pipeline (tiny) in podman containers as Vertex AI and Kubeflow run it,
-# and the failures they catch (~20 min here; pipelines/REHEARSAL.md). Needs podman and the images:
-# REHEARSAL_IMAGE (the pipeline's --image) and REHEARSAL_CPU_IMAGE (the other steps').
-REHEARSAL_IMAGE ?= localhost/ddsp-pipeline:rehearsal-cpu
-REHEARSAL_CPU_IMAGE ?= $(REHEARSAL_IMAGE)
+# and the failures they catch (~6-20 min here; pipelines/REHEARSAL.md). Needs podman and the
+# images in podman's store: REHEARSAL_IMAGE (train's, the Dockerfile's cuda target) and
+# REHEARSAL_CPU_IMAGE (the other steps', target cpu); REHEARSAL_CUDA_IMAGE (a cuda build) adds
+# the check that the node's driver folder is on the loader's path. Without a CUDA image:
+# make rehearse REHEARSAL_IMAGE=localhost/ddsp-pipeline:0.1.0-cpu (train then runs the CPU image).
+REHEARSAL_IMAGE ?= localhost/ddsp-pipeline:0.1.0
+REHEARSAL_CPU_IMAGE ?= localhost/ddsp-pipeline:0.1.0-cpu
+REHEARSAL_CUDA_IMAGE ?=
 rehearse: $(STAMP)
+	@for image in $(REHEARSAL_IMAGE) $(REHEARSAL_CPU_IMAGE) $(REHEARSAL_CUDA_IMAGE); do \
+	  podman image exists $$image || { echo "make rehearse: podman has no image $$image: build it (docker/README.md; e.g. podman build --target cpu -t $(REHEARSAL_CPU_IMAGE) .) or name another with REHEARSAL_IMAGE=/REHEARSAL_CPU_IMAGE=." >&2; exit 2; }; \
+	done
 	DDSP_REHEARSAL_IMAGE=$(REHEARSAL_IMAGE) DDSP_REHEARSAL_CPU_IMAGE=$(REHEARSAL_CPU_IMAGE) \
+	  DDSP_REHEARSAL_CUDA_IMAGE=$(REHEARSAL_CUDA_IMAGE) \
 	  $(PY) -m pytest -q -p no:xdist --rehearsal tests/pipelines/test_rehearsal.py
 
 # The tests marked slow (whole multi-run workflows, e.g. a local 2-trial `ddsp_pipeline tune`; minutes).

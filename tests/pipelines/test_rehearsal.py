@@ -4,8 +4,8 @@ would have failed before issue 24's fixes. Minutes each: marked `rehearsal`, run
 `pytest --rehearsal` (or `make rehearse`), and skipped without podman or the images.
 
 Images (built as docker/README.md says; the rehearsal never pulls):
-    DDSP_REHEARSAL_IMAGE      the pipeline's --image (default localhost/ddsp-pipeline:rehearsal-cpu)
-    DDSP_REHEARSAL_CPU_IMAGE  the other steps' (default: the same image)
+    DDSP_REHEARSAL_IMAGE      the pipeline's --image, train's (default localhost/ddsp-pipeline:0.1.0)
+    DDSP_REHEARSAL_CPU_IMAGE  the other steps' (default localhost/ddsp-pipeline:0.1.0-cpu)
     DDSP_REHEARSAL_CUDA_IMAGE a CUDA image for the driver loader-path check (skipped when unset)
 """
 
@@ -19,8 +19,9 @@ import pytest
 from pipelines.rehearsal import driver
 from pipelines.rehearsal.services import ARBITRARY_UID, Node
 
-IMAGE = os.environ.get("DDSP_REHEARSAL_IMAGE", "localhost/ddsp-pipeline:rehearsal-cpu")
-CPU_IMAGE = os.environ.get("DDSP_REHEARSAL_CPU_IMAGE", IMAGE)
+# The images to rehearse with (`make rehearse` sets these from its REHEARSAL_* variables).
+IMAGE = os.environ.get("DDSP_REHEARSAL_IMAGE", "localhost/ddsp-pipeline:0.1.0")
+CPU_IMAGE = os.environ.get("DDSP_REHEARSAL_CPU_IMAGE", "localhost/ddsp-pipeline:0.1.0-cpu")
 CUDA_IMAGE = os.environ.get("DDSP_REHEARSAL_CUDA_IMAGE", "")
 TASKS = {"prepare-tfrecord", "train", "eval", "sample", "export"}
 
