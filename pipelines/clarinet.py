@@ -81,7 +81,8 @@ _CPU_MACHINE_TYPE = "n1-standard-8"
 # steps' $CLOUD_ML_PROJECT_ID holds the project number). google_cloud_pipeline_components spells
 # it the same (_placeholders.PROJECT_ID_PLACEHOLDER; tests/pipelines/test_dataflow.py checks).
 # kfp's local runner cannot take it (it fails on any {{$.name}} it does not know), so it is a
-# setting (PipelineSettings.project_id) that `compile` and `submit` set for --target vertex.
+# setting (PipelineSettings.project_id): by default the target's (`cloud_project_id`), and ''
+# in the pipeline `ddsp_pipeline run` builds for the local runner.
 VERTEX_PROJECT_ID_PLACEHOLDER = "{{$.pipeline_google_cloud_project_id}}"
 
 
@@ -228,9 +229,9 @@ class PipelineSettings:
         DEFAULT_RESOURCES' (`resources_for`).
     project_id: the project ID the prepare step gives a Dataflow job (--project) before the
         environment's: for Vertex AI, VERTEX_PROJECT_ID_PLACEHOLDER, which the service fills in
-        (`ddsp_pipeline compile|submit --target vertex` set it: `cloud_project_id(target)`);
-        '' for none (the step's environment, or --beam-option=--project=ID). Not the default,
-        because kfp's local runner fails on the placeholder.
+        None (the default): the target's, `cloud_project_id(target)`; '' for none (the step's
+        environment, or --beam-option=--project=ID), as the local run passes, because kfp's
+        local runner fails on the placeholder.
     train_replicas: Vertex AI: machines the train step runs on; > 1 makes it a custom job of
         that many replicas, each with accelerator_count accelerators (the global batch is split
         among all their GPUs).
@@ -251,11 +252,13 @@ class PipelineSettings:
     train_machine_type: str = None
     cpu_image: str = None
     resources: tuple = ()
-    project_id: str = ""
+    project_id: str = None
 
     def __post_init__(self):
         if self.target not in TARGETS:
             raise SettingsError(f"Unknown target {self.target!r}: give one of {', '.join(TARGETS)}.")
+        if self.project_id is None:
+            object.__setattr__(self, "project_id", cloud_project_id(self.target))
         if self.accelerator is None:
             object.__setattr__(self, "accelerator", DEFAULT_ACCELERATORS[self.target])
         accelerator = self.accelerator

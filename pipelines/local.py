@@ -194,7 +194,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
     from pipelines.clarinet import PipelineSettings, make_pipeline
 
     # Here every step runs in this Python environment: no image, no GPU request.
-    clarinet_pipeline = make_pipeline(PipelineSettings(accelerator=""))
+    clarinet_pipeline = make_pipeline(PipelineSettings(accelerator="", project_id=""))  # kfp.local knows no Vertex placeholder.
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True,
                enable_caching=use_cache)

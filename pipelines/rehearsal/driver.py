@@ -97,17 +97,11 @@ class RehearsalResult:
 def compile_for(settings, path):
     """Compiles the pipeline for the rehearsal's target and images as `ddsp_pipeline compile|submit`
     does (with the target's project-ID setting); returns the YAML's path."""
-    from pipelines import clarinet
     from pipelines.clarinet import PipelineSettings, compile_pipeline
 
+    # As compile and submit: the target's project-ID setting (PipelineSettings' default).
     given = {"image": settings.image, "target": settings.target}
-    fields = {field.name for field in dataclasses.fields(PipelineSettings)}
-    if "project_id" in fields and hasattr(clarinet, "cloud_project_id"):
-        given["project_id"] = clarinet.cloud_project_id(settings.target)
     if settings.cpu_image:
-        if "cpu_image" not in fields:
-            raise RehearsalError("--cpu-image was given, but this pipeline has no separate CPU image "
-                                 "(PipelineSettings.cpu_image): leave it out.")
         given["cpu_image"] = settings.cpu_image
     return compile_pipeline(path, PipelineSettings(**given))
 

@@ -1,6 +1,8 @@
 """The prepare step's Beam options and output folder for remote runners (ddsp_core/pipeline/dataflow.py),
 with known answers, and how the compiled pipeline feeds them to the step."""
 
+import os
+
 import pytest
 import yaml
 
@@ -279,7 +281,7 @@ def test_the_pipelines_root_parameter_reaches_prepare_beside_kfps_placeholder(tm
 
 def test_the_placeholder_is_left_out_of_pipelines_built_for_kfps_local_runner(tmp_path):
     """kfp's local runner fails on a placeholder it does not know: `ddsp_pipeline run` builds its
-    pipeline from PipelineSettings(), which passes no project; compile and submit set it."""
+    pipeline with project_id='' (no placeholder); a pipeline compiled for Vertex AI gets it by default."""
     from kfp.local import placeholder_utils
 
     from pipelines import clarinet
@@ -288,6 +290,10 @@ def test_the_placeholder_is_left_out_of_pipelines_built_for_kfps_local_runner(tm
         placeholder_utils.resolve_individual_placeholder(
             UNRESOLVED_PROJECT, executor_input_dict={"outputs": {"outputFile": "f"}}, pipeline_resource_name="p",
             task_resource_name="t", pipeline_root="/r", pipeline_job_id="j", pipeline_task_id="k")
-    assert clarinet.PipelineSettings().project_id == ""
-    path = clarinet.compile_pipeline(str(tmp_path / "local.yaml"), clarinet.PipelineSettings(accelerator=""))
+    assert clarinet.PipelineSettings().project_id == "{{$.pipeline_google_cloud_project_id}}"
+    assert clarinet.PipelineSettings(target="kubeflow").project_id == ""
+    path = clarinet.compile_pipeline(str(tmp_path / "local.yaml"),
+                                     clarinet.PipelineSettings(accelerator="", project_id=""))
     assert "{{$.pipeline_google_cloud_project_id}}" not in open(path).read()
+    source = open(os.path.join(os.path.dirname(clarinet.__file__), "local.py")).read()
+    assert 'PipelineSettings(accelerator="", project_id="")' in source
