@@ -353,7 +353,7 @@ def _request_accelerator(task, settings):
                                   value=toleration.value or None, effect=toleration.effect)
 
 
-def _set_resources(task, step, settings):
+def set_resources(task, step, settings):
     """Sets `step`'s CPU and memory limits on `task` and, for Kubeflow, its requests (Vertex AI
     picks a machine from the limits; a Kubernetes pod without requests would request its limits)."""
     resources = settings.resources_for(step)
@@ -376,7 +376,7 @@ def prepare_tfrecord_task(component, settings, *, audio_pattern, preset, crepe_c
         worker_image=settings.dataflow_worker_image, sample_rate=sample_rate,
         explicit_pipeline_root=pipeline_root, project_id=settings.project_id)
     task.set_display_name("prepare TFRecords")
-    _set_resources(task, "prepare_tfrecord", settings)
+    set_resources(task, "prepare_tfrecord", settings)
     return task
 
 
@@ -461,24 +461,24 @@ def make_pipeline(settings=PipelineSettings()):
             accelerator=settings.accelerator, seed=seed, **job)
         train_task.set_display_name("train")
         if settings.train_replicas == 1:  # A custom job's machines are in its worker pools.
-            _set_resources(train_task, "train", settings)
+            set_resources(train_task, "train", settings)
             _request_accelerator(train_task, settings)
 
         eval_task = eval_component(
             dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,
             gin_files=gin_files, gin_params=gin_params)
         eval_task.set_display_name("eval")
-        _set_resources(eval_task, "eval", settings)
+        set_resources(eval_task, "eval", settings)
 
         sample_task = sample_component(
             dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"], preset=preset,
             gin_files=gin_files, gin_params=gin_params)
         sample_task.set_display_name("sample")
-        _set_resources(sample_task, "sample", settings)
+        set_resources(sample_task, "sample", settings)
 
         export_task = export_component(model=train_task.outputs["model"])
         export_task.set_display_name("export")
-        _set_resources(export_task, "export", settings)
+        set_resources(export_task, "export", settings)
 
         return Outputs(dataset=prepare_task.outputs["dataset"], model=train_task.outputs["model"],
                        metrics=eval_task.outputs["metrics"], eval_logs=eval_task.outputs["eval_logs"],

@@ -26,7 +26,7 @@ from components.prepare_tfrecord.component import prepare_tfrecord as prepare_st
 from components.tuning.component import trial_worker_pool_specs, tuning_output_directory, tuning_results
 from ddsp_core.pipeline.search_space import vertex_study_spec
 from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, SettingsError, cloud_project_id,
-                                default_train_machine_type, prepare_tfrecord_task)
+                                default_train_machine_type, prepare_tfrecord_task, set_resources)
 
 PIPELINE_NAME = "ddsp-clarinet-tune"
 
@@ -117,8 +117,7 @@ def make_tuning_pipeline(space, settings):
         best_model.set_display_name("best trial's model")
         export_task = export_component(model=best_model.output)
         export_task.set_display_name("export the best model")
-        resources = settings.resources_for("export")
-        export_task.set_cpu_limit(resources.cpu_limit).set_memory_limit(resources.memory_limit)
+        set_resources(export_task, "export", settings)
 
     return tune_pipeline
 
