@@ -103,7 +103,7 @@ class StepProcesses:
             reader, writer = os.pipe()
         try:
             process = subprocess.Popen(full_command, stdin=subprocess.DEVNULL, stdout=writer, stderr=writer, env=env,
-                                       start_new_session=True)
+                                       start_new_session=True, preexec_fn=_default_interrupt)
         finally:
             os.close(writer)
         self._process = process
@@ -202,6 +202,14 @@ def _copy_window_size(stream, terminal_fd):
         fcntl.ioctl(terminal_fd, termios.TIOCSWINSZ, size)
     except (OSError, AttributeError, ValueError):
         pass
+
+
+def _default_interrupt():
+    """In a step's process before it starts: SIGINT back to its default. A run started where SIGINT
+    is ignored (a shell's background job, `nohup`, some CI runners) would pass the ignoring on,
+    and Python sets up KeyboardInterrupt only when SIGINT is not ignored: the step would never
+    see the Ctrl-C this module forwards."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _kill_group(pid, number):

@@ -130,6 +130,33 @@ def test_ctrl_c_reaches_the_step_and_the_workers_it_started(tmp_path):
     assert not _alive(int(pid_file.read_text()))
 
 
+def test_ctrl_c_reaches_the_step_when_the_run_was_started_with_sigint_ignored(tmp_path):
+    """As when `make test` or `ddsp_pipeline run` is started as a background job (the shell ignores
+    SIGINT there, and children inherit that): the step must still get the forwarded SIGINT."""
+    ready = tmp_path / "ready"
+    code = f"""
+        import sys, time
+        open({str(ready)!r}, "w").write("up")
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            print("step got SIGINT", flush=True)
+            sys.exit(130)
+    """
+    output = io.StringIO()
+    processes = StepProcesses(output=output)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _signal_later(processes, times=1, delay_s=0.5, ready=ready)
+        started = time.monotonic()
+        status = processes.run(_python(code))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert status == 130, output.getvalue()
+    assert time.monotonic() - started < 30
+    assert "step got SIGINT" in output.getvalue()
+
+
 def test_a_second_ctrl_c_kills_a_step_that_does_not_stop(tmp_path):
     pid_file = tmp_path / "worker.pid"
     code = f"""
