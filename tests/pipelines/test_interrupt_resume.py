@@ -12,6 +12,7 @@ import sys
 import time
 
 from ddsp_core.pipeline import resume, steps
+from tests.interruptible import default_sigint
 from tests.training.conftest import NOTES_PATTERN, TINY_MODEL_PARAMS
 
 NUM_STEPS = 60
@@ -28,7 +29,8 @@ def _start(root):
     # A session of its own: the SIGINT goes to the runner only (as `kill -INT <pid>` does), and the
     # runner must pass it on to its steps itself.
     return subprocess.Popen(_command(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            start_new_session=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                            preexec_fn=default_sigint)
 
 
 def _checkpoint_folder(root):
