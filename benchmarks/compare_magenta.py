@@ -138,7 +138,7 @@ def ours_case(case, args):
     if case == "train_step":
         import bench_train
 
-        ns = argparse.Namespace(batch=args.batch, seconds=args.seconds, quick=False)
+        ns = argparse.Namespace(batch=args.batch, seconds=args.seconds, quick=False, preset="")  # magenta's model.
         model, batch = bench_train.build_compiled(keras.backend.backend(), "auto", ns,
                                                   [f"RnnFcDecoder.precision = '{args.precision}'"])
         losses = []
