@@ -14,7 +14,6 @@ when the pipeline is compiled; the data and the training's settings are the pipe
 parameters, as in the clarinet pipeline. Prepare, the helpers and export run the CPU image.
 """
 
-import dataclasses
 from typing import List
 
 from kfp import compiler, dsl
@@ -25,7 +24,7 @@ from components.image import make_component
 from components.prepare_tfrecord.component import prepare_tfrecord as prepare_step
 from components.tuning.component import trial_worker_pool_specs, tuning_output_directory, tuning_results
 from ddsp_core.pipeline.search_space import vertex_study_spec
-from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, SettingsError, cloud_project_id,
+from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, SettingsError,
                                 default_train_machine_type, prepare_tfrecord_task, set_resources)
 
 PIPELINE_NAME = "ddsp-clarinet-tune"
@@ -52,8 +51,6 @@ def make_tuning_pipeline(space, settings):
 
     if settings.target != "vertex":
         raise SettingsError("Hyperparameter tuning jobs are a Vertex AI service: compile the tune for Vertex AI.")
-    if not settings.project_id:  # Dataflow's --project: the id, not the number in the step's environment.
-        settings = dataclasses.replace(settings, project_id=cloud_project_id("vertex"))
     machine_type = trial_machine_type(settings)
     metrics, parameters, algorithm = vertex_study_spec(space)
     prepare_component = make_component(prepare_step, settings.cpu_image)
