@@ -1,5 +1,6 @@
 """Tests for ddsp_core.training.nn and .decoders: shapes, parameter counts (closed form), errors."""
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -183,6 +184,7 @@ def test_decoder_uses_the_fast_gru():
 
 
 def test_bfloat16_decoder_is_close_to_float32_with_the_same_weights():
+    keras.utils.set_random_seed(0)  # the weights: unseeded, one draw in ~30 put a tiny output near its error
     conditioning = _conditioning(batch=2, n_frames=16)
     exact = decoders.RnnFcDecoder(rnn_channels=16, ch=16, layers_per_stack=2, output_splits=SOLO_SPLITS)
     mixed = decoders.RnnFcDecoder(rnn_channels=16, ch=16, layers_per_stack=2, output_splits=SOLO_SPLITS,
@@ -191,12 +193,16 @@ def test_bfloat16_decoder_is_close_to_float32_with_the_same_weights():
     mixed(conditioning)
     assert all(w.dtype == "float32" for w in mixed.weights)  # checkpoints are the same either way
     mixed.set_weights(exact.get_weights())
+    want = {name: ops.convert_to_numpy(exact(conditioning)[name]) for name, _ in SOLO_SPLITS}
+    got = {name: ops.convert_to_numpy(mixed(conditioning)[name]) for name, _ in SOLO_SPLITS}
+    # All outputs come out of one Dense over the same bfloat16 features (8 significant bits, ~0.4 % per
+    # rounding), so the error scales with the largest output, not with each split's own (a 1-channel split
+    # can be tiny). Over 60 weight seeds the worst error was 2.7 % of that scale.
+    scale = max(np.abs(values).max() for values in want.values())
     for name, _ in SOLO_SPLITS:
-        want, got = ops.convert_to_numpy(exact(conditioning)[name]), ops.convert_to_numpy(mixed(conditioning)[name])
-        assert got.dtype == np.float32
-        # bfloat16 keeps 8 significant bits: ~0.4% per rounding.
-        np.testing.assert_allclose(got, want, atol=0.05 * np.abs(want).max() + 1e-3)
-        assert not np.array_equal(got, want)  # it did compute in bfloat16
+        assert got[name].dtype == np.float32
+        np.testing.assert_allclose(got[name], want[name], atol=0.05 * scale, err_msg=name)
+        assert not np.array_equal(got[name], want[name])  # it did compute in bfloat16
 
 
 def test_bad_precision_is_named():
