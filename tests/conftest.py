@@ -1,9 +1,19 @@
-"""Shared pytest fixtures: a real GCS emulator (see tests/gcs_emulator.py); the `rehearsal`
-and `slow` markers' switches (`--rehearsal`, `--slow`: skipped by default)."""
+"""Shared pytest fixtures: a real GCS emulator (see tests/gcs_emulator.py); every test starting from
+the same random state; the `rehearsal` and `slow` markers' switches (`--rehearsal`, `--slow`: skipped
+by default)."""
 
 import pytest
 
 from tests.gcs_emulator import gcs_bucket, gcs_emulator  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def seeded_random_state():
+    """Seed Python's, NumPy's and Keras' global generators (Keras' initializers draw from them) before
+    each test, so a test draws the same weights whichever xdist worker runs it and whatever ran before."""
+    import keras
+
+    keras.utils.set_random_seed(0)
 
 
 # Markers whose tests run only when asked for: marker -> (option, why they are left out).
