@@ -43,6 +43,9 @@ RECIPES = {
     # over 600 steps), the raw weights, no guard (the health figures are still measured and logged).
     "before": ("Harmonic.initial_tilt_db_per_octave = 0.0", "Trainer.lr_schedule = 'exponential'",
                "Trainer.ema_momentum = None", "HealthGuard.check_from_step = 1000000000"),
+    # The tilt falls on frequency from 400 Hz (the middle register's fundamentals) rather than on harmonic
+    # number: a low note keeps its harmonics below 400 Hz flat (issue 23, the lowest register).
+    "tilt400hz": ("Harmonic.initial_tilt_from_hz = 400.0",),
 }
 # A run whose dry validation f0 outlier ratio exceeds this produced no pitch CREPE can follow:
 # collapsed to the noise synth (healthy runs: 2-3%; collapsed ones: 39-98%).

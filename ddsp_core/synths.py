@@ -60,10 +60,14 @@ class Harmonic(Processor):
 
     def __init__(self, n_samples=64000, sample_rate=16000, scale_fn=exp_sigmoid, normalize_below_nyquist=True,
                  amp_resample_method="window", use_angular_cumsum=True, name="harmonic",
-                 initial_tilt_db_per_octave=0.0):
+                 initial_tilt_db_per_octave=0.0, initial_tilt_from_hz=None):
         super().__init__(name=name)
         self.n_samples, self.sample_rate = _length_and_rate(n_samples, sample_rate)
         self.initial_tilt_db_per_octave = float(initial_tilt_db_per_octave)
+        if initial_tilt_from_hz is not None and not initial_tilt_from_hz > 0:
+            raise ValueError(f"Harmonic: initial_tilt_from_hz={initial_tilt_from_hz!r} must be a frequency above "
+                             f"0 Hz, or None to tilt from the fundamental.")
+        self.initial_tilt_from_hz = None if initial_tilt_from_hz is None else float(initial_tilt_from_hz)
         self.scale_fn = scale_fn
         self.normalize_below_nyquist = normalize_below_nyquist
         self.amp_resample_method = amp_resample_method
@@ -82,16 +86,26 @@ class Harmonic(Processor):
             {'amplitudes', 'harmonic_distribution', 'f0_hz'}, same shapes.
         """
         if self.initial_tilt_db_per_octave and self.scale_fn is not None:
-            # exp_sigmoid's lower part is ~exp(2.3 x): x - t / 20 * log2(k) tilts harmonic k by -t dB per octave.
-            n_harmonics = harmonic_distribution.shape[-1]
-            octaves = np.log2(np.arange(1, n_harmonics + 1, dtype=np.float32))
-            harmonic_distribution = float32(harmonic_distribution) - self.initial_tilt_db_per_octave / 20.0 * octaves
+            # exp_sigmoid's lower part is ~exp(2.3 x): x - t / 20 * octaves tilts by -t dB per octave.
+            harmonic_distribution = float32(harmonic_distribution) - self.initial_tilt_db_per_octave / 20.0 * \
+                self._tilt_octaves(harmonic_distribution.shape[-1], f0_hz)
         amplitudes, harmonic_distribution, f0_hz = _source_controls(
             self.scale_fn, amplitudes, f0_hz, "harmonic_distribution", harmonic_distribution,
             "[batch, n_frames, n_harmonics]")
         nyquist_f0, nyquist_rate = (f0_hz, self.sample_rate) if self.normalize_below_nyquist else (None, None)
         harmonic_distribution = normalize_harmonics(harmonic_distribution, nyquist_f0, nyquist_rate)
         return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
+
+    def _tilt_octaves(self, n_harmonics, f0_hz):
+        """Octaves each harmonic lies above where the tilt starts: log2(k) above the fundamental
+        ([n_harmonics]), or, with `initial_tilt_from_hz`, log2(k * f0 / from_hz) floored at 0, so that the
+        tilt falls on frequency as an instrument's body does, the same for a low note as for a high one
+        ([batch, n_frames, n_harmonics])."""
+        harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float32)
+        if self.initial_tilt_from_hz is None:
+            return np.log2(harmonic_numbers)
+        frequencies_hz = float32(f0_hz) * harmonic_numbers  # [batch, n_frames, n_harmonics]
+        return ops.log2(ops.maximum(frequencies_hz / self.initial_tilt_from_hz, 1.0))
 
     def get_signal(self, amplitudes, harmonic_distribution, f0_hz):
         """Renders audio, [batch, n_samples], from controls of `get_controls`."""

@@ -105,6 +105,31 @@ def test_harmonic_initial_tilt_lowers_harmonic_k_by_the_tilt_per_octave():
                                ops.convert_to_numpy(ddsp.core.exp_sigmoid(np.zeros((1, 4, 1)))), rtol=1e-6)
 
 
+
+def test_harmonic_tilt_from_a_frequency_falls_on_frequency_not_harmonic_number():
+    # Tilt from 400 Hz: a 100 Hz note keeps harmonics 1-4 (<= 400 Hz) flat and tilts harmonic 8 (800 Hz) by one
+    # octave's worth; a 400 Hz note tilts its harmonic 2 (800 Hz) by the same amount.
+    tilt = 12.0
+    synth = ddsp.synths.Harmonic(n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE, initial_tilt_db_per_octave=tilt,
+                                 initial_tilt_from_hz=400.0)
+    logits = np.zeros((1, 2, 8), np.float32)
+    f0_hz = np.array([[[100.0], [400.0]]], np.float32)
+    weights = ops.convert_to_numpy(synth.get_controls(np.zeros((1, 2, 1), np.float32), logits, f0_hz)
+                                   ["harmonic_distribution"])[0]
+    low, middle = weights
+    np.testing.assert_allclose(low[:4], low[0], rtol=1e-6)  # 100-400 Hz: flat
+    assert low[7] < low[3]
+    # Harmonic 8 of 100 Hz and harmonic 2 of 400 Hz both sit at 800 Hz: one octave above 400 Hz, the same logit.
+    expected_ratio = np.asarray(ops.convert_to_numpy(ddsp.core.exp_sigmoid(np.float32(-tilt / 20.0)))) / \
+        np.asarray(ops.convert_to_numpy(ddsp.core.exp_sigmoid(np.float32(0.0))))
+    assert low[7] / low[0] == pytest.approx(float(expected_ratio), rel=1e-4)
+    assert middle[1] / middle[0] == pytest.approx(float(expected_ratio), rel=1e-4)
+
+
+def test_harmonic_tilt_from_a_bad_frequency_is_named():
+    with pytest.raises(ValueError, match="initial_tilt_from_hz"):
+        ddsp.synths.Harmonic(initial_tilt_db_per_octave=12.0, initial_tilt_from_hz=0.0)
+
 def test_harmonic_gradients_are_finite_and_nonzero():
     synth = ddsp.synths.Harmonic(n_samples=6400, sample_rate=SAMPLE_RATE)
     rng = np.random.default_rng(0)
