@@ -11,7 +11,7 @@ OUT ?= out
 # Quiet TensorFlow's C++ start-up logs (set TF_CPP_MIN_LOG_LEVEL=0 to see them).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run play compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean test-slow rehearse
+.PHONY: setup run play tensorboard compile image demo prepare train eval sample test test-tf test-jax bench bench-magenta bench-profile bench-seeds clean test-slow rehearse
 
 setup: $(STAMP)
 
@@ -39,6 +39,12 @@ play: $(STAMP)
 	if [ -z "$$model" ]; then echo "No trained model under $(OUT)/pipeline: run 'make run' first." >&2; exit 2; fi; \
 	echo "Playing $$model"; \
 	$(VENV)/bin/ddsp_play --model "$$model" --output $(OUT)/play/melody.wav $(PLAY_ARGS)
+
+# TensorBoard on the runs of `make run` (train, eval and sample curves of every run under
+# $(OUT)/pipeline); LOGDIR picks another folder, e.g. LOGDIR=out/runs/clarinet (make train).
+LOGDIR ?= $(OUT)/pipeline
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir $(LOGDIR)
 
 # Recompile pipelines/clarinet.yaml (commit it; a test fails when it is out of date).
 compile: $(STAMP)

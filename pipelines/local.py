@@ -15,8 +15,11 @@ import glob
 import json
 import logging
 import os
-import time
+import shlex
+import shutil
 import sys
+import sysconfig
+import time
 import uuid
 import warnings
 
@@ -296,6 +299,23 @@ def _read_metrics(path):
         return {}
 
 
+def console_command(name):
+    """How to start this environment's console script `name` in a shell in the current folder.
+
+    The script's path next to the running Python, relative when under the current folder
+    (`.venv/bin/tensorboard` for `make run`, whose user has no .venv/bin on PATH), else absolute;
+    the bare name when only PATH has it; None when it is not installed.
+    """
+    for folder in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            relative = os.path.relpath(path)
+            if relative.startswith(os.pardir):
+                return shlex.quote(path)
+            return shlex.quote(relative if os.sep in relative else os.path.join(os.curdir, relative))
+    return name if shutil.which(name) else None
+
+
 def summary_lines(result):
     """What the run made and how to look at it, for the terminal."""
     artifacts = result.artifacts
@@ -323,10 +343,16 @@ def summary_lines(result):
     if result.metrics:
         lines.append("  metrics: " + "  ".join(f"{name}={value:.4g}" for name, value in result.metrics.items()
                                                if isinstance(value, (int, float))))
-    lines.append(f"View the training curves: tensorboard --logdir {result.tensorboard_logdir}")
+    tensorboard = console_command("tensorboard")
+    if tensorboard:
+        lines.append(f"View the training curves: {tensorboard} --logdir {shlex.quote(result.tensorboard_logdir)}")
+    else:
+        lines.append(f"View the training curves: TensorBoard is not installed here (pip install tensorboard), "
+                     f"then tensorboard --logdir {shlex.quote(result.tensorboard_logdir)}")
     pages = sorted(glob.glob(os.path.join(artifacts.get("samples", ""), "samples", "step_*", "index.html")))
     if pages:
         lines.append(f"Open the sample page:     file://{pages[-1]}")
     if "exported" in artifacts:
-        lines.append(f"Play it:                  ddsp_play --model {artifacts['exported']} --output melody.wav")
+        play = console_command("ddsp_play") or "ddsp_play"
+        lines.append(f"Play it:                  {play} --model {shlex.quote(artifacts['exported'])} --output melody.wav")
     return lines

@@ -102,7 +102,7 @@ def test_run_leaves_every_artifact(first_run):
     logdir = result.tensorboard_logdir
     assert all(path.startswith(logdir) for path in (model, artifacts["eval_logs"], artifacts["samples"]))
     lines = local.summary_lines(result)
-    assert f"View the training curves: tensorboard --logdir {logdir}" in lines
+    assert f"View the training curves: {local.console_command('tensorboard')} --logdir {logdir}" in lines
 
 
 def test_tensorboard_command_shows_train_eval_and_sample(first_run, tmp_path):
