@@ -1,4 +1,4 @@
-"""docs/cloud.md and the README's cloud setup name Beam options that Beam knows, and link
+"""docs/cloud.md and the cloud setup of docs/pipeline.md name Beam options that Beam knows, and link
 to sections that exist: a renamed flag or heading shows here, not in a failed cloud run."""
 
 import os
@@ -36,14 +36,19 @@ def test_the_dataflow_flags_the_docs_give_are_parsed_by_beam():
             assert parsed[dest] == value, name
 
 
-def test_the_readme_links_to_the_cloud_setup_that_exists():
-    readme, cloud = _read("README.md"), _read("docs", "cloud.md")
-    anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
-               for heading in re.findall(r"^#+ (.+)$", readme, re.M)}
-    for anchor in re.findall(r"\]\(#(cloud-setup[\w-]*)\)", readme):
-        assert anchor in anchors, f"README links to #{anchor}, which no heading makes"
-    cloud_anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
-                     for heading in re.findall(r"^#+ (.+)$", cloud, re.M)}
-    for anchor in re.findall(r"\]\(docs/cloud\.md#([\w-]+)\)", readme):
-        assert anchor in cloud_anchors, f"README links to docs/cloud.md#{anchor}, which it has not"
-    assert "](docs/cloud.md)" in readme
+def _anchors(text):
+    """The anchors a Markdown page's headings make, as GitHub writes them."""
+    return {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
+            for heading in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+def test_the_readme_and_the_pipeline_page_link_to_the_cloud_setup_that_exists():
+    readme, pipeline, cloud = _read("README.md"), _read("docs", "pipeline.md"), _read("docs", "cloud.md")
+    own_links = re.findall(r"\]\(#(cloud-setup[\w-]*)\)", pipeline)
+    assert own_links, "docs/pipeline.md no longer links its cloud setup section"
+    for anchor in own_links:
+        assert anchor in _anchors(pipeline), f"docs/pipeline.md links to #{anchor}, which no heading makes"
+    for page, text, prefix in (("README.md", readme, "docs/"), ("docs/pipeline.md", pipeline, "")):
+        for anchor in re.findall(r"\]\(" + re.escape(prefix) + r"cloud\.md#([\w-]+)\)", text):
+            assert anchor in _anchors(cloud), f"{page} links to docs/cloud.md#{anchor}, which it has not"
+        assert f"]({prefix}cloud.md)" in text, f"{page} no longer links docs/cloud.md"

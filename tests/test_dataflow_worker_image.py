@@ -78,7 +78,7 @@ def test_the_step_dockerfile_keeps_no_entrypoint():
 def test_the_docs_name_the_worker_tag_the_pipeline_passes():
     suffix = dataflow.WORKER_TAG_SUFFIX
     assert dataflow.worker_image_for("localhost/ddsp-pipeline:0.1.0") == f"localhost/ddsp-pipeline:0.1.0{suffix}"
-    for path in ("docker/README.md", "README.md"):
+    for path in ("docker/README.md", "docs/pipeline.md"):
         text = _read(os.path.join(REPO_DIR, path))
         assert "dataflow-worker.Dockerfile" in text and f"0.1.0{suffix}" in text, path
 
