@@ -30,10 +30,11 @@ before any run that follows one disturbed by other processes, the worker waits (
 is how many cores other processes kept busy during the timed runs (from /proc/stat).
 Helpers for that, and the machine description, are shared with bench_dsp.py.
 
-    python benchmarks/bench_crepe.py                          # 5 capacities x 2 backends; ~30 min on 2 CPU cores
-    python benchmarks/bench_crepe.py --backends tensorflow --capacities tiny,small
-    python benchmarks/bench_crepe.py --quick                  # tiny + full, short audio, few runs
-    python benchmarks/bench_crepe.py --markdown --json out/bench_crepe.json
+    python -m benchmarks.bench_crepe                          # 5 capacities x 2 backends; ~30 min on 2 CPU cores
+    python -m benchmarks.bench_crepe --backends tensorflow --capacities tiny,small
+    python -m benchmarks.bench_crepe --quick                  # tiny + full, short audio, few runs
+    python -m benchmarks.bench_crepe --smoke                  # --quick: tiny on TensorFlow only, seconds
+    python -m benchmarks.bench_crepe --markdown --json out/bench_crepe.json
 """
 
 import argparse
@@ -46,8 +47,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_dsp as common  # Stdlib-only helpers: load sampling, machine and code descriptions.
+from benchmarks import common
 
 SAMPLE_RATE = 16000  # CREPE's input rate, Hz.
 FRAME_RATE = 250  # Frames per second, as the prepare job uses.
@@ -86,13 +86,13 @@ def _device_description(backend):
 
         device = jax.devices()[0]
         if device.platform == "cpu":
-            return "CPU", f"jax {device.platform}: {common._cpu_model()}"
+            return "CPU", f"jax {device.platform}: {common.cpu_model()}"
         return device.device_kind, f"jax {device.platform}: {device.device_kind} ({len(jax.devices())} device(s))"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        return "CPU", f"tensorflow CPU: {common._cpu_model()}"
+        return "CPU", f"tensorflow CPU: {common.cpu_model()}"
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
     return name, f"tensorflow GPU: {name} ({len(gpus)} GPU(s))"
 
@@ -109,12 +109,12 @@ def _timed_runs(run, args):
         if index >= args.min_runs and sum(times) > args.row_budget:
             break
         if wait_next and args.idle_threshold >= 0 and args.max_wait > 0:
-            waited += common._wait_for_idle(args.idle_threshold, args.max_wait)
-        mark = (common._busy_cpu_s(), common._own_cpu_s(), time.perf_counter())
+            waited += common.wait_for_idle(args.idle_threshold, args.max_wait)
+        mark = (common.busy_cpu_s(), common.own_cpu_s(), time.perf_counter())
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-        other = common._other_load(*mark)
+        other = common.other_load(*mark)
         if other is not None:
             loads.append(other)
         wait_next = other is not None and other > args.idle_threshold
@@ -180,7 +180,7 @@ def worker(backend, capacities, args):
         versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
     device, device_details = _device_description(backend)
     result = {"backend": backend, "versions": versions, "device": device, "device_details": device_details,
-              "pid": os.getpid(), "source_digest": common._source_digest(ddsp_core),
+              "pid": os.getpid(), "source_digest": common.source_digest(ddsp_core),
               "import_s": time.perf_counter() - import_start, "rows": [], "decode_rows": [],
               "tensorflow_imported": "tensorflow" in sys.modules}
 
@@ -194,18 +194,18 @@ def worker(backend, capacities, args):
         except Exception as error:  # noqa: BLE001  (report the failure as a row and go on)
             row = {"capacity": capacity, "precision": precision, "batch_size": args.batch_size,
                    "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"}
-        row.update(backend=backend, device=device, peak_rss_mb=common._peak_rss_mb())
+        row.update(backend=backend, device=device, peak_rss_mb=common.peak_rss_mb())
         result["rows"].append(row)
         print(f"[{backend}] {capacity} {precision}: "
               + (f"median {row['median_s']:.3f} s over {len(row['times_s'])} runs, {row['frames_per_s']:.0f} frames/s, "
                  f"first call {row['first_s']:.1f} s, waited {row['waited_s']:.0f} s"
                  if "median_s" in row else row["error"])
-              + f", other load {common._format(row.get('other_load'), 2)}", file=sys.stderr, flush=True)
+              + f", other load {common.format_number(row.get('other_load'), 2)}", file=sys.stderr, flush=True)
     if decode_salience is not None:
         for row in _decode_rows(crepe, decode_salience, args):
             result["decode_rows"].append(dict(row, backend=backend))
     result["tensorflow_imported"] = "tensorflow" in sys.modules
-    result["peak_rss_mb"] = common._peak_rss_mb()
+    result["peak_rss_mb"] = common.peak_rss_mb()
     with open(args._out, "w") as handle:
         json.dump(result, handle, indent=1)
 
@@ -216,14 +216,14 @@ def worker(backend, capacities, args):
 def _run_worker(backend, capacities, args, workdir):
     out_path = os.path.join(workdir, f"{backend}.json")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    command = [sys.executable, os.path.abspath(__file__), "--_worker", backend, "--_out", out_path,
+    command = [*common.module_command("benchmarks.bench_crepe"), "--_worker", backend, "--_out", out_path,
                "--capacities", ",".join(capacities), "--batch_size", str(args.batch_size),
                "--precisions", args.precisions,
                "--seconds", str(args.seconds), "--runs", str(args.runs), "--min-runs", str(args.min_runs),
                "--row-budget", str(args.row_budget), "--idle-threshold", str(args.idle_threshold),
                "--max-wait", str(args.max_wait)]
     start = time.perf_counter()
-    completed = subprocess.run(command, check=False, env=env)
+    completed = subprocess.run(command, check=False, env=env, cwd=common.ROOT)
     wall = time.perf_counter() - start
     if completed.returncode != 0 or not os.path.exists(out_path):
         rows = [{"capacity": capacity, "backend": backend, "batch_size": args.batch_size,
@@ -254,7 +254,7 @@ def format_table(rows, markdown=False):
     """The salience table: one row per (backend, capacity)."""
     headers = ["capacity", "precision", "backend", "device", "frames", "batch", "load s", "first call s", "median s", "min s",
                "max s", "runs", "frames/s", "s compute / s audio", "f0 err cents", "peak RSS MB", "other load"]
-    fmt = common._format
+    fmt = common.format_number
     lines = []
     for row in rows:
         head = [row["capacity"], row.get("precision", "float32"), row["backend"], row.get("device", "-")]
@@ -272,7 +272,7 @@ def format_table(rows, markdown=False):
 def format_decode_table(rows, markdown=False):
     headers = ["decode", "backend", "frames", "median ms", "ms / 1000 frames", "runs"]
     lines = [[f"crepe.decode(viterbi={row['viterbi']})", row["backend"], str(row["n_frames"]),
-              common._format(row["median_ms"], 2), common._format(row["ms_per_1000_frames"], 2), str(row["runs"])]
+              common.format_number(row["median_ms"], 2), common.format_number(row["ms_per_1000_frames"], 2), str(row["runs"])]
              for row in rows]
     return _render(headers, lines, 2, markdown)
 
@@ -306,10 +306,14 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny and full only (unless --capacities), 0.5 s of audio, batch 128, "
                              "2 runs, no idle waits")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--quick with CREPE tiny on TensorFlow only (run by tests/benchmarks)")
     common.add_common_flags(parser, max_wait=20.0)
     parser.add_argument("--_worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.backends, args.capacities = True, "tensorflow", args.capacities or "tiny"
     if args.capacities is None:
         args.capacities = "tiny,full" if args.quick else ",".join(CAPACITIES)
     if args.quick:
@@ -332,12 +336,12 @@ def main(argv=None):
     backends = _names(args.backends, BACKENDS, "backend")
 
     started = datetime.datetime.now().astimezone()
-    load_before = common._load_average()
+    load_before = common.load_average()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_crepe_") as workdir:
         results = [_run_worker(backend, capacities, args, workdir) for backend in backends]
     total = time.perf_counter() - start
-    load_after = common._load_average()
+    load_after = common.load_average()
 
     rows = [row for result in results for row in result["rows"]]
     decode_rows = [row for result in results for row in result["decode_rows"]]
@@ -357,7 +361,7 @@ def main(argv=None):
           f"frames/s ('center'); PitchTracker batch_size {args.batch_size}; tracker.salience timed after one "
           f"untimed call, {args.min_runs}-{args.runs} runs per row (row budget {args.row_budget:g} s); idle "
           f"threshold {args.idle_threshold:g} cores, max wait {args.max_wait:g} s; total wall {total:.0f} s")
-    print(f"Load average (1 min) before {common._format(load_before, 2)}, after {common._format(load_after, 2)}; "
+    print(f"Load average (1 min) before {common.format_number(load_before, 2)}, after {common.format_number(load_after, 2)}; "
           "'other load' = cores busy with other processes during a row's timed runs")
     print("'s compute / s audio' = 250 / frames per s; 'f0 err' = median |argmax-decoded f0 - true f0| in cents")
     print()

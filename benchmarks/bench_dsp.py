@@ -28,25 +28,24 @@ a row that they disturbed more (`--retries`). The "other load" column is how man
 other processes kept busy during the timed runs that were kept (from /proc/stat); well
 above 0 on a 2-core machine means that row's timings are inflated.
 
-    python benchmarks/bench_dsp.py                       # both backends, 1-4 min on 2 cores
-    python benchmarks/bench_dsp.py --backends jax --repeats 3
-    python benchmarks/bench_dsp.py --quick               # tiny smoke run, seconds
-    python benchmarks/bench_dsp.py --markdown --json out/bench.json
+    python -m benchmarks.bench_dsp                       # both backends, 1-4 min on 2 cores
+    python -m benchmarks.bench_dsp --backends jax --repeats 3
+    python -m benchmarks.bench_dsp --quick               # tiny run: batch 2, 0.2 s, every case
+    python -m benchmarks.bench_dsp --smoke               # --quick, TensorFlow only, no XLA: seconds
+    python -m benchmarks.bench_dsp --markdown --json out/bench.json
 """
 
 import argparse
 import datetime
-import hashlib
-import importlib.metadata
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchmarks import common
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 250
@@ -74,10 +73,6 @@ def _describe(case, batch, n_frames, n_samples):
 
 
 # --------------------------------------------------------------------------- worker
-
-
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB.
 
 
 def _make_inputs(batch, n_frames, n_samples, seed=0):
@@ -160,89 +155,6 @@ def _build_jax(case, mode, synth, loss, data):
     return run
 
 
-def _busy_cpu_s():
-    """CPU seconds the whole machine has spent busy since boot (from /proc/stat), or None."""
-    try:
-        with open("/proc/stat") as handle:
-            fields = [int(value) for value in handle.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    # user nice system idle iowait irq softirq steal ...: all but idle and iowait are busy.
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s():
-    times = os.times()
-    return times.user + times.system
-
-
-def _other_load(busy, own, wall):
-    """Cores busy with other processes since (busy, own, wall) = (_busy_cpu_s(), _own_cpu_s(), perf_counter())."""
-    elapsed = time.perf_counter() - wall
-    if busy is None or elapsed < 0.5:  # /proc/stat counts in 10 ms ticks: too coarse for less.
-        return None
-    return max(0.0, (_busy_cpu_s() - busy) - (_own_cpu_s() - own)) / elapsed
-
-
-def _wait_for_idle(threshold, max_wait):
-    """Sleeps (1 s samples, at most max_wait s) until other processes use <= threshold cores; returns s waited."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < max_wait:
-        mark = (_busy_cpu_s(), _own_cpu_s(), time.perf_counter())
-        time.sleep(1.0)
-        other = _other_load(*mark)
-        if other is None or other <= threshold:
-            break
-    return time.perf_counter() - start
-
-
-def _source_digest(package):
-    """Short SHA-1 of the package's .py sources as imported, to spot code that changed between workers."""
-    root = os.path.dirname(os.path.abspath(package.__file__))
-    digest = hashlib.sha1()
-    for directory, subdirectories, files in sorted(os.walk(root)):
-        subdirectories.sort()
-        for name in sorted(files):
-            if name.endswith(".py"):
-                path = os.path.join(directory, name)
-                digest.update(os.path.relpath(path, root).encode())
-                with open(path, "rb") as handle:
-                    digest.update(handle.read())
-    return digest.hexdigest()[:10]
-
-
-def _time_case(build, repeats, idle_threshold, max_wait, retries):
-    """Compiles and times one row.
-
-    Waits (up to max_wait s) for the machine to be idle before the timed runs; if other
-    processes still used more than idle_threshold cores during them, times again, up to
-    `retries` more times, and keeps the attempt with the least interference.
-
-    Returns:
-        {'first_s', 'times_s', 'other_load', 'attempts', 'waited_s'}.
-    """
-    start = time.perf_counter()
-    run = build()
-    run()  # Trace + compile + first run: not in the timed repeats.
-    first = time.perf_counter() - start
-    best, waited = None, 0.0
-    for attempt in range(1 + max(0, retries)):
-        if idle_threshold >= 0 and max_wait > 0:
-            waited += _wait_for_idle(idle_threshold, max_wait)
-        times = []
-        mark = (_busy_cpu_s(), _own_cpu_s(), time.perf_counter())
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        other = _other_load(*mark)
-        if best is None or (other is not None and (best["other_load"] is None or other < best["other_load"])):
-            best = {"times_s": times, "other_load": other}
-        if idle_threshold < 0 or other is None or other <= idle_threshold:
-            break
-    return dict(best, first_s=first, attempts=attempt + 1, waited_s=waited)
-
-
 def worker(backend, cases, modes, args):
     """Runs the benchmark rows of one backend in this process and writes JSON to args._out."""
     if os.environ.get("KERAS_BACKEND") != backend:
@@ -268,28 +180,28 @@ def worker(backend, cases, modes, args):
     data = _make_inputs(batch, n_frames, n_samples)
     synth = ddsp_core.synths.Harmonic(n_samples=n_samples, sample_rate=SAMPLE_RATE)
     loss = ddsp_core.losses.SpectralLoss(loss_type="L1", mag_weight=1.0, logmag_weight=1.0)
-    result = {"backend": backend, "versions": versions, "pid": os.getpid(), "source_digest": _source_digest(ddsp_core),
-              "import_s": time.perf_counter() - import_start, "rss_after_setup_mb": _peak_rss_mb(), "rows": []}
+    result = {"backend": backend, "versions": versions, "pid": os.getpid(), "source_digest": common.source_digest(ddsp_core),
+              "import_s": time.perf_counter() - import_start, "rss_after_setup_mb": common.peak_rss_mb(), "rows": []}
 
     for case in cases:
         for mode in modes:
             row = {"case": case, "what": _describe(case, batch, n_frames, n_samples),
                    "configuration": mode, "backend": backend}
             try:
-                row.update(_time_case(lambda: build_backend(case, mode, synth, loss, data), args.repeats,
+                row.update(common.time_case(lambda: build_backend(case, mode, synth, loss, data), args.repeats,
                                       args.idle_threshold, args.max_wait, args.retries))
                 times = row["times_s"]
                 row.update(median_s=statistics.median(times), min_s=min(times), max_s=max(times))
             except Exception as error:  # Report the failure as a row and go on.
                 row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
-            row["peak_rss_mb"] = _peak_rss_mb()
+            row["peak_rss_mb"] = common.peak_rss_mb()
             result["rows"].append(row)
             print(f"[{backend}] {case} {mode}: "
                   + (f"median {row['median_s']:.3f} s, {row['attempts']} attempt(s), waited {row['waited_s']:.0f} s"
                      if "median_s" in row else row["error"])
-                  + f", peak RSS {row['peak_rss_mb']:.0f} MB, other load {_format(row.get('other_load'), 2)}",
+                  + f", peak RSS {row['peak_rss_mb']:.0f} MB, other load {common.format_number(row.get('other_load'), 2)}",
                   file=sys.stderr, flush=True)
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = common.peak_rss_mb()
     with open(args._out, "w") as handle:
         json.dump(result, handle, indent=1)
 
@@ -297,52 +209,16 @@ def worker(backend, cases, modes, args):
 # --------------------------------------------------------------------------- parent
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(*names):
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "not installed"
-
-
-def machine_description():
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    try:
-        with open("/proc/meminfo") as handle:
-            mem_gb = int(handle.readline().split()[1]) / 1024 ** 2
-        memory = f", {mem_gb:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        memory = ""
-    return (f"{_cpu_model()}, {usable} cores usable ({os.cpu_count()} logical){memory}; "
-            f"Python {platform.python_version()}, tensorflow {_version('tensorflow-cpu', 'tensorflow')}, "
-            f"keras {_version('keras')}, jax {_version('jax')} (jaxlib {_version('jaxlib')})")
-
-
 def _run_worker(backend, cases, modes, args, workdir):
     out_path = os.path.join(workdir, f"{backend}-{len(os.listdir(workdir))}.json")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    command = [sys.executable, os.path.abspath(__file__), "--_worker", backend, "--_out", out_path,
-               "--_cases", ",".join(cases), "--_modes", "|".join(modes),
-               "--batch", str(args.batch), "--seconds", str(args.seconds), "--repeats", str(args.repeats),
-               "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait),
-               "--retries", str(args.retries)]
+    command = common.module_command(
+        "benchmarks.bench_dsp", "--_worker", backend, "--_out", out_path, "--_cases", ",".join(cases),
+        "--_modes", "|".join(modes), "--batch", str(args.batch), "--seconds", str(args.seconds),
+        "--repeats", str(args.repeats), "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait),
+        "--retries", str(args.retries))
     start = time.perf_counter()
-    completed = subprocess.run(command, env=env)
+    completed = subprocess.run(command, env=env, cwd=common.ROOT)
     wall = time.perf_counter() - start
     if completed.returncode != 0 or not os.path.exists(out_path):
         rows = [{"case": case, "what": _describe(case, args.batch, *_shapes(args.batch, args.seconds)),
@@ -356,30 +232,6 @@ def _run_worker(backend, cases, modes, args, workdir):
     return result
 
 
-def code_description():
-    """'ddsp_core at <commit>' (+ whether ddsp_core/ has uncommitted changes), from git, if available."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ddsp_core"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "ddsp_core (no git information)"
-    return f"ddsp_core at commit {commit}" + (" + uncommitted changes in ddsp_core/" if dirty else "")
-
-
-def _load_average():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
-def _format(value, digits=3):
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def format_table(rows, markdown=False):
     headers = ["what", "configuration", "backend", "median s", "min s", "max s", "first call s", "peak RSS MB",
                "other load"]
@@ -388,11 +240,11 @@ def format_table(rows, markdown=False):
         if "error" in row:
             numbers = [f"ERROR {row['error']}", "", "", "", "", ""]
             if row.get("peak_rss_mb") is not None:
-                numbers[-1] = _format(row["peak_rss_mb"], 0)
+                numbers[-1] = common.format_number(row["peak_rss_mb"], 0)
         else:
-            numbers = [_format(row["median_s"]), _format(row["min_s"]), _format(row["max_s"]),
-                       _format(row["first_s"], 1), _format(row["peak_rss_mb"], 0),
-                       _format(row.get("other_load"), 2)]
+            numbers = [common.format_number(row["median_s"]), common.format_number(row["min_s"]), common.format_number(row["max_s"]),
+                       common.format_number(row["first_s"], 1), common.format_number(row["peak_rss_mb"], 0),
+                       common.format_number(row.get("other_load"), 2)]
         lines.append([row["what"], row["configuration"], row["backend"]] + numbers)
     if markdown:
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|"]
@@ -411,17 +263,6 @@ def format_table(rows, markdown=False):
     return "\n".join(out)
 
 
-def add_common_flags(parser, max_wait):
-    """--idle-threshold, --max-wait, --markdown and --json, shared by every benchmark here."""
-    parser.add_argument("--idle-threshold", type=float, default=0.3,
-                        help="before timing, wait until other processes use at most this many cores "
-                             "(default 0.3; negative: never wait)")
-    parser.add_argument("--max-wait", type=float, default=max_wait,
-                        help=f"longest wait for an idle machine, in s (default {max_wait:g})")
-    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
-    parser.add_argument("--json", metavar="PATH", help="also write all results, with every timing, to PATH")
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -433,9 +274,11 @@ def parse_args(argv):
                         help=f"audio length in seconds at {SAMPLE_RATE} Hz, {FRAME_RATE} frames/s (default 4)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny smoke configuration: batch 2, 0.2 s, 2 repeats, no idle waits or retries (overrides those)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--quick on TensorFlow only, without the XLA rows: seconds (run by tests/benchmarks)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     parser.add_argument("--no-xla", action="store_true", help="TensorFlow: skip the jit_compile=True rows")
-    add_common_flags(parser, max_wait=20.0)
+    common.add_common_flags(parser, max_wait=20.0)
     parser.add_argument("--retries", type=int, default=1,
                         help="extra timing attempts for a row that other processes disturbed (default 1)")
     parser.add_argument("--isolate", action="store_true",
@@ -445,6 +288,8 @@ def parse_args(argv):
     parser.add_argument("--_cases", help=argparse.SUPPRESS)
     parser.add_argument("--_modes", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.backends, args.no_xla = True, "tensorflow", True
     if args.quick:
         args.batch, args.seconds, args.repeats, args.max_wait, args.retries = 2, 0.2, 2, 0.0, 0
     if args.repeats < 1 or args.batch < 1 or args.seconds <= 0:
@@ -469,7 +314,7 @@ def main(argv=None):
 
     n_frames, n_samples = _shapes(args.batch, args.seconds)
     started = datetime.datetime.now().astimezone()
-    load_before = _load_average()
+    load_before = common.load_average()
     start = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_dsp_") as workdir:
@@ -482,7 +327,7 @@ def main(argv=None):
             else:
                 results.append(_run_worker(backend, cases, modes, args, workdir))
     total = time.perf_counter() - start
-    load_after = _load_average()
+    load_after = common.load_average()
 
     rows = [row for result in results for row in result["rows"]]
     peaks = {}
@@ -490,16 +335,16 @@ def main(argv=None):
         peaks[result["backend"]] = max(peaks.get(result["backend"], 0.0), result.get("peak_rss_mb") or 0.0)
     print()
     print(f"ddsp_core DSP benchmark, {started:%Y-%m-%d %H:%M %Z}")
-    print(f"Machine: {machine_description()}")
+    print(f"Machine: {common.machine_description()}")
     digests = sorted({result.get("source_digest") for result in results if result.get("source_digest")})
-    print(f"Code: {code_description()}; ddsp_core source digest {', '.join(digests) or '-'}"
+    print(f"Code: {common.code_description()}; ddsp_core source digest {', '.join(digests) or '-'}"
           + (" -- WARNING: ddsp_core changed while the benchmark ran, rows are from different code"
              if len(digests) > 1 else ""))
     print(f"Config: batch {args.batch}, {args.seconds:g} s at {SAMPLE_RATE} Hz = {n_samples} samples, "
           f"{n_frames} frames, {N_HARMONICS} harmonics; {args.repeats} timed repeats after 1 untimed call; "
           f"{'one process per row' if args.isolate else 'one process per backend'}; idle threshold "
           f"{args.idle_threshold:g} cores, max wait {args.max_wait:g} s, {args.retries} retries; total wall {total:.0f} s")
-    print(f"Load average (1 min) before {_format(load_before, 2)}, after {_format(load_after, 2)}; "
+    print(f"Load average (1 min) before {common.format_number(load_before, 2)}, after {common.format_number(load_after, 2)}; "
           "'other load' = cores busy with other processes during a row's timed runs (from /proc/stat)")
     print("Peak RSS per backend worker: "
           + ", ".join(f"{backend} {peak:.0f} MB" for backend, peak in peaks.items()))
@@ -508,7 +353,7 @@ def main(argv=None):
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as handle:
-            json.dump({"date": started.isoformat(), "machine": machine_description(), "code": code_description(),
+            json.dump({"date": started.isoformat(), "machine": common.machine_description(), "code": common.code_description(),
                        "argv": argv,
                        "batch": args.batch, "seconds": args.seconds, "n_samples": n_samples,
                        "n_frames": n_frames, "repeats": args.repeats, "total_s": total,

@@ -17,8 +17,9 @@
 One core (taskset when available, and single-threaded TensorFlow/XLA), TensorFlow backend
 unless KERAS_BACKEND says otherwise.
 
-    python benchmarks/bench_play.py --model out/pipeline/<run>/train/model
-    python benchmarks/bench_play.py --skip_accuracy --repeats 3
+    python -m benchmarks.bench_play --model out/pipeline/<run>/train/model
+    python -m benchmarks.bench_play --skip_accuracy --repeats 3
+    python -m benchmarks.bench_play --smoke      # the vst model, 1 repeat, 10 streaming calls: seconds
 """
 
 import argparse
@@ -35,8 +36,6 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 MODELS = {"vst": ("models/vst.gin", 50, []), "solo": ("models/solo_instrument_dry.gin", 250, [])}
 
@@ -145,7 +144,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--stream_calls", type=int, default=300)
     parser.add_argument("--skip_accuracy", action="store_true")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the vst model only, 1 repeat, 10 streaming calls, no accuracy rows (run by tests/benchmarks)")
     args = parser.parse_args(argv)
+    kinds = list(MODELS)
+    if args.smoke:
+        args.repeats, args.stream_calls, args.skip_accuracy, kinds = 1, 10, True, ["vst"]
     _one_core()
     import keras
 
@@ -153,7 +157,7 @@ def main(argv=None):
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for kind in MODELS:
+        for kind in kinds:
             folder = build_random_instrument(kind, os.path.join(scratch, kind))
             instrument = load_instrument(folder)
             rate, seconds = offline_rate(instrument, args.repeats)

@@ -27,10 +27,11 @@ second; "other load" is how many cores other processes kept busy during the run 
 /proc/stat). Runs go round-robin over the configurations, `--runs` times, each after
 waiting (up to `--max-wait` s) for the machine to be idle; the table shows medians.
 
-    python benchmarks/bench_prepare.py                     # ~15-25 min on 2 CPU cores
-    python benchmarks/bench_prepare.py --capacities tiny --num_workers 1,2 --runs 1
-    python benchmarks/bench_prepare.py --quick             # tiny, 1 worker, 4 files, 1 run
-    python benchmarks/bench_prepare.py --markdown --json out/bench_prepare.json
+    python -m benchmarks.bench_prepare                     # ~15-25 min on 2 CPU cores
+    python -m benchmarks.bench_prepare --capacities tiny --num_workers 1,2 --runs 1
+    python -m benchmarks.bench_prepare --quick             # tiny, 1 worker, 4 files, 1 run
+    python -m benchmarks.bench_prepare --smoke             # --quick on 1 file, no start-up rows
+    python -m benchmarks.bench_prepare --markdown --json out/bench_prepare.json
 """
 
 import argparse
@@ -45,10 +46,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_dsp as common  # Stdlib-only helpers: load sampling, machine and code descriptions.
+from benchmarks import common
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = common.ROOT
 DEFAULT_INPUT = os.path.join(ROOT, "data", "clarinet", "notes", "*.flac")
 CAPACITIES = ("tiny", "small", "medium", "large", "full")
 # From the issue text, not measured here: magenta ddsp's CREPE on CPU.
@@ -118,17 +118,17 @@ def run_once(config, args, workdir, index):
     log_path = os.path.join(out_dir, "job.log")
     env = dict(os.environ, KERAS_BACKEND=args.backend,
                TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    command = [sys.executable, os.path.abspath(__file__), "--_job", result_path, "--_job_argv", json.dumps(job_argv)]
-    waited = common._wait_for_idle(args.idle_threshold, args.max_wait) if args.idle_threshold >= 0 else 0.0
+    command = [*common.module_command("benchmarks.bench_prepare"), "--_job", result_path, "--_job_argv", json.dumps(job_argv)]
+    waited = common.wait_for_idle(args.idle_threshold, args.max_wait) if args.idle_threshold >= 0 else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy = common._busy_cpu_s()
+    busy = common.busy_cpu_s()
     start = time.perf_counter()
     with open(log_path, "w") as log:
         completed = subprocess.run(command, check=False, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    other = None if busy is None else max(0.0, (common._busy_cpu_s() - busy) - cpu) / wall
+    other = None if busy is None else max(0.0, (common.busy_cpu_s() - busy) - cpu) / wall
     run = {"process_s": wall, "cpu_s": cpu, "other_load": other, "waited_s": waited,
            "returncode": completed.returncode}
     if os.path.exists(result_path):
@@ -140,7 +140,7 @@ def run_once(config, args, workdir, index):
         run["error"] = f"exit {completed.returncode}, job status {run.get('status')}: " + " | ".join(tail)[-300:]
     print(f"[{config['name']} run {index + 1}] "
           + (f"{run['audio_seconds']:.1f} audio s in {run['job_s']:.1f} s (process {wall:.1f} s), "
-             f"cpu {cpu:.0f} s, other load {common._format(other, 2)}, waited {waited:.0f} s"
+             f"cpu {cpu:.0f} s, other load {common.format_number(other, 2)}, waited {waited:.0f} s"
              if "error" not in run else run["error"]), file=sys.stderr, flush=True)
     return run
 
@@ -184,7 +184,7 @@ def format_table(rows, markdown=False):
     headers = ["run", "capacity", "workers", "files", "audio s", "examples", "job s (median)", "min s", "max s",
                "runs", "process s", "audio s / wall s", "steady audio s / wall s", "fixed s (est.)", "cores",
                "other load"]
-    fmt = common._format
+    fmt = common.format_number
     lines = []
     for row in rows:
         head = [row["kind"], row["capacity"], str(row["workers"]), str(row["n_files"])]
@@ -224,10 +224,15 @@ def parse_args(argv):
                         help="KERAS_BACKEND of the job (default tensorflow)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny, 1 worker, 4 files, 1 run, no idle waits (unless given)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--quick on 1 file (unless --max_files), no start-up rows (run by tests/benchmarks)")
     common.add_common_flags(parser, max_wait=30.0)
     parser.add_argument("--_job", help=argparse.SUPPRESS)
     parser.add_argument("--_job_argv", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.no_startup = True, True
+        args.max_files = args.max_files if args.max_files is not None else "1"
     args.capacities = args.capacities or ("tiny" if args.quick else "tiny,full")
     args.num_workers = args.num_workers or ("1" if args.quick else "1,2")
     args.max_files = args.max_files if args.max_files is not None else ("4" if args.quick else "full:8")
@@ -266,7 +271,7 @@ def main(argv=None):
                             "workers": count, "files": chosen})
 
     started = datetime.datetime.now().astimezone()
-    load_before = common._load_average()
+    load_before = common.load_average()
     start = time.perf_counter()
     runs = {config["name"]: [] for config in configs}
     with tempfile.TemporaryDirectory(prefix="bench_prepare_") as workdir:
@@ -274,7 +279,7 @@ def main(argv=None):
             for config in configs:
                 runs[config["name"]].append(run_once(config, args, workdir, index))
     total = time.perf_counter() - start
-    load_after = common._load_average()
+    load_after = common.load_average()
     rows = [summarise(config, runs[config["name"]]) for config in configs]
     add_steady_rates(rows)
 
@@ -287,7 +292,7 @@ def main(argv=None):
           "(4 s examples, 1 s hop, 250 frames/s, Viterbi, crepe_batch_size 512)")
     print(f"Config: {args.runs} runs per row, round-robin, fresh process per run; max_files {args.max_files}; idle "
           f"threshold {args.idle_threshold:g} cores, max wait {args.max_wait:g} s; total wall {total:.0f} s")
-    print(f"Load average (1 min) before {common._format(load_before, 2)}, after {common._format(load_after, 2)}")
+    print(f"Load average (1 min) before {common.format_number(load_before, 2)}, after {common.format_number(load_after, 2)}")
     print("'job s' = wall time of main(); 'process s' adds interpreter start and imports; 'steady' = rate beyond "
           "the start-up row; 'fixed s' = job s extrapolated to no audio; 'cores' = CPU s / process s of the run's "
           "processes")

@@ -16,11 +16,12 @@ peak RSS (`ru_maxrss`) is its own; on a GPU the peak device memory is reported t
 (JAX: `memory_stats()['peak_bytes_in_use']`). The first step (tracing + compilation) is
 reported apart; then `--repeats` steps are timed, each ended by fetching the loss.
 
-    python benchmarks/bench_train.py                     # all three, ~5 min on 2 cores
-    python benchmarks/bench_train.py --configs jax --repeats 10 --markdown
-    python benchmarks/bench_train.py --quick              # tiny smoke run
-    python benchmarks/bench_train.py --gin-param "RnnFcDecoder.precision = 'float32'"
-    python benchmarks/bench_train.py --configs tensorflow --presets quick@16000,quick@48000,hq@16000,hq@48000
+    python -m benchmarks.bench_train                     # all three, ~5 min on 2 cores
+    python -m benchmarks.bench_train --configs jax --repeats 10 --markdown
+    python -m benchmarks.bench_train --quick              # tiny model, batch 2, 1 s, every config
+    python -m benchmarks.bench_train --smoke              # --quick on TensorFlow only: seconds
+    python -m benchmarks.bench_train --gin-param "RnnFcDecoder.precision = 'float32'"
+    python -m benchmarks.bench_train --configs tensorflow --presets quick@16000,quick@48000,hq@16000,hq@48000
 
 `--presets NAME@RATE,...` times a pipeline preset's train step instead: its model and gin files,
 its batch and example length, at RATE Hz (`presets.get_preset(NAME, RATE)`), one row each.
@@ -39,10 +40,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_dsp as common  # noqa: E402  Stdlib-only helpers: load sampling, machine and code descriptions.
+from benchmarks import common
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = common.ROOT
 CONFIGS = {
     "tensorflow": ("tensorflow", False, "tf.function"),
     "tensorflow-xla": ("tensorflow", True, "tf.function + XLA"),
@@ -130,7 +130,7 @@ def worker(config, args):
     first_s = time.perf_counter() - start
     times, losses = [], []
     for _ in range(args.repeats):
-        common._wait_for_idle(args.idle_threshold, args.max_wait) if args.idle_threshold >= 0 else None
+        common.wait_for_idle(args.idle_threshold, args.max_wait) if args.idle_threshold >= 0 else None
         start = time.perf_counter()
         logs = model.train_on_batch(batch, return_dict=True)
         losses.append(float(np.asarray(logs["total_loss"])))
@@ -144,7 +144,7 @@ def worker(config, args):
         "batch": args.batch, "seconds": args.seconds, "params": count_trainable_parameters(model),
         "first_step_s": first_s, "times_s": times, "median_s": statistics.median(times),
         "min_s": min(times), "max_s": max(times), "steps_per_s": 1.0 / statistics.median(times),
-        "peak_rss_mb": common._peak_rss_mb(), "peak_device_mb": peak_device_mb,
+        "peak_rss_mb": common.peak_rss_mb(), "peak_device_mb": peak_device_mb,
         "loss_first": first_loss, "loss_last": losses[-1], "keras": keras.__version__,
         "train_util": train_util.__name__,
     }
@@ -154,7 +154,7 @@ def run_worker(config, args, workdir):
     backend = CONFIGS[config][0]
     out = os.path.join(workdir, f"{config}-{args.preset.replace('@', '-') or 'model'}.json")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    command = [sys.executable, os.path.abspath(__file__), "--_worker", config, "--_out", out,
+    command = [*common.module_command("benchmarks.bench_train"), "--_worker", config, "--_out", out,
                "--batch", str(args.batch), "--seconds", str(args.seconds), "--repeats", str(args.repeats),
                "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait)]
     if args.quick:
@@ -200,6 +200,8 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny model, batch 2, 1 s, 2 repeats: a smoke run")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--quick on the tensorflow config only (run by tests/benchmarks)")
     parser.add_argument("--gin-param", action="append", default=[],
                         help="extra gin binding, e.g. \"RnnFcDecoder.precision = 'float32'\" (repeatable)")
     common.add_common_flags(parser, max_wait=60)
@@ -210,6 +212,8 @@ def parse_args(argv):
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.configs, args.max_wait = True, "tensorflow", 0.0
     if args.quick:
         args.batch, args.seconds, args.repeats = 2, 1.0, 2
     unknown = [c for c in args.configs.split(",") if c not in CONFIGS]
@@ -221,7 +225,6 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args._worker:
-        sys.path.insert(0, ROOT)
         result = worker(args._worker, args)
         with open(args._out, "w") as handle:
             json.dump(result, handle)

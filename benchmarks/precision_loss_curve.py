@@ -7,17 +7,13 @@ vibrato, random loudness envelope) rendered in NumPy, with their true f0 and the
 A-weighted loudness of `spectral_ops.compute_loudness` as conditioning. Prints both
 loss curves (mean of each block of 10 steps) and the mean step time of each.
 
-    python benchmarks/precision_loss_curve.py --steps 60 --batch 4
+    python -m benchmarks.precision_loss_curve --steps 60 --batch 4
+    python -m benchmarks.precision_loss_curve --smoke    # 2 steps, batch 1 of 1 s, a tiny decoder: seconds
 """
 
 import argparse
-import os
 import sys
 import time
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
 
 
 def tone_batch(rng, batch, seconds=4.0, sample_rate=16000, frame_rate=250):
@@ -37,18 +33,23 @@ def tone_batch(rng, batch, seconds=4.0, sample_rate=16000, frame_rate=250):
             "f0_confidence": np.ones((batch, n_frames), "float32"), "loudness_db": loudness.astype("float32")}
 
 
-def train(precision, batches, initial_weights=None):
+# --smoke: the decoder and reverb of bench_train.py --quick.
+SMOKE_PARAMS = ("RnnFcDecoder.rnn_channels = 32", "RnnFcDecoder.ch = 32", "Reverb.reverb_length = 1600")
+
+
+def train(precision, batches, initial_weights=None, seconds=4.0, extra_params=()):
     import gin
     import numpy as np
 
-    import bench_train
+    from benchmarks import bench_train
     from ddsp_core.training import ddsp_run, trainers
     from ddsp_core.training.models import get_model
 
     gin.clear_config()
-    ddsp_run.parse_gin(["models/solo_instrument.gin"], [f"RnnFcDecoder.precision = '{precision}'"])
+    ddsp_run.parse_gin(["models/solo_instrument.gin"], [f"RnnFcDecoder.precision = '{precision}'",
+                                                        f"n_samples = {int(seconds * 16000)}", *extra_params])
     model = get_model()
-    model(bench_train.synthetic_batch(1, 4.0))
+    model(bench_train.synthetic_batch(1, seconds))
     if initial_weights is not None:
         model.set_weights(initial_weights)
     with gin.unlock_config():
@@ -65,17 +66,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 steps, batch 1 of 1 s, a 32-unit decoder and a short reverb (run by tests/benchmarks)")
     args = parser.parse_args(argv)
+    seconds, extra_params = 4.0, ()
+    if args.smoke:
+        args.steps, args.batch, seconds, extra_params = 2, 1, 1.0, SMOKE_PARAMS
     import keras
     import numpy as np
 
     rng = np.random.default_rng(0)
-    pool = [tone_batch(rng, args.batch) for _ in range(8)]
+    pool = [tone_batch(rng, args.batch, seconds) for _ in range(2 if args.smoke else 8)]
     batches = [pool[i % len(pool)] for i in range(args.steps)]
     keras.utils.set_random_seed(0)
-    model, losses32, times32 = train("float32", batches, None)
+    model, losses32, times32 = train("float32", batches, None, seconds, extra_params)
     keras.utils.set_random_seed(0)  # The same seed gives the same initial weights (see the first losses).
-    _, losses16, times16 = train("bfloat16", batches, None)
+    _, losses16, times16 = train("bfloat16", batches, None, seconds, extra_params)
     print(f"# backend {keras.backend.backend()}, batch {args.batch}, {args.steps} steps")
     print("steps      float32   bfloat16")
     for i in range(0, args.steps, 10):

@@ -17,7 +17,8 @@ Each part runs in its own process (so "peak RSS MB" is its own; "RSS before MB" 
 process after imports and inputs, before the part's first call). Median of `--repeats`
 timed runs after one untimed (trace + first run). "other load" as in bench_dsp.py.
 
-    python benchmarks/profile_train_step.py --markdown
+    python -m benchmarks.profile_train_step --markdown
+    python -m benchmarks.profile_train_step --smoke     # harmonic and spectral_loss, batch 2 of 0.25 s: seconds
 """
 
 import argparse
@@ -30,10 +31,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_dsp as common  # noqa: E402
+from benchmarks import common
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = common.ROOT
 PARTS = ("decoder", "decoder-bfloat16", "decoder-keras-gru", "harmonic", "noise", "reverb", "spectral_loss", "train_step")
 SAMPLE_RATE, FRAME_RATE = 16000, 250
 
@@ -53,9 +53,10 @@ def _build(part, batch, seconds):
         return tf.constant(rng.uniform(low, high, size=shape).astype("float32"))
 
     if part == "train_step":
-        import bench_train
+        from benchmarks import bench_train
 
-        args = argparse.Namespace(batch=batch, seconds=seconds, repeats=0, quick=False, idle_threshold=-1, max_wait=0)
+        args = argparse.Namespace(batch=batch, seconds=seconds, repeats=0, quick=False, preset="",
+                                  idle_threshold=-1, max_wait=0)
         model, trainer_batch = bench_train.build_compiled("tensorflow", False, args)
         return "whole train step (train_on_batch)", lambda: model.train_on_batch(trainer_batch, return_dict=True)
 
@@ -122,16 +123,16 @@ def worker(part, args):
     import tensorflow as tf
 
     what, run = _build(part, args.batch, args.seconds)
-    rss_before = common._peak_rss_mb()
+    rss_before = common.peak_rss_mb()
 
     def materialise():
         return [np.asarray(t) for t in tf.nest.flatten(run())]
 
-    timing = common._time_case(lambda: materialise, args.repeats, args.idle_threshold, args.max_wait, 1)
+    timing = common.time_case(lambda: materialise, args.repeats, args.idle_threshold, args.max_wait, 1)
     times = timing["times_s"]
     return {"part": part, "what": what, "median_s": statistics.median(times), "min_s": min(times),
             "max_s": max(times), "runs": len(times), "first_s": timing["first_s"],
-            "other_load": timing["other_load"], "rss_before_mb": rss_before, "peak_rss_mb": common._peak_rss_mb()}
+            "other_load": timing["other_load"], "rss_before_mb": rss_before, "peak_rss_mb": common.peak_rss_mb()}
 
 
 def format_table(rows, markdown=False):
@@ -139,7 +140,7 @@ def format_table(rows, markdown=False):
                "peak RSS MB", "other load"]
     lines = [[r["part"], r.get("what", r.get("error", "")), *(
         [f"{r['median_s']:.3f}", f"{r['min_s']:.3f}", f"{r['max_s']:.3f}", str(r["runs"]), f"{r['first_s']:.1f}",
-         f"{r['rss_before_mb']:.0f}", f"{r['peak_rss_mb']:.0f}", common._format(r["other_load"], 2)]
+         f"{r['rss_before_mb']:.0f}", f"{r['peak_rss_mb']:.0f}", common.format_number(r["other_load"], 2)]
         if "median_s" in r else [""] * 8)] for r in rows]
     if markdown:
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -154,12 +155,18 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true",
+                        help="the harmonic and spectral_loss parts (unless --parts), batch 2 of 0.25 s, 1 repeat, "
+                             "no idle waits (run by tests/benchmarks)")
     common.add_common_flags(parser, max_wait=30)
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.batch, args.seconds, args.repeats, args.max_wait = 2, 0.25, 1, 0.0
+        if args.parts == ",".join(PARTS):
+            args.parts = "harmonic,spectral_loss"
     if args._worker:
-        sys.path.insert(0, ROOT)
         with open(args._out, "w") as handle:
             json.dump(worker(args._worker, args), handle)
         return 0
@@ -170,7 +177,7 @@ def main(argv=None):
             out = os.path.join(workdir, f"{part}.json")
             env = dict(os.environ, KERAS_BACKEND="tensorflow",
                        TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-            command = [sys.executable, os.path.abspath(__file__), "--_worker", part, "--_out", out,
+            command = [*common.module_command("benchmarks.profile_train_step"), "--_worker", part, "--_out", out,
                        "--batch", str(args.batch), "--seconds", str(args.seconds), "--repeats", str(args.repeats),
                        "--idle-threshold", str(args.idle_threshold), "--max-wait", str(args.max_wait)]
             done = subprocess.run(command, env=env, cwd=ROOT)
@@ -187,7 +194,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"started": started, "machine": common.machine_description(), "rows": rows}, handle, indent=1)
-    return 0
+    return 0 if all("error" not in row for row in rows) else 1
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ without TFRecords or TensorFlow, so the script runs where only JAX is installed 
 machine). Training is `train_on_batch` on shuffled batches of those windows with the model
 and optimizer the gin files give (`ddsp_run --mode=train` uses the same, through `fit`).
 
-    python benchmarks/quality.py                                   # every variant, quick scale
-    python benchmarks/quality.py --variants material,material_gain --steps 600 --markdown
-    KERAS_BACKEND=jax python benchmarks/quality.py --variants full --json out/quality.json
+    python -m benchmarks.quality                                   # every variant, quick scale
+    python -m benchmarks.quality --variants material,material_gain --steps 600 --markdown
+    KERAS_BACKEND=jax python -m benchmarks.quality --variants full --json out/quality.json
+    python -m benchmarks.quality --smoke    # one small variant, 2 steps, 2 training and 2 validation files
 
 CREPE 'tiny' computes the features and the f0 metric by default (--crepe-capacity).
 """
@@ -30,10 +31,9 @@ import sys
 import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_dsp as common  # noqa: E402  Stdlib-only helpers: machine description, peak RSS.
+from benchmarks import common
+
+ROOT = common.ROOT
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 250
@@ -77,14 +77,14 @@ METRICS = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_l
            "f0_outlier_ratio", "spectral_loss")
 
 
-def load_files(pattern, pitch_tracker):
-    """[(name, audio [n] at 16 kHz, features)] of every file of `pattern`."""
+def load_files(pattern, pitch_tracker, max_files=None):
+    """[(name, audio [n] at 16 kHz, features)] of every file of `pattern` (the first `max_files`, sorted)."""
     import soundfile
 
     from ddsp_core.training.data_preparation import audio_io, examples
 
     files = []
-    for path in sorted(glob.glob(pattern)):
+    for path in sorted(glob.glob(pattern))[:max_files]:
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
         audio = audio_io.resample(audio.mean(axis=1), rate, SAMPLE_RATE)
         files.append((os.path.basename(path), audio, examples.compute_features(audio, FRAME_RATE, pitch_tracker)))
@@ -205,7 +205,7 @@ def run_variant(name, args, pitch_tracker, validation, cache):
     steps = args.steps or settings["steps"]
     key = (pattern, settings["example_secs"], settings["hop_secs"])
     if pattern not in cache:
-        cache[pattern] = load_files(pattern, pitch_tracker)
+        cache[pattern] = load_files(pattern, pitch_tracker, args.max_files)
     if key not in cache:
         cache[key] = cut_windows(cache[pattern], settings["example_secs"], settings["hop_secs"])
     windows = cache[key]
@@ -261,7 +261,7 @@ def machine_line():
 
         if jax.devices()[0].platform != "cpu":
             return f"jax on {jax.devices()[0].device_kind}"
-    return f"{keras.backend.backend()} on {common._cpu_model()} ({os.cpu_count()} cores)"
+    return f"{keras.backend.backend()} on {common.cpu_model()} ({os.cpu_count()} cores)"
 
 
 def parse_args(argv):
@@ -278,7 +278,17 @@ def parse_args(argv):
     parser.add_argument("--audio-dir", default=None, help="Save original and generated validation audio here.")
     parser.add_argument("--audio-examples", type=int, default=8, help="Windows saved per variant.")
     parser.add_argument("--markdown", action="store_true")
-    return parser.parse_args(argv)
+    parser.add_argument("--max-files", type=int, default=None,
+                        help="Only the first N training and validation files (sorted).")
+    parser.add_argument("--smoke", action="store_true",
+                        help="material_gain_dry_small (unless --variants), 2 steps, 2 training and 2 validation files "
+                             "(run by tests/benchmarks)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        if args.variants == parser.get_default("variants"):
+            args.variants = "material_gain_dry_small"
+        args.steps, args.max_files = args.steps or 2, args.max_files or 2
+    return args
 
 
 def main(argv=None):
@@ -292,7 +302,7 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"quality.py: unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     pitch_tracker = crepe.PitchTracker(args.crepe_capacity, batch_size=512)
-    validation = load_files(VALIDATION_AUDIO, pitch_tracker)
+    validation = load_files(VALIDATION_AUDIO, pitch_tracker, args.max_files)
     rows, cache = [], {}
     machine = machine_line()
     for name in names:
@@ -309,7 +319,8 @@ def main(argv=None):
             os.replace(args.json + ".tmp", args.json)
     print(f"Quality on the validation clarinet ({len(validation)} files), {machine}, CREPE {args.crepe_capacity}:")
     print(format_table(rows, args.markdown))
+    return 1 if any(row["description"].startswith("FAILED") for row in rows) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

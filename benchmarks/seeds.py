@@ -12,10 +12,11 @@ recipe and set: median, worst and best of each listener metric over the seeds, t
 of collapses (a model whose dry-set f0 outliers exceed COLLAPSE_OUTLIERS, or a run the
 guard stopped) beside the guard's roll-backs, and the wall time.
 
-    python benchmarks/seeds.py                                  # 8 seeds of the quick recipe
-    python benchmarks/seeds.py --recipes before,after --seeds 0-3 --markdown
-    python benchmarks/seeds.py --phase train --seeds 0-7        # train now, evaluate later
-    python benchmarks/seeds.py --phase eval,report --seeds 0-7
+    python -m benchmarks.seeds                                  # 8 seeds of the quick recipe
+    python -m benchmarks.seeds --recipes before,after --seeds 0-3 --markdown
+    python -m benchmarks.seeds --phase train --seeds 0-7        # train now, evaluate later
+    python -m benchmarks.seeds --phase eval,report --seeds 0-7
+    python -m benchmarks.seeds --smoke                          # seed 0, 2 steps, 2 files, a temp --out
 
 Every run's folder (model, metrics, wall time) stays under --out, and a phase skips what is
 there already, so a benchmark stopped half-way resumes, and later code can re-evaluate the
@@ -27,11 +28,15 @@ import argparse
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import common
+
+ROOT = common.ROOT
 DATA = os.path.join(ROOT, "data", "clarinet")
 TRAIN_AUDIO = os.path.join(DATA, "train", "*.flac")
 EVAL_SETS = {"dry": os.path.join(DATA, "validation", "*.flac"),
@@ -55,6 +60,8 @@ METRICS = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_l
            "middle_register_loudness_l1_db", "spectral_loss")
 # Metrics where larger is worse (all of these but silent level, where larger, i.e. louder, is worse too).
 PRESET = "quick"
+DEFAULT_OUT = os.path.join(ROOT, "out", "bench", "seeds")
+SMOKE_STEPS, SMOKE_FILES = 2, 2  # --smoke: a handful of steps on a tiny dataset.
 
 
 def parse_seeds(text):
@@ -91,9 +98,9 @@ def _write_json(path, value):
 
 def _worker(*args):
     """Runs this script's worker in a fresh process (gin and Keras state per step, as the pipeline)."""
-    command = [sys.executable, os.path.abspath(__file__), "--worker", *args]
+    command = [*common.module_command("benchmarks.seeds"), "--worker", *args]
     started = time.monotonic()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, cwd=ROOT)
     return time.monotonic() - started
 
 
@@ -191,7 +198,6 @@ def per_seed(recipe_rows):
 
 def run_worker(argv):
     """The steps themselves, in this process: prepare | train | eval."""
-    sys.path.insert(0, ROOT)
     from ddsp_core.command_line import setup_logging
     from ddsp_core.pipeline import steps
 
@@ -226,14 +232,52 @@ def main(argv=None):
     parser.add_argument("--interleave", action="store_true",
                         help="Train recipe by recipe within each seed (a paired comparison grows evenly).")
     parser.add_argument("--train-audio", default=TRAIN_AUDIO, help="Training audio (e.g. a reverberant copy).")
-    parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench", "seeds"))
+    parser.add_argument("--out", default=None,
+                        help="Runs and datasets (default out/bench/seeds; --smoke: a temporary folder, removed)")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", default="", help="Also write every run's figures here.")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"seed 0, {SMOKE_STEPS} steps, the first {SMOKE_FILES} training files; into --out if "
+                             "given, else a temporary folder (never the default --out, whose runs later calls reuse)")
     args = parser.parse_args(argv)
     recipes = [name.strip() for name in args.recipes.split(",") if name.strip()]
     unknown = [name for name in recipes if name not in RECIPES]
     if unknown:
         parser.error(f"unknown recipe(s) {unknown}: choose from {sorted(RECIPES)}")
+    temporary = []  # Folders --smoke made, removed at the end.
+    if args.smoke:
+        args.seeds, args.steps = "0", args.steps or SMOKE_STEPS
+        args.train_audio = _first_files(args.train_audio, SMOKE_FILES)
+        temporary.append(os.path.dirname(args.train_audio))
+    if args.out is None:
+        args.out = DEFAULT_OUT
+        if args.smoke:
+            args.out = tempfile.mkdtemp(prefix="seeds_smoke_")
+            temporary.append(args.out)
+    args.out = os.path.abspath(args.out)  # The workers run from the repository root.
+    if "://" not in args.train_audio:
+        args.train_audio = os.path.abspath(args.train_audio)
+    try:
+        return _run(args, recipes)
+    finally:
+        for folder in temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _first_files(pattern, count):
+    """A glob matching only the first `count` files of `pattern` (sorted): '{a,b}' is no glob, so their folder."""
+    import glob
+
+    files = sorted(glob.glob(pattern))[:count]
+    if not files:
+        raise SystemExit(f"seeds.py --smoke: no training audio matches {pattern!r}; pass --train-audio")
+    folder = tempfile.mkdtemp(prefix="seeds_smoke_audio_")
+    for path in files:
+        os.symlink(os.path.abspath(path), os.path.join(folder, os.path.basename(path)))
+    return os.path.join(folder, "*" + os.path.splitext(files[0])[1])
+
+
+def _run(args, recipes):
     seeds = parse_seeds(args.seeds)
     phases = {name.strip() for name in args.phase.split(",")}
     from ddsp_core.pipeline import presets
@@ -251,9 +295,6 @@ def main(argv=None):
             evaluate(args.out, recipe, seed)
     if "report" in phases:
         rows = {recipe: collect(args.out, recipe, seeds) for recipe in recipes}
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import bench_dsp as common
-
         print(f"\nSeeds {args.seeds}, quick preset ({steps} steps), {common.machine_description()}, "
               f"{time.monotonic() - started:.0f} s this call\n")
         print(table(rows, args.markdown))

@@ -16,11 +16,12 @@ newest checkpoint written within it resynthesizes the validation clarinet (the s
 windows for both), and the same code measures both (`quality.measure`: loudness L1 overall
 and on quiet frames, silent level, onset lag, f0 from CREPE tiny, spectral loss).
 
-    python benchmarks/time_to_quality.py --markdown          # ~45 min: 10 min ours, 20 min magenta, evals
+    python -m benchmarks.time_to_quality --markdown          # ~45 min: 10 min ours, 20 min magenta, evals
+    python -m benchmarks.time_to_quality --smoke             # imports and settings only (no magenta here)
 
-magenta's venv is built as compare_magenta.py builds it (with TensorBoard, which magenta's
-training loop needs for its summaries); magenta_side/ is put first on its path, for the
-`crepe` stand-in there.
+magenta's venv is conformance/magenta_venv.py's (with TensorBoard, which magenta's
+training loop needs for its summaries); conformance/magenta_side/ is put first on its path,
+for the `crepe` stand-in there.
 """
 
 import argparse
@@ -31,11 +32,9 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import compare_magenta  # noqa: E402  The magenta venv.
-from ddsp_core.pipeline import presets  # noqa: E402
-import quality  # noqa: E402  Features, windows, metrics.
+from benchmarks import quality  # Features, windows, metrics.
+from conformance import magenta_venv
+from ddsp_core.pipeline import presets
 
 ROOT = quality.ROOT
 QUICK = presets.get_preset("quick")  # Our recipe is the quick preset's, as `make run` trains it.
@@ -143,19 +142,13 @@ def evaluate_magenta(python, save_dir, chosen, windows_path, windows, tracker, w
 
     prefixes = sorted({os.path.basename(path)[:-len(".index")] for _, _, path in chosen.values()})
     out_dir = os.path.join(work, "magenta_generated")
-    subprocess.run([python, os.path.join(HERE, "magenta_side", "generate.py"), save_dir, windows_path, out_dir,
-                    *prefixes], check=True, env=magenta_env())
+    subprocess.run([python, os.path.join(magenta_venv.SIDE_DIR, "generate.py"), save_dir, windows_path, out_dir,
+                    *prefixes], check=True, env=magenta_venv.magenta_env(magenta_venv.SIDE_DIR))
     rows = {}
     for budget, (seconds, step, path) in chosen.items():
         generated = np.load(os.path.join(out_dir, os.path.basename(path)[:-len(".index")] + ".npz"))["generated"]
         rows[budget] = dict(seconds=seconds, step=step, **quality.measure(windows, generated, tracker))
     return rows
-
-
-def magenta_env():
-    path = [os.path.join(HERE, "magenta_side")] + [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
-    return dict(os.environ, TF_USE_LEGACY_KERAS="1", PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python",
-                TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=":".join(path))
 
 
 def table(rows, markdown):
@@ -175,21 +168,29 @@ def parse_args(argv):
     parser.add_argument("--magenta-minutes", type=float, default=20.0)
     parser.add_argument("--ours-budgets", default="0.5,1,1.5,2,3,4,5,10")
     parser.add_argument("--magenta-budgets", default="5,10,20")
-    parser.add_argument("--magenta-venv", default=compare_magenta.DEFAULT_VENV)
+    parser.add_argument("--magenta-venv", default=None, help="magenta's venv (default: conformance/magenta_venv.py's)")
     parser.add_argument("--train", default="ours,magenta",
                         help="Which to train ('' to evaluate the runs already in --work).")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--smoke", action="store_true",
+                        help="check the imports and print the settings, then stop: every row needs magenta's venv "
+                             "(python3.11) and minutes of training (run by tests/benchmarks)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.smoke:
+        print("time_to_quality smoke: imports and settings only; a measurement needs magenta's venv "
+              "(conformance/magenta_venv.py) and ~45 min")
+        print(f"ours: {' '.join(OURS_GIN)}; budgets {args.ours_budgets} min; magenta: budgets {args.magenta_budgets} min")
+        return 0
     from ddsp_core import crepe
 
     os.makedirs(args.work, exist_ok=True)
     ours_dir, magenta_dir = os.path.join(args.work, "ours"), os.path.join(args.work, "magenta")
     state_path = os.path.join(args.work, "starts.json")
-    magenta_python = compare_magenta.ensure_magenta_venv(args.magenta_venv)
+    magenta_python = magenta_venv.ensure_magenta_venv(args.magenta_venv)
     to_train = [name for name in args.train.split(",") if name]
     starts = {}
     if os.path.exists(state_path):
@@ -215,7 +216,7 @@ def main(argv=None):
                                                              "train_util.train.num_steps=1000000",
                                                              "train_util.train.steps_per_save=5",
                                                              "Trainer.checkpoints_to_keep=10000"]]],
-            args.magenta_minutes, os.path.join(args.work, "magenta.log"), env=magenta_env())
+            args.magenta_minutes, os.path.join(args.work, "magenta.log"), env=magenta_venv.magenta_env(magenta_venv.SIDE_DIR))
     with open(state_path, "w") as file:
         json.dump(starts, file)
 
@@ -246,4 +247,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,8 @@
 """How much of magenta's own DSP test suite passes on ddsp_core, with only the imports changed.
 
 Takes magenta ddsp 3.7.0's test files for the DSP modules (core, synths, effects,
-processors, spectral_ops, losses, dags) from its venv (created when missing, as
-`compare_magenta.py` does), copies them into a temporary folder with `ddsp` replaced by
+processors, spectral_ops, losses, dags) from its venv (conformance/magenta_venv.py,
+created when missing), copies them into a temporary folder with `ddsp` replaced by
 `ddsp_core` in their import lines, and runs each file with this interpreter's pytest (the
 project's .venv) in its own process. magenta's test helper `ddsp.test_util` (a sinusoid
 generator, not DSP code under test) is copied next to them and imported from there.
@@ -16,8 +16,8 @@ magenta's core_test imports librosa (its reference STFT); when this venv lacks i
 installed here first, pinned so that no installed package changes version (`--no-install`
 refuses and lets the file fail to import instead).
 
-    python benchmarks/magenta_dsp_compat.py --markdown
-    python benchmarks/magenta_dsp_compat.py --files spectral_ops_test,losses_test --keep /tmp/compat
+    python -m conformance.magenta_dsp_compat --markdown
+    python -m conformance.magenta_dsp_compat --files spectral_ops_test,losses_test --keep /tmp/compat
 """
 
 import argparse
@@ -32,11 +32,10 @@ import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-import bench_dsp as common  # noqa: E402  Stdlib-only: machine and code descriptions.
-import compare_magenta  # noqa: E402  Stdlib-only at import: ensure_magenta_venv.
+from benchmarks import common  # Stdlib-only: machine and code descriptions.
+from conformance import magenta_venv
+
+ROOT = magenta_venv.ROOT
 
 TEST_FILES = ("core_test", "synths_test", "effects_test", "processors_test", "spectral_ops_test", "losses_test",
               "dags_test")
@@ -50,8 +49,9 @@ MESSAGE_CHARS = 200
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--magenta-venv", default=compare_magenta.DEFAULT_VENV,
-                        help="venv holding ddsp==3.7.0 (created when missing)")
+    parser.add_argument("--magenta-venv", default=None,
+                        help="venv holding ddsp==3.7.0, created when missing (default: $DDSP_MAGENTA_VENV or "
+                             "~/.cache/ddsp-pipeline/magenta-ddsp-3.7.0-venv; conformance/magenta_venv.py)")
     parser.add_argument("--files", default=",".join(TEST_FILES), help="comma-separated test modules to run")
     parser.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax"),
                         help="KERAS_BACKEND for ddsp_core (magenta's tests themselves use TensorFlow)")
@@ -206,7 +206,7 @@ def format_failures(rows, markdown=False):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    python = compare_magenta.ensure_magenta_venv(args.magenta_venv)
+    python = magenta_venv.ensure_magenta_venv(args.magenta_venv)
     package_dir = magenta_package_dir(python)
     missing = ensure_test_requirements(install=not args.no_install)
     if missing:

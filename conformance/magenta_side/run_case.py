@@ -1,9 +1,11 @@
-"""One benchmark case on magenta's ddsp 3.7.0 (run by compare_magenta.py in the magenta venv).
+"""One benchmark case on magenta's ddsp 3.7.0 (run by benchmarks/compare_magenta.py in the magenta venv).
 
-    python run_case.py CASE OUT.json [--batch B --seconds S --runs N --capacity C ...]
+    PYTHONPATH=<repository root> python conformance/magenta_side/run_case.py CASE OUT.json [--batch B ...]
 
-Needs TF_USE_LEGACY_KERAS=1 and PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python (set by the
-caller), and this folder on sys.path first, for the `crepe` stand-in (see crepe/__init__.py).
+Needs TF_USE_LEGACY_KERAS=1 and PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python, and the repository
+root on PYTHONPATH for `benchmarks.compare_inputs` (conformance.magenta_venv.magenta_env(ROOT) sets
+all three). Run as a script, so this folder is first on sys.path: `import crepe` finds the
+stand-in (crepe/__init__.py).
 """
 
 import argparse
@@ -13,10 +15,9 @@ import subprocess
 import sys
 import time
 
+from benchmarks import compare_inputs as inputs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-import compare_inputs as inputs  # noqa: E402
 
 
 def _grad_fn(fn, n_watched):

@@ -1,6 +1,6 @@
 """Resynthesize validation windows with checkpoints of a magenta ddsp 3.7.0 training run.
 
-Run by time_to_quality.py in magenta's venv (TF_USE_LEGACY_KERAS=1,
+Run by benchmarks/time_to_quality.py in magenta's venv (TF_USE_LEGACY_KERAS=1,
 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python):
 
     python generate.py SAVE_DIR WINDOWS.npz OUT_DIR ckpt-5 ckpt-60 ...
