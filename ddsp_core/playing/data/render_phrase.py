@@ -1,11 +1,14 @@
-"""Renders ddsp_core/playing/data/flute_phrase.flac (package data, so it is in the image too): a short flute phrase, the non-clarinet input the
-pipeline's sample page transfers to the trained clarinet (timbre transfer).
+"""Renders flute_phrase.flac beside this script: a short flute phrase, the non-clarinet input the
+pipeline's sample page transfers to the trained clarinet (timbre transfer, playing/listening.py).
+
+The FLAC is package data (pyproject's package-data takes data/*.flac, so it is in the wheel and
+the image); this script is not (a tool for whoever changes the phrase, not needed to play it).
 
 A phrase written here (MIDI, with mido), rendered by the fluidsynth program with
 FluidR3_GM's flute (GM program 74, index 73), mixed to mono, resampled to 16 kHz with soxr
 and written as 16-bit FLAC. Requirements: ``apt-get install fluidsynth fluid-soundfont-gm``.
 
-    python data/transfer/render_phrase.py [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
+    python ddsp_core/playing/data/render_phrase.py [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 """
 
 import argparse
@@ -20,7 +23,7 @@ import soundfile
 import soxr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUTPUT = os.path.join(HERE, "..", "..", "ddsp_core", "playing", "data", "flute_phrase.flac")
+OUTPUT = os.path.join(HERE, "flute_phrase.flac")
 GM_PROGRAM_FLUTE = 73
 # (MIDI note, beats, velocity) at 96 bpm; 0 as the note is a rest. An original phrase.
 PHRASE = [(74, 1, 90), (76, 0.5, 80), (78, 0.5, 85), (79, 1.5, 100), (0, 0.5, 0), (78, 0.5, 80), (76, 0.5, 75),
@@ -53,7 +56,8 @@ def main(argv=None):
     parser.add_argument("--output", default=OUTPUT)
     args = parser.parse_args(argv)
     if not os.path.exists(args.soundfont):
-        print(f"{args.soundfont} not found: apt-get install fluid-soundfont-gm", file=sys.stderr)
+        print(f"render_phrase.py: soundfont {args.soundfont} not found: apt-get install fluid-soundfont-gm "
+              "(or pass --soundfont)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as folder:
         midi_path, wav_path = os.path.join(folder, "phrase.mid"), os.path.join(folder, "phrase.wav")
