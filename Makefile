@@ -105,24 +105,24 @@ test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 -m dsp tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_dsp.py
-	$(PY) benchmarks/bench_crepe.py
-	$(PY) benchmarks/bench_prepare.py
-	$(PY) benchmarks/bench_train.py
+	$(PY) -m benchmarks.bench_dsp
+	$(PY) -m benchmarks.bench_crepe
+	$(PY) -m benchmarks.bench_prepare
+	$(PY) -m benchmarks.bench_train
 
 # Ours against magenta ddsp 3.7.0 on the same machine in one run (~20 min; builds magenta's venv
 # on first use; needs python3.11 and ffprobe (apt ffmpeg)), and where the train step's time goes.
 bench-magenta: $(STAMP)
-	$(PY) benchmarks/compare_magenta.py --markdown --json $(OUT)/bench/compare_magenta.json
+	$(PY) -m benchmarks.compare_magenta --markdown --json $(OUT)/bench/compare_magenta.json
 
 bench-profile: $(STAMP)
-	$(PY) benchmarks/profile_train_step.py --markdown
+	$(PY) -m benchmarks.profile_train_step --markdown
 
 # The quick recipe with 8 seeds, one at a time (~80 min on 2 cores); SEEDS_ARGS passes more flags,
 # e.g. SEEDS_ARGS="--recipes before,after --interleave". Runs stay in $(OUT)/bench/seeds (resumable).
 SEEDS_ARGS ?=
 bench-seeds: $(STAMP)
-	$(PY) benchmarks/seeds.py --markdown --out $(OUT)/bench/seeds $(SEEDS_ARGS)
+	$(PY) -m benchmarks.seeds --markdown --out $(OUT)/bench/seeds $(SEEDS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
