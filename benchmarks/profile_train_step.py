@@ -18,7 +18,7 @@ process after imports and inputs, before the part's first call). Median of `--re
 timed runs after one untimed (trace + first run). "other load" as in bench_dsp.py.
 
     python -m benchmarks.profile_train_step --markdown
-    python -m benchmarks.profile_train_step --smoke     # harmonic and spectral_loss, batch 2 of 0.25 s: seconds
+    python -m benchmarks.profile_train_step --smoke     # harmonic and spectral_loss, batch 2 of 0.2 s: seconds
 """
 
 import argparse
@@ -156,14 +156,14 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--smoke", action="store_true",
-                        help="the harmonic and spectral_loss parts (unless --parts), batch 2 of 0.25 s, 1 repeat, "
+                        help="the harmonic and spectral_loss parts (unless --parts), batch 2 of 0.2 s, 1 repeat, "
                              "no idle waits (run by tests/benchmarks)")
     common.add_common_flags(parser, max_wait=30)
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.batch, args.seconds, args.repeats, args.max_wait = 2, 0.25, 1, 0.0
+        args.batch, args.seconds, args.repeats, args.max_wait = 2, 0.2, 1, 0.0
         if args.parts == ",".join(PARTS):
             args.parts = "harmonic,spectral_loss"
     if args._worker:

@@ -38,9 +38,10 @@ from ddsp_core.pipeline import presets
 
 ROOT = quality.ROOT
 QUICK = presets.get_preset("quick")  # Our recipe is the quick preset's, as `make run` trains it.
-OURS_GIN = [*QUICK.gin_files, "datasets/tfrecord.gin"]
-OURS_PARAMS = [*QUICK.gin_params, f"batch_size = {QUICK.batch_size}", f"n_samples = {QUICK.n_samples()}",
-               f"TFRecordProvider.example_secs = {QUICK.example_secs}"]
+# The gin files and bindings of the pipeline's train step (steps.train) for the quick preset.
+OURS_GIN = [QUICK.model_gin, "datasets/tfrecord.gin", *QUICK.gin_files]
+OURS_PARAMS = [*QUICK.gin_params, f"batch_size = {QUICK.batch_size}", f"n_samples = {QUICK.example_format.n_samples}",
+               f"TFRecordProvider.example_secs = {QUICK.example_format.example_secs}"]
 MAGENTA_PARAMS = ["batch_size = 16"]
 EVAL_SECS = 4.0
 
