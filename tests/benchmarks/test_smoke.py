@@ -2,9 +2,11 @@
 
 Benchmarks are never part of the test suite; their smallest configuration is, so a change that
 breaks one (a moved module, a renamed field) fails here instead of on the next measurement.
-Each runs in a fresh process from the repository root, as documented. compare_magenta's smoke runs
-our side of its train_step row (magenta's model as our trainer builds it), which once failed unseen. The slow ones (a Beam
-prepare job or whole pipeline steps in their own processes: minutes on 2 cores) are marked `slow`.
+Each runs in a fresh process from the repository root, as documented. compare_magenta's smoke
+runs our side of its train_step row (magenta's model as our trainer builds it), which once failed
+unseen; time_to_quality needs magenta for every row, so its smoke checks imports and settings only.
+The slow ones (training, or the pipeline's steps each in its own process: 14 s to 7 min on 2
+cores) are marked `slow` (run with --slow); the rest take about 80 s together on 2 cores.
 """
 
 import os
@@ -23,10 +25,12 @@ CASES = [
     ("bench_train", [], "tf.function", []),
     ("compare_magenta", [], ("harmonic synth fwd+bwd", "solo train step"), []),  # Our side only.
     ("profile_train_step", [], "spectral_loss", []),
-    ("precision_loss_curve", [], "first loss: float32", []),
     ("bench_play", [], "offline render, vst model", []),
     ("time_to_quality", [], "time_to_quality smoke", []),
-    ("bench_prepare", [], "tiny", [pytest.mark.slow]),
+    ("bench_prepare", [], "job  tiny", []),
+    # Slow (seconds on 2 cores, while another job ran): 14 (two models built), 35 (CREPE on 4 files and
+    # training), 420 (two prepare jobs, a train and two evals, each its own process).
+    ("precision_loss_curve", [], "first loss: float32", [pytest.mark.slow]),
     ("quality", [], "material_gain_dry_small", [pytest.mark.slow]),
     ("seeds", [], "Seeds 0, quick preset (2 steps)", [pytest.mark.slow]),
 ]
