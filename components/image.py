@@ -9,7 +9,7 @@ names three images (`ddsp_pipeline build-image` builds and pushes them; docker/R
     IMAGE:T-cpu         the CPU image (target `cpu`, tensorflow-cpu): prepare, eval, sample, export
                         (`cpu_image_for`)
     IMAGE:T-dataflow    the prepare job's Dataflow worker image, built FROM the CPU image
-                        (`ddsp_core.pipeline.dataflow.worker_image_for`)
+                        (`ddsp_core.steps.dataflow.worker_image_for`)
 
 Each component module defines its step as a plain function; `make_component` turns it into a
 kfp lightweight component that runs in a given image.
@@ -29,7 +29,7 @@ def cpu_image_for(image):
     ('reg/ddsp-pipeline:0.1.0' -> 'reg/ddsp-pipeline:0.1.0-cpu'; no tag: 'latest-cpu');
     '' for an image named by digest, whose CPU image cannot be derived (give it yourself:
     `ddsp_pipeline build-image` prints both references pinned)."""
-    from ddsp_core.pipeline.dataflow import tag_variant
+    from ddsp_core.steps.dataflow import tag_variant
 
     return tag_variant(image, CPU_TAG_SUFFIX)
 

@@ -14,7 +14,7 @@ from keras import ops
 
 from ddsp_core import crepe
 from ddsp_core.core import checks
-from ddsp_core.core.framing import frame
+from ddsp_core.core.framing import frame, pad
 from ddsp_core.core.units import float32
 
 # The frame normalisation divides by max(std, this), as the model's own NormalizeFrames.
@@ -103,13 +103,11 @@ class PretrainedCREPE(keras.Model):
             audio: 16 kHz audio, [batch, n_samples] or [n_samples].
             viterbi: Decode around the Viterbi path (`crepe.viterbi_path`; needs concrete
                 values, so not inside a traced function) instead of each frame's argmax.
-            padding: 'center', 'same' or 'valid' (see `spectral_ops.pad`).
+            padding: 'center', 'same' or 'valid' (see `core.framing.pad`).
 
         Returns:
             (f0_hz, confidence), each [batch, n_frames].
         """
-        from ddsp_core.spectral_ops import pad  # spectral_ops imports this module
-
         audio = float32(audio)
         checks.check_rank("audio", audio, (1, 2), "[batch, n_samples] or [n_samples]")
         audio = audio[None, :] if len(audio.shape) == 1 else audio

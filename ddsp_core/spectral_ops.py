@@ -6,13 +6,10 @@ from keras import ops
 
 from ddsp_core import crepe
 from ddsp_core.core import checks
-from ddsp_core.core.arrays import pad_axis
-from ddsp_core.core.framing import frame
+from ddsp_core.core.framing import PAD_MODES, PADDINGS, frame, get_framed_lengths, pad  # noqa: F401  magenta's names
 from ddsp_core.core.units import DB_RANGE, float32, power_to_db, safe_log
 from ddsp_core.crepe_layers import PretrainedCREPE  # noqa: F401  magenta's spectral_ops.PretrainedCREPE
 
-PADDINGS = ("valid", "same", "center")
-PAD_MODES = ("constant", "reflect", "symmetric")
 CREPE_SAMPLE_RATE = crepe.SAMPLE_RATE  # Hz
 CREPE_FRAME_SIZE = crepe.FRAME_SIZE  # samples
 F0_RANGE = 127.0  # MIDI
@@ -223,65 +220,6 @@ def a_weighting_db(frequencies_hz, min_db=-DB_RANGE):
     return np.maximum(weight_db, min_db)
 
 
-def get_framed_lengths(input_length, frame_size, hop_size, padding="center"):
-    """(number of frames, padded input length) that `pad` + framing give."""
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
-    if padding == "valid":
-        n_frames = max(0, 1 + (input_length - frame_size) // hop_size)
-        return n_frames, input_length
-    if padding == "same":
-        n_frames = -(-input_length // hop_size)
-        return n_frames, (n_frames - 1) * hop_size + frame_size
-    padded_length = input_length + 2 * (frame_size // 2)
-    return 1 + (padded_length - frame_size) // hop_size, padded_length
-
-
-def pad(x, frame_size, hop_size, padding="center", axis=1, mode="CONSTANT", constant_values=0):
-    """Pads one axis of a signal for framing (see `get_framed_lengths` for the lengths).
-
-    'valid': no padding, only whole frames. 'same': pad the end so there are
-    ceil(n_samples / hop_size) frames. 'center': pad frame_size // 2 on both sides, so
-    frame i is centred on sample i * hop_size (1 + n_samples // hop_size frames).
-
-    Args:
-        x: Signal, e.g. audio [batch, n_samples]; any rank (a 1-D signal is padded along
-            axis 0 whatever `axis` says).
-        frame_size: Samples per frame (even, for 'center').
-        hop_size: Samples between frames, at most frame_size.
-        padding: 'center', 'same' or 'valid'.
-        axis: The time axis.
-        mode: 'CONSTANT', 'REFLECT' or 'SYMMETRIC' (either case), as numpy.pad.
-        constant_values: Value of the padding in 'CONSTANT' mode.
-
-    Returns:
-        float32 tensor, `x` padded along `axis`.
-    """
-    x = float32(x)
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
-    if str(mode).lower() not in PAD_MODES:
-        raise ValueError(f"mode must be one of {[m.upper() for m in PAD_MODES]}, got {mode!r}.")
-    if padding == "valid":
-        return x
-    checks.check_positive_int("frame_size", frame_size)
-    checks.check_positive_int("hop_size", hop_size)
-    if hop_size > frame_size:
-        raise ValueError(f"hop_size ({hop_size}) must be at most frame_size ({frame_size}) to pad for framing.")
-    axis = 0 if len(x.shape) <= 1 else axis
-    if padding == "center":
-        if frame_size % 2:
-            raise ValueError(f"padding='center' needs an even frame size, got {frame_size}.")
-        widths = (frame_size // 2, frame_size // 2)
-    else:
-        n_samples = x.shape[axis]
-        _, padded_length = get_framed_lengths(n_samples, frame_size, hop_size, padding)
-        widths = (0, padded_length - n_samples)
-    mode = str(mode).lower()
-    extra = {"constant_values": constant_values} if mode == "constant" else {}
-    return pad_axis(x, widths, axis=axis, mode=mode, **extra)
-
-
 def _hop_size(sample_rate, frame_rate, frame_size, frame_size_name):
     """Samples between frames, sample_rate // frame_rate, checked to be in [1, frame_size]."""
     checks.check_positive("sample_rate", sample_rate)
@@ -423,7 +361,7 @@ def compute_f0(audio, frame_rate, viterbi=True, padding="center", capacity="full
 
     Args:
         audio: [n_samples] at 16 kHz (CREPE's rate; resample other rates first, e.g.
-            with `ddsp_core.training.data_preparation.audio_io.resample`).
+            with `ddsp_core.io.audio_io.resample`).
         frame_rate: Frames per second (any positive value).
         viterbi: Decode along a Viterbi path (smoother, no octave jumps) rather than
             each frame's argmax.

@@ -10,7 +10,7 @@
 #   podman build -f docker/dataflow-worker.Dockerfile --build-arg IMAGE=REGISTRY/ddsp-pipeline:0.1.0-cpu \
 #     -t REGISTRY/ddsp-pipeline:0.1.0-dataflow docker/          (or docker build; see docker/README.md)
 #
-# The pipeline passes the step image's tag + '-dataflow' (ddsp_core/pipeline/dataflow.py,
+# The pipeline passes the step image's tag + '-dataflow' (ddsp_core/steps/dataflow.py,
 # worker_image_for) as the prepare step's default --sdk_container_image: push the worker image
 # under that tag (`ddsp_pipeline build-image` does).
 #
@@ -37,7 +37,7 @@ COPY --from=beam-sdk /opt/apache/beam /opt/apache/beam
 # installed; otherwise boot (Beam >= 2.44) makes a new venv per worker without it.
 ENV RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1
 RUN test -x /opt/apache/beam/boot \
-    && python3 -c "import sys, apache_beam, ddsp_core.training.data_preparation.prepare_tfrecord_lib; \
+    && python3 -c "import sys, apache_beam, ddsp_core.prepare.prepare_tfrecord_lib; \
 v = apache_beam.__version__; want = '${BEAM_VERSION}'; \
 sys.exit(0 if v.split('.')[:2] == want.split('.')[:2] else \
 'apache-beam %s is in the image, but the boot entrypoint is Beam %s: build with --build-arg BEAM_VERSION=%s' % (v, want, v))"

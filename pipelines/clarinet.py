@@ -49,8 +49,8 @@ from components.image import (BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAG
 from components.prepare_tfrecord.component import prepare_tfrecord as prepare_step
 from components.sample.component import sample as sample_step
 from components.train.component import train as train_step
-from ddsp_core.pipeline.dataflow import worker_image_for
-from ddsp_core.pipeline.steps import STEPS
+from ddsp_core.steps.dataflow import worker_image_for
+from ddsp_core.steps.steps import STEPS
 
 PIPELINE_NAME = "ddsp-clarinet"
 PACKAGE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clarinet.yaml")

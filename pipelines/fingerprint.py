@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 
-from ddsp_core.pipeline.steps import StepError, split_commas
+from ddsp_core.steps.steps import StepError, split_commas
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 

@@ -265,7 +265,7 @@ def build_all(image, context, engine="podman", dockerfile=None, worker_dockerfil
             failed (which image is named).
     """
     from components.image import cpu_image_for
-    from ddsp_core.pipeline.dataflow import worker_image_for
+    from ddsp_core.steps.dataflow import worker_image_for
 
     reference = check_pullable(image) if push else parse(image)
     if reference.digest:

@@ -23,8 +23,8 @@ import time
 import uuid
 import warnings
 
-from ddsp_core.pipeline import presets as presets_lib
-from ddsp_core.pipeline import steps as steps_lib
+from ddsp_core.steps import presets as presets_lib
+from ddsp_core.steps import steps as steps_lib
 
 from components.image import BUNDLED_AUDIO_IN_IMAGE, BUNDLED_EVAL_AUDIO_IN_IMAGE
 from pipelines.fingerprint import FingerprintError, audio_fingerprint  # Also local.audio_fingerprint.
@@ -165,7 +165,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
             kept, and a rerun reuses them from kfp's cache. exit_status 130: stopped by
             Ctrl-C (the message says where training stopped and how to resume).
     """
-    from ddsp_core.pipeline import resume as resume_lib
+    from ddsp_core.steps import resume as resume_lib
 
     from pipelines.step_processes import StepProcesses
 
@@ -220,7 +220,7 @@ def run(audio=BUNDLED_AUDIO, preset="quick", pipeline_root=DEFAULT_PIPELINE_ROOT
 
 def _interrupted_message(status_dir, checkpoint_dir):
     """Where a run stopped by Ctrl-C stopped, what is kept, and how to go on."""
-    from ddsp_core.pipeline import resume as resume_lib
+    from ddsp_core.steps import resume as resume_lib
 
     statuses = read_statuses(status_dir)
     unfinished = [record for record in statuses.values() if record.get("status") != "done"]
@@ -279,7 +279,7 @@ def _failure_message(status_dir, error):
 def train_seed(model_dir):
     """The seed recorded in a model artifact's train_state.json, or None (no such file, or one
     written before training recorded its seed)."""
-    from ddsp_core.training.checkpoints import TRAIN_STATE_FILE
+    from ddsp_core.models.checkpoints import TRAIN_STATE_FILE
 
     try:
         with open(os.path.join(model_dir, TRAIN_STATE_FILE)) as file:

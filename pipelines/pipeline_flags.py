@@ -11,8 +11,8 @@ compiled pipeline's (the material bundled in the image).
 import argparse
 import sys
 
-from ddsp_core.pipeline.presets import PRESETS, get_preset
-from ddsp_core.pipeline.steps import split_commas
+from ddsp_core.steps.presets import PRESETS, get_preset
+from ddsp_core.steps.steps import split_commas
 from ddsp_core.training.gin_configs import check_seed
 
 CREPE_CAPACITIES = ["tiny", "small", "medium", "large", "full"]

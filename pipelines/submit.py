@@ -54,9 +54,9 @@ import re
 import sys
 import tempfile
 
-from ddsp_core.pipeline.steps import StepError
-from ddsp_core.pipeline.steps import split_commas as split_patterns
-from ddsp_core.training.storage import is_url, join
+from ddsp_core.steps.steps import StepError
+from ddsp_core.steps.steps import split_commas as split_patterns
+from ddsp_core.io.storage import is_url, join
 
 from pipelines import images, kubeflow, pipeline_flags, settings_flags
 from pipelines.fingerprint import audio_fingerprint
@@ -244,7 +244,7 @@ def checkpoint_parameters(args, parameters):
         print("train: no --pipeline-root, so no checkpoint folder outlives the run: a rerun cannot resume "
               "training.", file=sys.stderr)
         return {}
-    from ddsp_core.pipeline import resume as resume_lib
+    from ddsp_core.steps import resume as resume_lib
 
     try:
         found, line = resume_lib.parameters_for_run(args.pipeline_root, parameters, resume=not args.no_resume)
@@ -299,7 +299,7 @@ def step_images(settings):
     'dataflow_worker_image': the Dataflow workers'} that `settings` compile to, each as given or
     derived from the image's tag ('' when it cannot be: a digest). 'cpu_image' only where
     PipelineSettings has it."""
-    from ddsp_core.pipeline.dataflow import worker_image_for
+    from ddsp_core.steps.dataflow import worker_image_for
 
     found = {"image": settings.image}
     if hasattr(settings, "cpu_image"):

@@ -1,6 +1,6 @@
 """The error `ddsp_pipeline submit` stops with, shared by its modules (submit, upload, vertex, kubeflow)."""
 
-from ddsp_core.pipeline.steps import StepError
+from ddsp_core.steps.steps import StepError
 
 
 class SubmitError(StepError):

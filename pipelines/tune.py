@@ -6,7 +6,7 @@ r"""`ddsp_pipeline tune`: a hyperparameter search over the clarinet pipeline's t
     ddsp_pipeline tune --search-space S.yaml --vertex --project P --region us-central1 \
         --pipeline-root gs://B/runs --image REGISTRY/ddsp-pipeline:0.1.0 --audio 'gs://B/audio/*.wav'
 
-The search-space file (ddsp_core/pipeline/search_space.py) names the objective (an eval
+The search-space file (ddsp_core/steps/search_space.py) names the objective (an eval
 metric, loudness_l1_db by default), the number of trials and the gin bindings searched.
 
 Here, the trials run one after another, each the whole clarinet pipeline (`pipelines.local.run`)
@@ -73,7 +73,7 @@ def _write_atomically(path, text):
 
 def write_table(tune_dir, space, rows, best, seed):
     """Writes trials.json and trials.md into `tune_dir`; returns their paths."""
-    from ddsp_core.pipeline import tuning_table
+    from ddsp_core.steps import tuning_table
 
     os.makedirs(tune_dir, exist_ok=True)
     record = {"search_space": {"path": space.path, **space.to_dict()}, "seed": seed, "trials": rows,
@@ -112,7 +112,7 @@ def check_bindings(space, values, preset="quick", gin_files=(), gin_params=(), s
     Raises:
         ValueError: the bindings do not parse (gin's message names the binding).
     """
-    from ddsp_core.pipeline import presets, steps
+    from ddsp_core.steps import presets, steps
     from ddsp_core.training import gin_configs
 
     preset = presets.get_preset(preset, sample_rate)
@@ -144,8 +144,8 @@ def tune_locally(space, pipeline_root, seed=DEFAULT_TUNE_SEED, gin_params=(), ou
         local.PipelineRunError: bad input (exit_status 2) before a trial ran, or Ctrl-C (130);
             the table of the trials so far is written first.
     """
-    from ddsp_core.pipeline import search_space as search_space_lib
-    from ddsp_core.pipeline import tuning_table
+    from ddsp_core.steps import search_space as search_space_lib
+    from ddsp_core.steps import tuning_table
 
     from pipelines import local
 
@@ -208,8 +208,8 @@ def _local_run_arguments(args):
 
 
 def _local_main(args, space):
-    from ddsp_core.pipeline import search_space as search_space_lib
-    from ddsp_core.pipeline import tuning_table
+    from ddsp_core.steps import search_space as search_space_lib
+    from ddsp_core.steps import tuning_table
 
     from pipelines import local
 
@@ -307,7 +307,7 @@ def _vertex_main(args, space):
 
 def main(args):
     """Runs `ddsp_pipeline tune` for parsed `args`; returns the exit status."""
-    from ddsp_core.pipeline import search_space as search_space_lib
+    from ddsp_core.steps import search_space as search_space_lib
 
     from pipelines import pipeline_flags
 

@@ -4,7 +4,7 @@
                                                                         |
         hyperparameter tuning job (google_cloud_pipeline_components): up to `parallel_trials` trials
         at once, each a Vertex AI custom job on the train step's machine and CUDA image running
-        `python -m ddsp_core.pipeline.trial` (train, eval, report the objective) with the values
+        `python -m ddsp_core.steps.trial` (train, eval, report the objective) with the values
         Vertex AI chose appended as --ID=VALUE
                                                                         |
         tuning_results: the trials' table (Markdown), the best trial's model --export--> exported Model
@@ -23,7 +23,7 @@ from components.export.component import export as export_step
 from components.image import make_component
 from components.prepare_tfrecord.component import prepare_tfrecord as prepare_step
 from components.tuning.component import trial_worker_pool_specs, tuning_output_directory, tuning_results
-from ddsp_core.pipeline.search_space import vertex_study_spec
+from ddsp_core.steps.search_space import vertex_study_spec
 from pipelines.clarinet import (DEFAULT_AUDIO_PATTERN, DEFAULT_EVAL_AUDIO_PATTERN, SettingsError,
                                 default_train_machine_type, prepare_tfrecord_task, set_resources)
 

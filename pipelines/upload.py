@@ -18,8 +18,8 @@ import os
 import re
 import uuid
 
-from ddsp_core.pipeline.steps import split_commas as split_patterns
-from ddsp_core.training.storage import is_url, join
+from ddsp_core.steps.steps import split_commas as split_patterns
+from ddsp_core.io.storage import is_url, join
 
 from pipelines.submit_errors import SubmitError, api_error, bad_input
 

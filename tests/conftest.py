@@ -1,10 +1,12 @@
-"""Shared pytest fixtures: a real GCS emulator (see tests/gcs_emulator.py); every test starting from
+"""Shared pytest fixtures: a real GCS emulator (see tests/gcs_emulator.py); small TFRecords and a tiny
+training run written once per session (tests/training_runs.py); every test starting from
 the same random state; the `rehearsal` and `slow` markers' switches (`--rehearsal`, `--slow`: skipped
 by default)."""
 
 import pytest
 
 from tests.gcs_emulator import gcs_bucket, gcs_emulator  # noqa: F401
+from tests.training_runs import clean_state, tfrecords_1s, tfrecords_4s, tiny_run  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

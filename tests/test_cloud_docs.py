@@ -4,7 +4,7 @@ to sections that exist: a renamed flag or heading shows here, not in a failed cl
 import os
 import re
 
-from tests.training.conftest import REPO
+from tests.training_runs import REPO
 
 
 def _read(*path):

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from ddsp_core.pipeline import dataflow
+from ddsp_core.steps import dataflow
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKERFILE = os.path.join(REPO_DIR, "docker", "dataflow-worker.Dockerfile")
@@ -26,7 +26,7 @@ IMAGE = os.environ.get("DDSP_TEST_CPU_IMAGE", "localhost/ddsp-pipeline:0.1.0-cpu
 STAND_IN_BOOT = """#!/bin/sh
 echo "boot uid=$(id -u) default_env=${RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT:-} args=$*"
 exec python3 -c "import apache_beam.runners.worker.sdk_worker_main, \
-ddsp_core.training.data_preparation.prepare_tfrecord_lib; print('harness and project importable')"
+ddsp_core.prepare.prepare_tfrecord_lib; print('harness and project importable')"
 """
 
 

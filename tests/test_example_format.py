@@ -103,7 +103,7 @@ def test_without_a_manifest_the_provider_uses_magentas_defaults(tmp_path):
 
 def test_the_model_is_bound_to_the_datas_format():
     from ddsp_core.training import gin_configs
-    from ddsp_core.training.models import get_model
+    from ddsp_core.models import get_model
 
     try:
         gin_configs.parse_gin(["models/solo_instrument.gin"], [])

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from ddsp_core.training import accelerators
+from ddsp_core import accelerators
 from tests import dockerfile_stages
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -21,7 +21,7 @@ def eval(  # noqa: A001  The step's name, as `ddsp_run --mode=eval`.
     """
     import json
 
-    from ddsp_core.pipeline import steps
+    from ddsp_core.steps import steps
 
     record = steps.run_step(
         "eval", steps.evaluate, outputs={"metrics": metrics.path, "eval_logs": eval_logs.path},

@@ -12,7 +12,7 @@ def export(model: Input[Model], exported: Output[Model]):
     """
     import os
 
-    from ddsp_core.pipeline import steps
+    from ddsp_core.steps import steps
 
     metadata = steps.run_step("export", steps.export, outputs={"exported": exported.path},
                               inputs={"model": model.path}, model_dir=model.path, export_dir=exported.path)

@@ -25,7 +25,7 @@ def prepare_tfrecord(
     beam_pipeline_options: Beam options, one an item ([] : the local runner, in this step).
     With a remote runner (Dataflow) the workers write to the artifact's URI (gs://...), not
     its local path, and Dataflow's project, region, temp location and worker image default
-    to the step's environment, the pipeline root and worker_image (ddsp_core/pipeline/dataflow.py).
+    to the step's environment, the pipeline root and worker_image (ddsp_core/steps/dataflow.py).
     audio_fingerprint: a digest of the local input files (names, sizes, times), set by
     `ddsp_pipeline run` so that kfp's cache is not reused when the files change.
     eval_audio_pattern: audio held out for evaluation (all of it in the eval split), e.g. the
@@ -41,7 +41,7 @@ def prepare_tfrecord(
     """
     import os
 
-    from ddsp_core.pipeline import steps
+    from ddsp_core.steps import steps
 
     manifest = steps.run_step(
         "prepare_tfrecord", steps.prepare, outputs={"dataset": dataset.path},

@@ -21,8 +21,8 @@ def sample(
     page: the step's page as one self-contained HTML file (audio and images inlined), shown
     by the Vertex AI and Kubeflow UIs.
     """
-    from ddsp_core.pipeline import steps
-    from ddsp_core.training import samples as samples_lib
+    from ddsp_core.steps import steps
+    from ddsp_core.evaluation import samples as samples_lib
 
     paths = steps.run_step(
         "sample", steps.sample, outputs={"page": page.path, "samples": samples.path},

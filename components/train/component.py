@@ -24,14 +24,14 @@ def train(
     summaries/train (TensorBoard). num_steps, batch_size: 0 for the preset's.
     checkpoint_dir: '' trains in the artifact; else a folder under the pipeline root that
     outlives the run (local path or gs://): checkpoints land there as they are written and a
-    rerun resumes from them (ddsp_core/pipeline/resume.py). restart_id: set by --no-resume
+    rerun resumes from them (ddsp_core/steps/resume.py). restart_id: set by --no-resume
     (the earlier checkpoints were set aside first); it only makes kfp's cache see a new task.
     accelerator: the GPU the pipeline asked for ('' none): the step stops at once, saying what to
     check, when the node shows no GPU, rather than train on its CPU.
     seed: seeds the whole training (weights, data order, augmentation, noise); -1: training draws
     one. The seed used is in the model's train_state.json.
     """
-    from ddsp_core.pipeline import steps
+    from ddsp_core.steps import steps
 
     result = steps.run_step(
         "train", steps.train, outputs={"model": model.path},

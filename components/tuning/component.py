@@ -34,8 +34,8 @@ def trial_worker_pool_specs(
     gin_params: List[str] = [],
 ) -> list:
     """The trials' worker pool specs: one machine of `machine_type` (with the accelerator) that
-    runs `python -m ddsp_core.pipeline.trial` in `image` on the dataset (ddsp_core/pipeline/trial.py)."""
-    from ddsp_core.pipeline import search_space, trial
+    runs `python -m ddsp_core.steps.trial` in `image` on the dataset (ddsp_core/steps/trial.py)."""
+    from ddsp_core.steps import search_space, trial
 
     arguments = trial.trial_arguments(dataset.uri, search_space.from_json(search_space_json), preset=preset,
                                       num_steps=num_steps, batch_size=batch_size, gin_files=gin_files,
@@ -60,7 +60,7 @@ def tuning_results(
 
     from google.cloud import aiplatform_v1
 
-    from ddsp_core.pipeline import search_space, tuning_table
+    from ddsp_core.steps import search_space, tuning_table
 
     space = search_space.from_json(search_space_json)
     resource_uri = json.loads(gcp_resources)["resources"][0]["resourceUri"]

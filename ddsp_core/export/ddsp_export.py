@@ -41,7 +41,7 @@ import sys
 import tempfile
 
 from ddsp_core.command_line import bool_flag, setup_logging
-from ddsp_core.training import storage
+from ddsp_core.io import storage
 
 INFERENCE_MODELS = ("auto", "autoencoder", "vst_stateless_predict_controls")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -111,7 +111,7 @@ def _contains(folder, path):
 def copy_model_files(instrument, folder):
     """Copies the checkpoint, its operative config and model_statistics.json into folder/model/."""
     from ddsp_core.playing.instrument import EXPORT_MODEL_DIR
-    from ddsp_core.training import model_statistics
+    from ddsp_core.models import model_statistics
     from ddsp_core.training.gin_configs import operative_config
 
     sources = [instrument.checkpoint, operative_config(instrument.model_dir),
@@ -209,8 +209,8 @@ def main(argv=None):
     setup_logging(args.verbosity)
     from ddsp_core.playing.instrument import InstrumentError
     from ddsp_core.playing.streaming import StreamingError
-    from ddsp_core.training.checkpoints import CheckpointError
-    from ddsp_core.training.model_statistics import StatisticsError
+    from ddsp_core.models.checkpoints import CheckpointError
+    from ddsp_core.models.model_statistics import StatisticsError
 
     try:
         export(args)

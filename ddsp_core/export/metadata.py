@@ -72,7 +72,7 @@ def metadata_dict(instrument, export_time=None):
     Returns:
         A JSON-ready dict.
     """
-    from ddsp_core.training import checkpoints
+    from ddsp_core.models import checkpoints
 
     statistics = instrument.statistics
     pitch = statistics["pitch"]

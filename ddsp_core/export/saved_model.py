@@ -52,7 +52,7 @@ def portable_rnn(model, unroll=False, has_gpu=None):
         unroll: Unroll the GRU's steps (for a fixed, small number of frames).
         has_gpu: Whether a GPU is visible; detected when None.
     """
-    from ddsp_core.training import accelerators
+    from ddsp_core import accelerators
 
     rnn = getattr(model.decoder, "rnn", None)
     if has_gpu is None:

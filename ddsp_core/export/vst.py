@@ -85,7 +85,7 @@ def control_module(model):
 
     from ddsp_core.core.units import midi_to_hz
     from ddsp_core.playing.streaming import synth_parts
-    from ddsp_core.training.preprocessing import F0_RANGE
+    from ddsp_core.models.preprocessing import F0_RANGE
 
     check_vst_compatible(model)
     decoder, parts = model.decoder, synth_parts(model)

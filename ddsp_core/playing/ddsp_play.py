@@ -102,7 +102,7 @@ def main(argv=None):
     setup_logging(args.verbosity)
     from ddsp_core.playing.instrument import InstrumentError
     from ddsp_core.playing.play import PlayError
-    from ddsp_core.training.model_statistics import StatisticsError
+    from ddsp_core.models.model_statistics import StatisticsError
 
     if args.output and os.path.isdir(args.output):
         print(f"ddsp_play: --output {args.output} is a folder; give a .wav file path.", file=sys.stderr)

@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from ddsp_core.training import storage
+from ddsp_core.io import storage
 
 EXPORT_MODEL_DIR = "model"
 LEVEL_KEYS = ("loudness_db", "power_db")
@@ -30,7 +30,7 @@ class Instrument:
 
     Attributes:
         model: The restored `Autoencoder`.
-        statistics: model_statistics.json (see ddsp_core/training/model_statistics.py).
+        statistics: model_statistics.json (see ddsp_core/models/model_statistics.py).
         model_dir: The folder the weights came from.
         checkpoint: Path of the restored checkpoint.
         level_key: The level feature the model reads: 'loudness_db' or 'power_db'.
@@ -86,7 +86,7 @@ class Instrument:
 
 def model_folder(path):
     """The folder holding the checkpoint: `path` itself, or an export folder's model/."""
-    from ddsp_core.training import checkpoints
+    from ddsp_core.models import checkpoints
 
     if storage.exists(path) and checkpoints.latest(path) is None:
         inner = storage.join(path, EXPORT_MODEL_DIR)
@@ -111,9 +111,9 @@ def load_instrument(path):
     """
     import gin
 
-    from ddsp_core.training import checkpoints, model_statistics
+    from ddsp_core.models import checkpoints, model_statistics
     from ddsp_core.training.gin_configs import operative_config, parse_gin
-    from ddsp_core.training.models import get_model
+    from ddsp_core.models import get_model
 
     if not storage.exists(path):
         raise InstrumentError(f"Model folder {path} does not exist. Give a training run folder (--save_dir of "

@@ -11,7 +11,7 @@ import logging
 import os
 
 from ddsp_core import progress
-from ddsp_core.training import storage
+from ddsp_core.io import storage
 
 TRANSFER_PHRASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "flute_phrase.flac")
 EXAMPLES = (("90_melody", "The built-in melody, played from MIDI"),

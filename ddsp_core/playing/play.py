@@ -19,8 +19,8 @@ import numpy as np
 from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 from ddsp_core.playing import midi as midi_lib
 from ddsp_core.playing import streaming, transfer
-from ddsp_core.training import storage
-from ddsp_core.training.model_statistics import midi_of
+from ddsp_core.io import storage
+from ddsp_core.models.model_statistics import midi_of
 
 # Notes this far outside the training notes' pitch range (semitones) are refused.
 PITCH_MARGIN_SEMITONES = 1.0

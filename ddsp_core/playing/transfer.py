@@ -54,8 +54,8 @@ def load_audio_16k(path):
     Raises:
         TransferError: unreadable, not audio, or silent.
     """
-    from ddsp_core.training import storage
-    from ddsp_core.training.data_preparation import audio_io
+    from ddsp_core.io import storage
+    from ddsp_core.io import audio_io
 
     if not storage.exists(path):
         raise TransferError(f"{path}: no such file. Give a recording to play with --audio.")
@@ -157,7 +157,7 @@ def adjust(features, level_key, statistics, adjustment=Adjustment()):
     Raises:
         TransferError: no voiced frame.
     """
-    from ddsp_core.training.model_statistics import QUANTILE_LEVELS, midi_of
+    from ddsp_core.models.model_statistics import QUANTILE_LEVELS, midi_of
 
     f0_hz = np.asarray(features["f0_hz"], np.float64)
     level = np.asarray(features[level_key], np.float64)

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from ddsp_core import example_format as example_format_lib
 from ddsp_core.core import checks
-from ddsp_core.training import storage
+from ddsp_core.io import storage
 
 # Frame-rate features every record has.
 REQUIRED_FRAME_FEATURES = ("f0_hz", "f0_confidence", "loudness_db")

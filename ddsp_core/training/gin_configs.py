@@ -27,7 +27,7 @@ def _quiet_gin_file_lookup(record):
 
 def operative_config(directory):
     """Path of the newest operative_config-N.gin in `directory`, or None."""
-    from ddsp_core.training import storage
+    from ddsp_core.io import storage
 
     def step(path):
         name = path.rsplit("/", 1)[-1]
@@ -46,14 +46,14 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 def _url_exists(path):
     """gin's readability check for URLs; local paths are left to gin's own reader (`open`)."""
-    from ddsp_core.training import storage
+    from ddsp_core.io import storage
 
     return bool(_URL.match(path)) and storage.exists(path)
 
 
 def _open_url(path):
     """gin's reader for URLs: the file's text, as a file-like object."""
-    from ddsp_core.training import storage
+    from ddsp_core.io import storage
 
     return io.StringIO(storage.read_bytes(path).decode("utf-8"))
 

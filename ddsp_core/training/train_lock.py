@@ -39,7 +39,7 @@ import sys
 import time
 import uuid
 
-from ddsp_core.training import storage
+from ddsp_core.io import storage
 
 LOCK_FILE = "train.lock"
 # How often a waiting run looks at the lock again (never past its deadline).

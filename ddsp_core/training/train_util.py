@@ -31,9 +31,12 @@ import keras
 import numpy as np
 
 from ddsp_core import progress as progress_lib
-from ddsp_core.training import accelerators, checkpoints, gin_configs, health, seeding, storage, train_lock
-from ddsp_core.training import model_statistics as model_statistics_lib
-from ddsp_core.training.models import TOTAL_LOSS, count_trainable_parameters
+from ddsp_core import accelerators
+from ddsp_core.models import checkpoints
+from ddsp_core.training import gin_configs, health, seeding, train_lock
+from ddsp_core.io import storage
+from ddsp_core.models import model_statistics as model_statistics_lib
+from ddsp_core.models import TOTAL_LOSS, count_trainable_parameters
 from ddsp_core.training.summaries import SummaryWriter
 
 TRAIN_STATE_FILE = checkpoints.TRAIN_STATE_FILE
@@ -464,7 +467,7 @@ def _train(data_provider, trainer, model, distribution, batch_size, num_steps, s
            probe_file_pattern, callbacks):
     """`train` with checkpoints read from save_dir (and restore_dir) and every file written
     into write_dir: save_dir itself, except on a multi-worker run's other tasks."""
-    from ddsp_core.training.models import get_model
+    from ddsp_core.models import get_model
 
     check_writable(write_dir)
     distribution.check_batch_size(batch_size)

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from components.image import make_component
-from tests.training.conftest import REPO, TINY_MODEL_PARAMS, clean_global_state
+from tests.training_runs import REPO, TINY_MODEL_PARAMS, clean_global_state
 
 # Two ~3 s clarinet notes: the first is trained on, the second held out (eval_audio_pattern).
 TRAIN_NOTE = os.path.join(REPO, "data", "clarinet", "notes", "clarinet_m050_pp.flac")

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ddsp_core.pipeline import steps
+from ddsp_core.steps import steps
 from tests.components.conftest import NUM_STEPS, as_input, call, output
 
 # What eval/basic_f0_ld.gin measures (F0LoudnessMetrics and the model's losses); silent_level_db is

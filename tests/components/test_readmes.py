@@ -8,7 +8,7 @@ import re
 import pytest
 
 from components.image import make_component
-from tests.training.conftest import REPO
+from tests.training_runs import REPO
 
 COMPONENTS = {
     "prepare_tfrecord": "prepare_tfrecord",

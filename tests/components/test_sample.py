@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ddsp_core.pipeline import steps
+from ddsp_core.steps import steps
 from tests.components.conftest import NUM_STEPS, SAMPLED_EXAMPLES, as_input, call, output
 
 # The listening examples the page adds (ddsp_core/playing/listening.py): a WAV and a PNG each.

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ddsp_core.pipeline import steps
+from ddsp_core.steps import steps
 from tests.components.conftest import NUM_STEPS, call, output
 
 

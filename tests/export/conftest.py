@@ -52,9 +52,9 @@ def _set_plausible_controls(decoder):
 def write_run(folder, gin_files, gin_params):
     """Builds the model of `gin_files` + `gin_params`, and writes a run folder with its checkpoint,
     operative config and statistics. Returns the folder (a str)."""
-    from ddsp_core.training import checkpoints, model_statistics
+    from ddsp_core.models import checkpoints, model_statistics
     from ddsp_core.training.gin_configs import parse_gin
-    from ddsp_core.training.models import get_model
+    from ddsp_core.models import get_model
 
     keras.utils.set_random_seed(0)  # The same weights on every run.
     parse_gin(gin_files, list(gin_params))

@@ -8,7 +8,7 @@ from ddsp_core.export import metadata as metadata_lib
 from ddsp_core.export import vst
 from ddsp_core.playing.streaming import synth_parts
 from ddsp_core.training.gin_configs import parse_gin
-from ddsp_core.training.models import get_model
+from ddsp_core.models import get_model
 from tests.export.conftest import FRAME_RATE
 
 N_FRAMES = 3 * FRAME_RATE  # 150 frames: 3 s at 50 frames/s.

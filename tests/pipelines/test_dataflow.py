@@ -1,4 +1,4 @@
-"""The prepare step's Beam options and output folder for remote runners (ddsp_core/pipeline/dataflow.py),
+"""The prepare step's Beam options and output folder for remote runners (ddsp_core/steps/dataflow.py),
 with known answers, and how the compiled pipeline feeds them to the step."""
 
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from ddsp_core.pipeline import dataflow, steps
+from ddsp_core.steps import dataflow, steps
 from pipelines import cli
 
 VERTEX_ENV = {"CLOUD_ML_PROJECT_ID": "vertex-project", "CLOUD_ML_REGION": "europe-west4",

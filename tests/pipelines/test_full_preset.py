@@ -19,9 +19,9 @@ import time
 import pytest
 import soundfile
 
-from ddsp_core.pipeline import steps
+from ddsp_core.steps import steps
 from pipelines import local
-from tests.training.conftest import NOTES_PATTERN
+from tests.training_runs import NOTES_PATTERN
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import time
 import pytest
 import soundfile
 
-from ddsp_core.pipeline import steps
+from ddsp_core.steps import steps
 from pipelines import cli, local
-from tests.training.conftest import NOTES_PATTERN, TINY_MODEL_PARAMS
+from tests.training_runs import NOTES_PATTERN, TINY_MODEL_PARAMS
 from tests.training.test_tensorboard_server import get_json, tensorboard_server
 
 # The tiny model, with a TensorBoard summary at every step (the quick preset writes one every 50).

@@ -61,7 +61,9 @@ def _write_run(save_dir):
     Returns what the sample step wrote (`samples.write_samples`'s paths) and the
     generated audio.
     """
-    from ddsp_core.training import eval_util, samples, storage, train_util
+    from ddsp_core.evaluation import eval_util, samples
+    from ddsp_core.io import storage
+    from ddsp_core.training import train_util
     from ddsp_core.training.summaries import SummaryWriter
 
     with SummaryWriter(storage.join(save_dir, train_util.TRAIN_SUMMARY_DIR)) as writer:

@@ -9,7 +9,7 @@ import os
 import pytest
 import yaml
 
-from ddsp_core.pipeline import search_space, trial, tuning_table
+from ddsp_core.steps import search_space, trial, tuning_table
 from pipelines import cli, tune
 
 EXAMPLE = os.path.join(os.path.dirname(tune.__file__), "search_spaces", "learning_rate.yaml")
@@ -193,7 +193,7 @@ def test_the_vertex_tuning_pipeline_compiles_with_the_files_study(tmp_path, caps
     # ... which the component builds like this (the same function, here without kfp):
     pool = trial.worker_pool_specs("reg.example/p/ddsp-pipeline:0.1.0", "g2-standard-8", ["--dataset", "gs://d"],
                                    "NVIDIA_L4", 1)
-    assert pool[0]["container_spec"]["command"] == ["python", "-m", "ddsp_core.pipeline.trial"]
+    assert pool[0]["container_spec"]["command"] == ["python", "-m", "ddsp_core.steps.trial"]
     assert pool[0]["machine_spec"] == {"machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4",
                                        "accelerator_count": 1}
     # The best trial's model is imported and exported.

@@ -10,9 +10,9 @@ import pathlib
 
 import pytest
 
-from ddsp_core.pipeline import trial
+from ddsp_core.steps import trial
 from pipelines import cli
-from tests.training.conftest import NOTES_PATTERN, TINY_MODEL_PARAMS
+from tests.training_runs import NOTES_PATTERN, TINY_MODEL_PARAMS
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_two_trials_each_train_with_its_binding_and_the_best_is_exported(tuned):
 def test_a_vertex_trial_on_the_prepared_dataset_reports_its_objective(tuned, tmp_path, monkeypatch):
     """The trial container's command, as Vertex AI runs it (parameters appended as --ID=VALUE)."""
     root, space_path = tuned
-    from ddsp_core.pipeline import search_space
+    from ddsp_core.steps import search_space
 
     space = search_space.load(str(space_path))
     dataset = json.loads((root / "tune" / "trials.json").read_text())["trials"][0]["dataset"]

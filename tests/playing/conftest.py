@@ -8,7 +8,7 @@ import gin
 import numpy as np
 import pytest
 
-from ddsp_core.training import checkpoints, model_statistics
+from ddsp_core.models import checkpoints, model_statistics
 from ddsp_core.training.gin_configs import parse_gin
 
 FRAME_RATE = 250
@@ -27,7 +27,7 @@ def synthetic_examples(n_examples=8, n_frames=250, seed=0):
 
 def build_known_instrument(folder, extra_gin=(), harmonic_bias=None, extra_params=()):
     """Writes a run folder whose model plays a pure fundamental (see the module docstring)."""
-    from ddsp_core.training.models import get_model
+    from ddsp_core.models import get_model
 
     parse_gin(["models/solo_instrument_dry.gin", *extra_gin],
               ["RnnFcDecoder.ch = 16", "RnnFcDecoder.rnn_channels = 16", "RnnFcDecoder.layers_per_stack = 1",

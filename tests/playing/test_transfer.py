@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ddsp_core.playing import transfer
-from ddsp_core.training import model_statistics
+from ddsp_core.models import model_statistics
 
 
 def test_map_quantiles_moves_one_distribution_onto_another():

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from ddsp_core import spectral_ops
 from ddsp_core.training import augmentation, data, ddsp_run, train_util, trainers
-from tests.training.conftest import tiny_params
+from tests.training_runs import tiny_params
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 250

@@ -33,7 +33,7 @@ import tensorflow as tf
 from keras import ops
 
 from ddsp_core.training import distribution, trainers
-from tests.training.test_models import tiny_autoencoder, tiny_features
+from tests.models.test_models import tiny_autoencoder, tiny_features
 
 kind = sys.argv[1]
 result = {"backend": keras.backend.backend()}

@@ -15,7 +15,9 @@ import gin
 import pytest
 from gin import config_parser
 
-from ddsp_core.training import ddsp_run, evaluators, models
+from ddsp_core import ddsp_run
+from ddsp_core.evaluation import evaluators
+from ddsp_core import models
 
 GIN_FILES = sorted(os.path.relpath(path, ddsp_run.GIN_DIR)
                    for path in glob.glob(os.path.join(ddsp_run.GIN_DIR, "**", "*.gin"), recursive=True))
@@ -58,7 +60,7 @@ def params_for(relative_path):
     return [FILE_PATTERN_PARAM] if relative_path.startswith("datasets/") else []
 
 
-# Every test starts and ends with an empty gin config (tests/training/conftest.py).
+# Every test starts and ends with an empty gin config (tests/training_runs.py).
 pytestmark = pytest.mark.usefixtures("clean_state")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ddsp_core.training import health, train_util
-from tests.training.conftest import clear_gin, read_json
+from tests.training_runs import clear_gin, read_json
 from tests.training.test_seeding import tiny_train
 from tests.training.test_summaries import read_events
 

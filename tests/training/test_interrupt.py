@@ -9,13 +9,13 @@ import sys
 import time
 
 from tests.interruptible import default_sigint
-from tests.training.conftest import checkpoint_steps, read_json, tiny_params, train_argv
+from tests.training_runs import checkpoint_steps, read_json, tiny_params, train_argv
 
 NUM_STEPS = 400  # Far more than the test lets it train before the SIGINT.
 
 
 def _ddsp_run(argv):
-    return subprocess.Popen([sys.executable, "-m", "ddsp_core.training.ddsp_run", *argv], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "ddsp_core.ddsp_run", *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
                             preexec_fn=default_sigint)
 

@@ -22,7 +22,7 @@ import sys
 import pytest
 
 from ddsp_core.training import distribution
-from tests.training.conftest import REPO, checkpoint_steps, read_json, step_losses, tiny_params, train_argv
+from tests.training_runs import REPO, checkpoint_steps, read_json, step_losses, tiny_params, train_argv
 
 NUM_STEPS = 3
 BATCH_SIZE = 4  # The global batch: 2 examples per worker.
@@ -65,7 +65,7 @@ def _start(save_dir, params, log_path, **extra_env):
         if name not in extra_env:
             env.pop(name, None)
     log = open(log_path, "w")
-    process = subprocess.Popen([sys.executable, "-m", "ddsp_core.training.ddsp_run",
+    process = subprocess.Popen([sys.executable, "-m", "ddsp_core.ddsp_run",
                                 *train_argv(save_dir, params, "--verbose")],
                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ddsp_core.training import gin_configs, seeding, train_util
-from tests.training.conftest import clear_gin, read_json, tiny_params
+from tests.training_runs import clear_gin, read_json, tiny_params
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from ddsp_core.training import ddsp_run
-from tests.training.conftest import SAMPLE_RATE, TINY_RUN_STEPS, clean_global_state, read_json
+from ddsp_core import ddsp_run
+from tests.training_runs import SAMPLE_RATE, TINY_RUN_STEPS, clean_global_state, read_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRAIN_RUN, SAMPLE_RUN = "summaries/train", "summaries/sample"

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from ddsp_core.training import storage, train_lock
+from ddsp_core.io import storage
+from ddsp_core.training import train_lock
 
 
 def _dead_pid():

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddsp_core.training import data, ddsp_run, train_util, trainers
-from ddsp_core.training.data_preparation.examples import to_tf_example
-from tests.training.conftest import (
+from ddsp_core import ddsp_run
+from ddsp_core.training import data, train_util, trainers
+from ddsp_core.prepare.examples import to_tf_example
+from tests.training_runs import (
     REPO,
     TINY_RUN_STEPS,
     all_finite,
@@ -90,7 +91,7 @@ def test_short_training_run_lowers_the_loss_and_writes_scalars(tfrecords_1s, tmp
 def test_killed_run_resumes_at_its_newest_checkpoint(tfrecords_1s, tmp_path, capfd):
     save_dir = tmp_path / "run"
     params = tiny_params(tfrecords_1s, "train.steps_per_save=3", "train.steps_per_summary=1000")
-    command = [sys.executable, "-m", "ddsp_core.training.ddsp_run",
+    command = [sys.executable, "-m", "ddsp_core.ddsp_run",
                *train_argv(save_dir, [*params, "train_util.train.num_steps=100000"])]
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     with open(tmp_path / "killed.log", "wb") as log_file:

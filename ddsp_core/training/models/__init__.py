@@ -1,15 +1,11 @@
-"""Trainable models. `get_model()` returns the one configured in gin (get_model.model)."""
+"""Moved to `ddsp_core.models` (issue 25); this name keeps magenta's layout (`ddsp.training.models`)
+and earlier code importing. A re-export: both names, and their submodules, are the same module objects."""
 
-import gin
+import sys
 
-from ddsp_core.training.models.autoencoder import Autoencoder, count_trainable_parameters
-from ddsp_core.training.models.model import TOTAL_LOSS, LastValue, Model
+import ddsp_core.models as _moved
+from ddsp_core.models import autoencoder as _autoencoder
+from ddsp_core.models import model as _model
 
-
-@gin.configurable
-def get_model(model=gin.REQUIRED):
-    """The model bound in gin: get_model.model = @models.Autoencoder()."""
-    return model
-
-
-__all__ = ["Autoencoder", "LastValue", "Model", "TOTAL_LOSS", "count_trainable_parameters", "get_model"]
+sys.modules.update({__name__ + ".autoencoder": _autoencoder, __name__ + ".model": _model})
+sys.modules[__name__] = _moved

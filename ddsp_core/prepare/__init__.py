@@ -1,0 +1,1 @@
+"""Turning audio files into training examples: decode, features, windows, TFRecords."""

@@ -1,0 +1,346 @@
+"""The prepare job's stages as composite Beam transforms, I/O only at the two ends.
+
+    ReadAudio:        (path, split)            -> AudioFile, or a skip report
+    ComputeFeatures:  AudioFile                -> AudioFile with features, or a skip report
+    CutWindows:       AudioFile with features  -> (split, example) per window and an ok report, or a skip report
+    WriteExamples:    examples and all reports -> TFRecord shards per split, then the manifest JSON
+
+`PrepareFiles` is the first three in a row, giving {'examples', 'reports'}, which
+`WriteExamples` takes. Only `ReadAudio` reads (the files' bytes, through
+`ddsp_core.io.storage`) and only `WriteExamples` writes (TFRecord shards per split,
+then the manifest); the stages between are pure functions of their inputs.
+
+Every file gives exactly one report (a dict with 'path', 'split', 'status', 'examples'):
+'ok' with its example count from `CutWindows`, or 'skipped' with the reason from the stage
+that gave up on it. Any error in one file is caught in its stage and only skips that file,
+so one bad file never loses the others' examples. Each file also gives one line on the
+FILE_LOGGER logger, PROGRESS (when its windows are cut) or SKIPPED, which `run` counts into
+the local progress bar.
+
+Counters (Beam Metrics, namespace 'prepare'), each counted by one stage:
+    ReadAudio:       files_read (decoded and checked), files_skipped (empty, unreadable,
+                     too short, silent, or an error).
+    ComputeFeatures: files_featurized, feature_frames (frames of all files, padding
+                     included), features_failed (an error while computing them).
+    CutWindows:      windows_cut (examples kept), windows_silent (dropped as silent),
+                     files_without_windows (every window silent, or an error).
+    WriteExamples:   examples_written_<split> (e.g. examples_written_train) per split.
+"""
+
+import dataclasses
+import logging
+import traceback
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
+from ddsp_core.io import storage
+from ddsp_core.io import audio_io
+from ddsp_core.prepare.examples import (compute_features, cut_examples, pad_to_one_window,
+                                                          to_tf_example, window_start_frames)
+
+NAMESPACE = "prepare"  # Of the Metrics counters.
+REPORTS = "reports"  # The tag of each stage's reports.
+PROGRESS = "Prepared"  # Starts the log line of each file used (shown when verbose).
+SKIPPED = "Skipping"  # Starts the warning of each file skipped (always shown).
+FILE_LOGGER = "ddsp_core.prepare.prepare_tfrecord_lib.files"  # Their logger (its name as before).
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AudioFile:
+    """One usable file between the stages.
+
+    Attributes:
+        path: The file (local or gs://).
+        split: 'train' or 'eval'.
+        facts: {'duration_secs', 'file_sample_rate', 'channels'} of the file as read.
+        audio: [n_samples] float32 mono at example_format.sample_rate (after `ComputeFeatures`,
+            zero-padded to at least one example).
+        audio_16k: [n_samples_16k] the same at 16 kHz.
+        features: None, or after `ComputeFeatures` the `compute_features` of audio_16k:
+            {'f0_hz', 'f0_confidence', 'loudness_db', 'power_db'}, float32 [n_frames] each.
+    """
+
+    path: str
+    split: str
+    facts: dict
+    audio: np.ndarray
+    audio_16k: np.ndarray
+    features: dict = None
+
+    def report(self, **values):
+        return {"path": self.path, "split": self.split, **self.facts, **values}
+
+
+def load_file(path, settings):
+    """Reads and checks one file. Returns (audio at example_format.sample_rate, audio at 16 kHz, facts).
+
+    Raises:
+        audio_io.AudioFileError: with the reason the file cannot be used.
+    """
+    try:
+        data = storage.read_bytes(path)
+    except Exception as error:  # Local OSError, or a storage client error for gs://.
+        raise audio_io.AudioFileError(f"cannot read the file ({audio_io.first_line(error)})") from None
+    samples, file_rate = audio_io.decode(data, path)
+    facts = {"duration_secs": round(samples.shape[0] / file_rate, 4), "file_sample_rate": file_rate,
+             "channels": int(samples.shape[1])}
+    if samples.shape[0] / file_rate < settings.min_audio_secs:
+        raise audio_io.AudioFileError(f"too short ({samples.shape[0] / file_rate:.3f} s; min_audio_secs is "
+                                      f"{settings.min_audio_secs} s)")
+    mono = audio_io.to_mono(samples)
+    peak = audio_io.peak_dbfs(mono)
+    if peak < settings.silence_db:
+        raise audio_io.AudioFileError(f"silent (peak {peak:.1f} dBFS is below silence_db {settings.silence_db} dBFS)")
+    sample_rate = settings.example_format.sample_rate
+    audio_16k = audio_io.resample(mono, file_rate, F0_TRACKER_SAMPLE_RATE)
+    audio = audio_16k if sample_rate == F0_TRACKER_SAMPLE_RATE else audio_io.resample(mono, file_rate, sample_rate)
+    return audio, audio_16k, facts
+
+
+def features_of(audio, audio_16k, settings, pitch_tracker):
+    """One file's audio, padded to at least one example, and its features.
+
+    Args:
+        audio: [n_samples] at example_format.sample_rate.
+        audio_16k: [n_samples_16k] the same at 16 kHz.
+        settings: PrepareSettings (its example_format, viterbi).
+        pitch_tracker: A `ddsp_core.crepe.PitchTracker`.
+
+    Returns:
+        (audio, audio_16k, features): the audio zero-padded at the end to one example when
+        shorter, and `compute_features` of audio_16k.
+    """
+    example_format = settings.example_format
+    audio = pad_to_one_window(audio, example_format.sample_rate, example_format.example_secs)
+    audio_16k = pad_to_one_window(audio_16k, F0_TRACKER_SAMPLE_RATE, example_format.example_secs)
+    return audio, audio_16k, compute_features(audio_16k, example_format.frame_rate, pitch_tracker, settings.viterbi)
+
+
+def examples_from_file(audio, audio_16k, settings, pitch_tracker):
+    """One file's audio (at example_format.sample_rate and at 16 kHz) -> list of example dicts."""
+    return cut_examples(*features_of(audio, audio_16k, settings, pitch_tracker), settings.example_format,
+                        settings.silence_db)
+
+
+class _FileStep(beam.DoFn):
+    """One stage's work on one file; an error skips the file, never the job.
+
+    `step(element)` returns the file's outputs (all computed before any is yielded, so a
+    failure yields none of them). An error is logged (the SKIPPED line; an unexpected one
+    with its traceback), counted in `skipped_counter` and reported (tagged REPORTS).
+    """
+
+    skipped_counter = ""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.skipped = Metrics.counter(NAMESPACE, self.skipped_counter)
+
+    def step(self, element):
+        raise NotImplementedError
+
+    def process(self, element):
+        try:
+            outputs = self.step(element)
+        except Exception as error:
+            yield beam.pvalue.TaggedOutput(REPORTS, _skip_report(element, error))
+            self.skipped.inc()
+            return
+        yield from outputs
+
+
+def _skip_report(element, error):
+    """The report of a file skipped for `error` (called while handling it), and its SKIPPED line."""
+    report = element.report() if isinstance(element, AudioFile) else {"path": element[0], "split": element[1]}
+    logger = logging.getLogger(FILE_LOGGER)
+    if isinstance(error, audio_io.AudioFileError):
+        reason = str(error)
+        logger.warning("%s %s: %s", SKIPPED, report["path"], reason)
+    else:  # A bug: say so, with the traceback in the log.
+        reason = f"unexpected error: {type(error).__name__}: {error}"
+        logger.error("%s %s after an unexpected error:\n%s", SKIPPED, report["path"], traceback.format_exc())
+    return {**report, "status": "skipped", "reason": reason, "examples": 0}
+
+
+class _ReadFile(_FileStep):
+    skipped_counter = "files_skipped"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.files_read = Metrics.counter(NAMESPACE, "files_read")
+
+    def step(self, element):
+        path, split = element
+        audio, audio_16k, facts = load_file(path, self.settings)
+        self.files_read.inc()
+        return [AudioFile(path, split, facts, audio, audio_16k)]
+
+
+class ReadAudio(beam.PTransform):
+    """(path, split) -> {'audio': an `AudioFile` per usable file, 'reports': a skip report per other file}.
+
+    Reads each file's bytes (the job's only input I/O), decodes them, mixes to mono and
+    resamples to example_format.sample_rate and to 16 kHz with libsoxr. Empty, unreadable, too short
+    (min_audio_secs) and silent (silence_db) files are skipped with the reason.
+    """
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, files):
+        outputs = files | "ReadAndDecode" >> beam.ParDo(_ReadFile(self.settings)).with_outputs(REPORTS, main="audio")
+        return {"audio": outputs.audio, REPORTS: outputs[REPORTS]}
+
+
+class _Featurize(_FileStep):
+    skipped_counter = "features_failed"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.files_featurized = Metrics.counter(NAMESPACE, "files_featurized")
+        self.feature_frames = Metrics.counter(NAMESPACE, "feature_frames")
+
+    def setup(self):
+        from ddsp_core import crepe
+        from ddsp_core import accelerators
+
+        if self.settings.allow_memory_growth:
+            accelerators.allow_memory_growth()
+        precision = self.settings.crepe_precision
+        if precision == "auto":
+            precision = accelerators.fast_precision()
+        self.pitch_tracker = crepe.PitchTracker(self.settings.crepe_capacity, self.settings.crepe_batch_size,
+                                                precision=precision)
+
+    def step(self, file):
+        audio, audio_16k, features = features_of(file.audio, file.audio_16k, self.settings, self.pitch_tracker)
+        self.files_featurized.inc()
+        self.feature_frames.inc(len(features["f0_hz"]))
+        return [dataclasses.replace(file, audio=audio, audio_16k=audio_16k, features=features)]
+
+
+class ComputeFeatures(beam.PTransform):
+    """AudioFile -> {'features': the AudioFile padded to one example with its features, 'reports': skip reports}.
+
+    CREPE f0 and confidence, loudness and power, once per file at example_format.frame_rate
+    (`examples.compute_features`). Each worker builds its CREPE PitchTracker once (`setup`).
+    """
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, audio):
+        outputs = audio | "Featurize" >> beam.ParDo(_Featurize(self.settings)).with_outputs(REPORTS, main="features")
+        return {"features": outputs.features, REPORTS: outputs[REPORTS]}
+
+
+class _Cut(_FileStep):
+    skipped_counter = "files_without_windows"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.windows_cut = Metrics.counter(NAMESPACE, "windows_cut")
+        self.windows_silent = Metrics.counter(NAMESPACE, "windows_silent")
+
+    def step(self, file):
+        example_format, silence_db = self.settings.example_format, self.settings.silence_db
+        examples = cut_examples(file.audio, file.audio_16k, file.features, example_format, silence_db)
+        self.windows_silent.inc(len(window_start_frames(file.audio_16k.shape[0], example_format)) - len(examples))
+        if not examples:
+            raise audio_io.AudioFileError(f"no window louder than silence_db {silence_db} dBFS")
+        self.windows_cut.inc(len(examples))
+        logging.getLogger(FILE_LOGGER).info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, file.path,
+                                            len(examples), file.split, file.facts["duration_secs"])
+        report = file.report(status="ok", examples=len(examples))
+        return [(file.split, example) for example in examples] + [beam.pvalue.TaggedOutput(REPORTS, report)]
+
+
+class CutWindows(beam.PTransform):
+    """AudioFile with features -> {'examples': (split, example dict) per window, 'reports': one per file}.
+
+    Windows as `examples.cut_examples` places them; silent ones (peak below silence_db) are
+    dropped, and a file with no other window is skipped. A used file's report is 'ok' with
+    its example count, and its PROGRESS line is logged.
+    """
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, files):
+        outputs = files | "Cut" >> beam.ParDo(_Cut(self.settings)).with_outputs(REPORTS, main="examples")
+        return {"examples": outputs.examples, REPORTS: outputs[REPORTS]}
+
+
+class PrepareFiles(beam.PTransform):
+    """(path, split) -> {'examples': (split, example dict), 'reports': exactly one per file}.
+
+    ReadAudio, ComputeFeatures and CutWindows in a row, their reports together.
+    """
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, files):
+        read = files | "ReadAudio" >> ReadAudio(self.settings)
+        featurized = read["audio"] | "ComputeFeatures" >> ComputeFeatures(self.settings)
+        cut = featurized["features"] | "CutWindows" >> CutWindows(self.settings)
+        reports = (read[REPORTS], featurized[REPORTS], cut[REPORTS]) | "AllReports" >> beam.Flatten()
+        return {"examples": cut["examples"], REPORTS: reports}
+
+
+class _SerializeSplit(beam.DoFn):
+    """(split, example dict) -> serialized tf.train.Example, of one split's examples only."""
+
+    def __init__(self, split):
+        self.split = split
+        self.written = Metrics.counter(NAMESPACE, f"examples_written_{split}")
+
+    def process(self, item):
+        split, example = item
+        if split == self.split:
+            self.written.inc()
+            yield to_tf_example(example)
+
+
+class WriteExamples(beam.PTransform):
+    """{'examples': (split, example dict), 'reports'} -> TFRecord shards per split, then the manifest.
+
+    The job's only output I/O. Returns a PCollection of the one manifest written.
+
+    Args:
+        outputs: {split: (TFRecord path prefix, num_shards)}; shards are written as
+            `<prefix>-SSSSS-of-NNNNN` (num_shards 0: the runner decides).
+        manifest_path: Where the manifest JSON goes (local or gs://).
+        make_manifest: (reports, shards={split: [shard paths]}) -> the manifest dict.
+    """
+
+    def __init__(self, outputs, manifest_path, make_manifest):
+        super().__init__()
+        self.outputs = outputs
+        self.manifest_path = manifest_path
+        self.make_manifest = make_manifest
+
+    def expand(self, inputs):
+        shards = {}
+        for split, (path, num_shards) in self.outputs.items():
+            shards[split] = (inputs["examples"]
+                             | f"Serialize_{split}" >> beam.ParDo(_SerializeSplit(split))
+                             | f"Write_{split}" >> beam.io.WriteToTFRecord(path, num_shards=num_shards))
+        return (inputs[REPORTS]
+                | "CollectReports" >> beam.combiners.ToList()
+                | "WriteManifest" >> beam.Map(_write_manifest, self.manifest_path, self.make_manifest,
+                                              **{f"{split}_shards": beam.pvalue.AsList(paths)
+                                                 for split, paths in shards.items()}))
+
+
+def _write_manifest(reports, manifest_path, make_manifest, **shards):
+    manifest = make_manifest(reports, shards={name[:-len("_shards")]: sorted(paths) for name, paths in shards.items()})
+    storage.write_json(manifest_path, manifest)
+    return manifest
