@@ -28,7 +28,7 @@ takes minutes per call). The machine may be shared: before a row's first timed r
 before any run that follows one disturbed by other processes, the worker waits (up to
 `--max-wait` s) until other processes use at most `--idle-threshold` cores. "other load"
 is how many cores other processes kept busy during the timed runs (from /proc/stat).
-Helpers for that, and the machine description, are shared with bench_dsp.py.
+Helpers for that, and the machine description, are in benchmarks/common.py.
 
     python -m benchmarks.bench_crepe                          # 5 capacities x 2 backends; ~30 min on 2 CPU cores
     python -m benchmarks.bench_crepe --backends tensorflow --capacities tiny,small

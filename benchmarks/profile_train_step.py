@@ -15,7 +15,7 @@ train step's shapes (batch 16 of 4 s at 16 kHz: 64000 samples, 1000 frames), as 
 
 Each part runs in its own process (so "peak RSS MB" is its own; "RSS before MB" is the
 process after imports and inputs, before the part's first call). Median of `--repeats`
-timed runs after one untimed (trace + first run). "other load" as in bench_dsp.py.
+timed runs after one untimed (trace + first run). "other load" as in bench_dsp.py (benchmarks/common.py).
 
     python -m benchmarks.profile_train_step --markdown
     python -m benchmarks.profile_train_step --smoke     # harmonic and spectral_loss, batch 2 of 0.2 s: seconds
