@@ -12,8 +12,8 @@
     samples/step_00001000/01_original.wav ...
 
 Every link is relative, so `samples/` or one step folder can be downloaded and opened as
-is. Files are written through `storage`, so `save_dir` may be a gs:// URL. Plots use
-matplotlib's object API on the Agg canvas (no pyplot state); everything else is NumPy.
+is. Files are written through `storage`, so `save_dir` may be a gs:// URL. The plots are
+`ddsp_core.plotting`'s (matplotlib's object API, no pyplot state); everything else is NumPy.
 """
 
 import base64
@@ -23,16 +23,9 @@ import re
 
 import numpy as np
 
-from ddsp_core import progress
+from ddsp_core import plotting, progress
 from ddsp_core.io import storage
 
-# Frames whose f0 confidence is below this are drawn faded (the tracker is guessing there).
-F0_CONFIDENCE_THRESHOLD = 0.85
-# Colour range of the spectrogram images in dB, below the loudest bin of the pair.
-SPECTROGRAM_RANGE_DB = 80.0
-# Size of each figure: inches and dots per inch (800 x 300 pixels).
-FIGURE_SIZE = (8.0, 3.0)
-FIGURE_DPI = 100
 # Folder under save_dir that holds the step folders and the index page.
 SAMPLES_FOLDER = "samples"
 _STEP_PAGE = re.compile(r"step_(\d+)/index\.html$")
@@ -84,169 +77,6 @@ def wav_bytes(audio, sample_rate):
     buffer = io.BytesIO()
     soundfile.write(buffer, _clean_audio(audio), int(sample_rate), format="WAV", subtype="PCM_16")
     return buffer.getvalue()
-
-
-def spectrogram_db(audio, n_fft=1024, hop=256, floor_db=-120.0):
-    """Log-magnitude spectrogram of mono audio, by NumPy STFT over Hann-windowed frames.
-
-    Frame i covers samples [i * hop, i * hop + n_fft) (audio shorter than n_fft is
-    zero-padded to one frame); bin k is at k * sample_rate / n_fft Hz. Magnitudes are
-    scaled so that a sine of amplitude A reads 20 * log10(A) dB at its peak bin.
-
-    Args:
-        audio: Waveform, shape [n_samples]. NaN counts as 0.
-        n_fft: Frame length and FFT size in samples.
-        hop: Samples between frame starts.
-        floor_db: Lowest value returned (silence), in dB; keeps the result finite.
-
-    Returns:
-        float32 array, shape [n_frames, n_fft // 2 + 1], in dB, with
-        n_frames = 1 + (max(n_samples, n_fft) - n_fft) // hop.
-    """
-    audio = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
-    if audio.size < n_fft:
-        audio = np.pad(audio, (0, n_fft - audio.size))
-    window = np.hanning(n_fft + 1)[:-1]  # Periodic Hann, [n_fft].
-    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]  # [n_frames, n_fft]
-    magnitude = np.abs(np.fft.rfft(frames * window, axis=-1)) * (2.0 / window.sum())  # [n_frames, n_bins]
-    return (20.0 * np.log10(np.maximum(magnitude, 10.0 ** (floor_db / 20.0)))).astype(np.float32)
-
-
-def _new_figure(nrows=1, ncols=1, **subplot_kw):
-    """A Figure on an Agg canvas (no pyplot) and its axes (squeezed like pyplot.subplots)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=FIGURE_SIZE, dpi=FIGURE_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(nrows, ncols, **subplot_kw)
-
-
-def _png_bytes(figure):
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    return buffer.getvalue()
-
-
-def spectrogram_png(original, generated, sample_rate, n_fft=1024, hop=256):
-    """PNG of the spectrograms of `original` and `generated` side by side, one colour scale.
-
-    Args:
-        original, generated: Waveforms, shape [n_samples] each (lengths may differ).
-        sample_rate: Sample rate of both, in Hz.
-        n_fft, hop: STFT frame length and hop in samples (see `spectrogram_db`).
-
-    Returns:
-        PNG bytes: time in s on x, frequency in Hz (0 to Nyquist) on y, dB in colour; the
-        colour range is SPECTROGRAM_RANGE_DB below the loudest bin of the two.
-    """
-    spectrograms = [spectrogram_db(audio, n_fft, hop) for audio in (original, generated)]
-    vmax = max(float(spec.max()) for spec in spectrograms)
-    figure, axes = _new_figure(1, 2, sharey=True)
-    for ax, audio, spec, label in zip(axes, (original, generated), spectrograms, ("original", "generated")):
-        duration = max(np.size(audio), n_fft) / sample_rate
-        image = ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
-                          extent=(0.0, duration, 0.0, sample_rate / 2.0),
-                          vmin=vmax - SPECTROGRAM_RANGE_DB, vmax=vmax)
-        ax.set_title(label)
-        ax.set_xlabel("time (s)")
-    axes[0].set_ylabel("frequency (Hz)")
-    figure.colorbar(image, ax=axes, label="dB")
-    return _png_bytes(figure)
-
-
-def _envelope(audio, sample_rate, n_columns):
-    """(times in s, minima, maxima) of `audio` over n_columns equal spans (fast to draw)."""
-    edges = np.linspace(0, audio.size, n_columns + 1).astype(int)
-    minima = np.minimum.reduceat(audio, edges[:-1])
-    maxima = np.maximum.reduceat(audio, edges[:-1])
-    return edges[:-1] / sample_rate, minima, maxima
-
-
-def waveform_png(original, generated, sample_rate):
-    """PNG of both waveforms stacked (original above), same amplitude scale, time in s.
-
-    Args:
-        original, generated: Waveforms, shape [n_samples] each; NaN drawn as 0.
-        sample_rate: Sample rate of both, in Hz.
-    """
-    signals = [_clean_audio(audio) for audio in (original, generated)]
-    peak = max([1e-3] + [float(np.abs(s).max()) for s in signals if s.size])
-    figure, axes = _new_figure(2, 1, sharex=True, sharey=True)
-    n_columns = 2 * int(FIGURE_SIZE[0] * FIGURE_DPI)
-    for ax, signal, label, colour in zip(axes, signals, ("original", "generated"), ("C0", "C1")):
-        if signal.size > n_columns:
-            times, minima, maxima = _envelope(signal, sample_rate, n_columns)
-            ax.fill_between(times, minima, maxima, color=colour, linewidth=0.5)
-        elif signal.size:
-            ax.plot(np.arange(signal.size) / sample_rate, signal, color=colour, linewidth=0.8)
-        ax.set_ylabel(label)
-    axes[0].set_ylim(-1.05 * peak, 1.05 * peak)
-    axes[0].set_xlim(0.0, max(max(s.size for s in signals), 1) / sample_rate)
-    axes[1].set_xlabel("time (s)")
-    return _png_bytes(figure)
-
-
-def _plot_f0(ax, f0_hz, f0_confidence, frame_rate, colour, label):
-    """Draws f0 faded everywhere and solid where confidence >= the threshold; returns the solid values."""
-    f0_hz = np.nan_to_num(np.asarray(f0_hz, dtype=np.float64).reshape(-1))
-    times = np.arange(f0_hz.size) / frame_rate
-    confident = np.ones(f0_hz.size, dtype=bool)
-    if f0_confidence is not None:
-        confidence = np.nan_to_num(np.asarray(f0_confidence, dtype=np.float64).reshape(-1))
-        confident[:confidence.size] = confidence[:f0_hz.size] >= F0_CONFIDENCE_THRESHOLD
-    ax.plot(times, f0_hz, color=colour, alpha=0.25, linewidth=1.0)
-    ax.plot(times, np.where(confident, f0_hz, np.nan), color=colour, linewidth=1.5, label=label)
-    return f0_hz[confident]
-
-
-def f0_png(frame_rate, f0_hz=None, f0_confidence=None, f0_hz_gen=None, f0_confidence_gen=None,
-           loudness_db=None, loudness_db_gen=None):
-    """PNG of the input f0 and the generated audio's f0 over time, with loudness on a twin axis.
-
-    Frames whose confidence is below F0_CONFIDENCE_THRESHOLD are drawn faded. Every series
-    is optional; with none of them the image says so.
-
-    Args:
-        frame_rate: Frames per second of every series.
-        f0_hz: Input f0 in Hz, shape [n_frames].
-        f0_confidence: Its confidence in [0, 1], shape [n_frames].
-        f0_hz_gen: f0 of the generated audio in Hz, shape [n_frames'].
-        f0_confidence_gen: Its confidence in [0, 1], shape [n_frames'].
-        loudness_db: Input loudness in dB, shape [n_frames].
-        loudness_db_gen: Loudness of the generated audio in dB, shape [n_frames'].
-    """
-    figure, ax = _new_figure()
-    confident = []
-    if f0_hz is not None:
-        confident.append(_plot_f0(ax, f0_hz, f0_confidence, frame_rate, "C0", "input f0"))
-    if f0_hz_gen is not None:
-        confident.append(_plot_f0(ax, f0_hz_gen, f0_confidence_gen, frame_rate, "C1", "generated f0"))
-    values = np.concatenate(confident) if confident else np.zeros([0])
-    values = values[values > 0]
-    if values.size:  # Scale to the confident frames; unconfident ones may be far off.
-        ax.set_ylim(0.8 * values.min(), 1.25 * values.max())
-    handles, labels = ax.get_legend_handles_labels()
-    series = [(values, colour, label) for values, colour, label in
-              ((loudness_db, "0.5", "input loudness"), (loudness_db_gen, "C1", "generated loudness"))
-              if values is not None]
-    if series:
-        twin = ax.twinx()
-        for values, colour, label in series:
-            loudness = np.nan_to_num(np.asarray(values, dtype=np.float64).reshape(-1), nan=-120.0,
-                                     posinf=0.0, neginf=-120.0)
-            twin.plot(np.arange(loudness.size) / frame_rate, loudness, color=colour, linestyle="--",
-                      linewidth=1.0, label=label)
-        twin.set_ylabel("loudness (dB)")
-        more_handles, more_labels = twin.get_legend_handles_labels()
-        handles, labels = handles + more_handles, labels + more_labels
-    if handles:
-        ax.legend(handles, labels, loc="upper right", fontsize="small")
-    else:
-        ax.text(0.5, 0.5, "no f0 or loudness given", transform=ax.transAxes, ha="center", va="center")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("f0 (Hz)")
-    return _png_bytes(figure)
 
 
 def _format_value(value):
@@ -433,13 +263,14 @@ def write_samples(save_dir, step, batch, audio_gen, sample_rate, frame_rate,
                 path = storage.join(step_dir, f"{i:02d}_{kind}.wav")
                 storage.write_bytes(path, wav_bytes(audio, sample_rate))
                 paths["wav"].append(path)
-            images = {
-                "spectrogram": spectrogram_png(originals[i], generated[i], sample_rate),
-                "waveform": waveform_png(originals[i], generated[i], sample_rate),
-                "f0": f0_png(frame_rate,
-                             **{name: values[i] for name, values in features.items()},
-                             **{name: values[i] for name, values in gen_f0.items()}),
+            figures = {
+                "spectrogram": plotting.spectrogram_figure(originals[i], generated[i], sample_rate),
+                "waveform": plotting.waveform_figure(originals[i], generated[i], sample_rate),
+                "f0": plotting.f0_figure(frame_rate,
+                                         **{name: values[i] for name, values in features.items()},
+                                         **{name: values[i] for name, values in gen_f0.items()}),
             }
+            images = {kind: plotting.png_bytes(figure) for kind, figure in figures.items()}
             for kind, png in images.items():
                 path = storage.join(step_dir, f"{i:02d}_{kind}.png")
                 storage.write_bytes(path, png)

@@ -175,22 +175,7 @@ def test_generated_batch_must_match(tmp_path):
         samples.write_samples(tmp_path, 0, batch, audio_gen[:1], SAMPLE_RATE, FRAME_RATE)
 
 
-def test_spectrogram_db_peak_shape_and_level():
-    n_fft, hop = 1024, 256
-    spectrogram = samples.spectrogram_db(sine(ORIGINAL_HZ), n_fft=n_fft, hop=hop)
-    assert spectrogram.shape == (1 + (N_SAMPLES - n_fft) // hop, n_fft // 2 + 1)
-    bin_hz = SAMPLE_RATE / n_fft
-    peak_bins = np.argmax(spectrogram, axis=1)
-    assert np.all(np.abs(peak_bins * bin_hz - ORIGINAL_HZ) <= bin_hz)
-    # A sine of amplitude 0.5 reads 20 * log10(0.5) = -6.02 dB (less a little scalloping loss).
-    assert spectrogram.max() == pytest.approx(-6.02, abs=0.5)
-
-
-def test_spectrogram_db_of_silence_and_short_audio():
-    silent = samples.spectrogram_db(np.zeros(4096), floor_db=-100.0)
-    assert np.all(silent == -100.0)
-    short = samples.spectrogram_db(sine(ORIGINAL_HZ, n_samples=300))  # Shorter than n_fft: one frame.
-    assert short.shape == (1, 513) and np.all(np.isfinite(short))
+# spectrogram_db and the figures moved to ddsp_core.plotting: tests/test_plotting.py.
 
 
 def test_wav_bytes_clips_and_replaces_nan():
