@@ -32,7 +32,7 @@ import sys
 from ddsp_core import progress
 from ddsp_core.command_line import bool_flag, setup_logging
 from ddsp_core.training.gin_configs import GIN_DIR, GinConfigError, parse_gin  # noqa: F401  (GIN_DIR: public)
-from ddsp_core.training.gin_configs import bind_train_seed, check_seed
+from ddsp_core.training.gin_configs import bind_train_seed, check_seed, without_gin_context
 
 MODES = ("train", "eval", "sample")
 # A bad gin file or binding is a usage error (exit status 2).
@@ -133,7 +133,7 @@ def main(argv=None):
     except (train_util.TrainingError, eval_util.EvaluationError, checkpoints.CheckpointError, train_lock.LockHeld,
             FileNotFoundError, ValueError) as error:
         logging.debug("Details:", exc_info=True)
-        print(f"ddsp_run: error ({args.mode}): {_without_gin_context(error)}", file=sys.stderr)
+        print(f"ddsp_run: error ({args.mode}): {without_gin_context(error)}", file=sys.stderr)
         return 1
     except train_util.TrainingInterrupted as stopped:
         print(f"ddsp_run: {stopped}", file=sys.stderr)
@@ -143,12 +143,6 @@ def main(argv=None):
               file=sys.stderr)
         return 130
     return 0
-
-
-def _without_gin_context(error):
-    """The error's message without the "In call to configurable ..." lines gin appends."""
-    return "\n".join(line for line in str(error).splitlines()
-                     if not line.strip().startswith("In call to configurable")).strip()
 
 
 def _has_checkpoint(directory):

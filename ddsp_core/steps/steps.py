@@ -465,7 +465,10 @@ def run_step(step, function, outputs=None, inputs=None, **kwargs):
 
 
 def _cause(error):
-    """A one-paragraph reason: the error's message without gin's call-context lines."""
-    lines = [line for line in str(error).splitlines() if not line.strip().startswith("In call to configurable")]
-    text = "\n".join(lines).strip() or type(error).__name__
+    """A one-paragraph reason: the error's message without gin's call-context lines
+    (`gin_configs.without_gin_context`), after the error's type unless it is a ValueError,
+    RuntimeError or OSError (whose messages say what is wrong)."""
+    from ddsp_core.training.gin_configs import without_gin_context
+
+    text = without_gin_context(error) or type(error).__name__
     return text if isinstance(error, (ValueError, RuntimeError, OSError)) else f"{type(error).__name__}: {text}"

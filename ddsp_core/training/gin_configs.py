@@ -160,6 +160,19 @@ def _not_found_message(path, error, search_paths):
             f"{[GIN_DIR, *search_paths]}.")
 
 
+# gin appends one line per configurable an exception passed through ("  In call to configurable
+# 'Trainer' (<class ...>)"): useful in a traceback, noise in a one-line reason.
+_GIN_CONTEXT_LINE = "In call to configurable"
+
+
+def without_gin_context(error):
+    """The message of `error` (any exception) without the "In call to configurable ..." lines gin
+    appends, stripped: what `ddsp_run` and the pipeline steps print as a failure's reason. ''
+    when nothing else is left."""
+    return "\n".join(line for line in str(error).splitlines()
+                     if not line.strip().startswith(_GIN_CONTEXT_LINE)).strip()
+
+
 def _gin_message(error):
     text = str(error).strip()
     if "No configurable matching" in text:

@@ -297,3 +297,31 @@ def test_missing_gs_include_names_it_and_the_file_including_it(gcs_emulator, gcs
     gcs_emulator.upload_bytes(f"include '{missing}'\n".encode(), mine)
     with pytest.raises(ddsp_run.UsageError, match=re.escape(f"Gin file {mine}: Unable to open file: {missing}.")):
         ddsp_run.parse_gin([mine], [])
+
+
+def test_without_gin_context_keeps_the_message_of_a_real_gin_error():
+    """A configurable's ValueError raised through gin carries gin's call-context lines; the one
+    cleaner (used by ddsp_run and the pipeline steps) keeps only the message."""
+    from ddsp_core.training import gin_configs, trainers
+
+    ddsp_run.parse_gin([], ["Trainer.lr_schedule = 'linear'"])
+    try:
+        with pytest.raises(ValueError) as raised:
+            trainers.Trainer()
+    finally:
+        gin.clear_config()
+    assert "In call to configurable 'Trainer'" in str(raised.value)  # What gin appended.
+    assert gin_configs.without_gin_context(raised.value) == (
+        "Trainer.lr_schedule must be one of ('exponential', 'cosine'), got 'linear'.")
+    assert gin_configs.without_gin_context(ValueError("\n  In call to configurable 'X' (<function X>)")) == ""
+
+
+def test_ddsp_run_and_the_steps_share_the_cleaner():
+    from ddsp_core.steps import steps
+    from ddsp_core.training import gin_configs
+
+    error = TypeError("bad feature\n  In call to configurable 'evaluate' (<function evaluate>)")
+    assert gin_configs.without_gin_context(error) == "bad feature"
+    assert steps._cause(error) == "TypeError: bad feature"
+    assert steps._cause(ValueError("  In call to configurable 'train' (<function train>)")) == "ValueError"
+    assert not hasattr(ddsp_run, "_without_gin_context")
