@@ -41,6 +41,7 @@ import sys
 import tempfile
 
 from ddsp_core.command_line import bool_flag, setup_logging
+from ddsp_core.export.saved_model import DEFAULT_SERVING_SECONDS
 from ddsp_core.io import storage
 
 INFERENCE_MODELS = ("auto", "autoencoder", "vst_stateless_predict_controls")
@@ -52,8 +53,6 @@ class UsageError(ValueError):
 
 
 def build_parser():
-    from ddsp_core.export.saved_model import DEFAULT_SERVING_SECONDS
-
     parser = argparse.ArgumentParser(prog="ddsp_export", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_path", required=True, help="Training run folder (or export folder) to export.")
@@ -71,26 +70,26 @@ def build_parser():
     return parser
 
 
-def plan(args, vst_problem):
+def plan(*, inference_model, tflite, vst_problem):
     """Which artifacts to write: (saved_model, tflite) booleans.
 
     Args:
-        args: Parsed flags.
+        inference_model, tflite: As `export`'s.
         vst_problem: None when DDSP-VST can play the model, else the reason it cannot.
 
     Raises:
-        UsageError: the flags ask for nothing, or for a TFLite file the model cannot have.
+        UsageError: the settings ask for nothing, or for a TFLite file the model cannot have.
     """
-    if args.inference_model == "autoencoder":
+    if inference_model == "autoencoder":
         return True, False
-    if args.inference_model == "vst_stateless_predict_controls":
-        if not args.tflite:
+    if inference_model == "vst_stateless_predict_controls":
+        if not tflite:
             raise UsageError("--inference_model=vst_stateless_predict_controls writes only the TFLite file, and "
                              "--notflite leaves it out: nothing to export.")
         if vst_problem:
             raise UsageError(vst_problem)
         return False, True
-    return True, args.tflite and vst_problem is None
+    return True, bool(tflite) and vst_problem is None
 
 
 def _non_empty(folder):
@@ -141,28 +140,53 @@ def write_reverb_ir(instrument, folder):
     return path
 
 
-def export(args):
-    """Writes the export folder of one command line (parsed); returns the files written (relative)."""
+def export(*, model_path, save_dir="", name="model", inference_model="auto", tflite=True, metadata=True,
+           serving_seconds=DEFAULT_SERVING_SECONDS, overwrite=False):
+    """Writes the export folder of a trained model; what `ddsp_export` and the pipeline's export
+    step (`steps.export`) call. The settings are the flags' (see the module's docstring).
+
+    Args:
+        model_path: A training run folder (or an export folder) to export.
+        save_dir: The export folder; '' for <model_path>/export.
+        name: Base name of the TFLite file: tflite/<name>.tflite.
+        inference_model: One of INFERENCE_MODELS: 'auto', 'autoencoder' (the SavedModel only) or
+            'vst_stateless_predict_controls' (DDSP-VST's TFLite file only).
+        tflite: Write DDSP-VST's TFLite file when the model allows.
+        metadata: Write metadata.json and zip it into the TFLite file.
+        serving_seconds: Length of the SavedModel's input, in seconds (> 0).
+        overwrite: Replace a non-empty save_dir.
+
+    Returns:
+        (save_dir, the files written there, relative to it).
+
+    Raises:
+        UsageError: settings that cannot be honoured (the message names each by its flag:
+            --save_dir for save_dir);
+            InstrumentError, StatisticsError, CheckpointError, StreamingError: the model
+            cannot be loaded (no checkpoint, no statistics).
+    """
     from ddsp_core.export import metadata as metadata_lib
     from ddsp_core.export import saved_model, vst
     from ddsp_core.playing.instrument import load_instrument
 
-    save_dir = args.save_dir or storage.join(args.model_path, "export")
-    if _contains(save_dir, args.model_path):
-        raise UsageError(f"--save_dir {save_dir} holds the model being exported ({args.model_path}); give a folder "
+    save_dir = save_dir or storage.join(model_path, "export")
+    if _contains(save_dir, model_path):
+        raise UsageError(f"--save_dir {save_dir} holds the model being exported ({model_path}); give a folder "
                          "outside it (the default is <model_path>/export).")
-    if _non_empty(save_dir) and not args.overwrite:
+    if _non_empty(save_dir) and not overwrite:
         raise UsageError(f"--save_dir {save_dir} is not empty. Give another folder, or --overwrite to replace it.")
-    if args.serving_seconds <= 0:
-        raise UsageError(f"--serving_seconds must be > 0, got {args.serving_seconds}.")
-    instrument = load_instrument(args.model_path)
+    if serving_seconds <= 0:
+        raise UsageError(f"--serving_seconds must be > 0, got {serving_seconds}.")
+    if inference_model not in INFERENCE_MODELS:  # The command line's choices; a caller's typo.
+        raise UsageError(f"--inference_model must be one of {', '.join(INFERENCE_MODELS)}, got {inference_model!r}.")
+    instrument = load_instrument(model_path)
     try:
         vst.check_vst_compatible(instrument.model)
         vst_problem = None
     except vst.VstExportError as error:
         vst_problem = str(error)
-    write_saved_model, write_tflite = plan(args, vst_problem)
-    if args.inference_model == "auto" and args.tflite and vst_problem:
+    write_saved_model, write_tflite = plan(inference_model=inference_model, tflite=tflite, vst_problem=vst_problem)
+    if inference_model == "auto" and tflite and vst_problem:
         logging.info("No DDSP-VST TFLite file: %s", vst_problem)
 
     local = not storage.is_url(save_dir)
@@ -171,15 +195,15 @@ def export(args):
         os.makedirs(parent, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(save_dir))}.tmp-", dir=parent)
     try:
-        metadata = metadata_lib.metadata_dict(instrument) if args.metadata else None
-        if metadata is not None:
-            storage.write_json(os.path.join(scratch, metadata_lib.METADATA_ENTRY), metadata)
+        record = metadata_lib.metadata_dict(instrument) if metadata else None
+        if record is not None:
+            storage.write_json(os.path.join(scratch, metadata_lib.METADATA_ENTRY), record)
         if write_saved_model:
             n_frames = saved_model.export_saved_model(instrument, os.path.join(scratch, "saved_model"),
-                                                      args.serving_seconds)
+                                                      serving_seconds=serving_seconds)
             logging.info("SavedModel: %d frames (%.2f s) per request.", n_frames, n_frames / instrument.frame_rate)
         if write_tflite:
-            vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{args.name}.tflite"), metadata)
+            vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{name}.tflite"), metadata=record)
         write_reverb_ir(instrument, scratch)
         copy_model_files(instrument, scratch)
         written = storage.list_tree(scratch)
@@ -200,7 +224,7 @@ def export(args):
 
 
 def main(argv=None):
-    """Parses flags and exports; returns the exit status."""
+    """Parses flags and exports (`export`); returns the exit status."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -213,7 +237,9 @@ def main(argv=None):
     from ddsp_core.models.model_statistics import StatisticsError
 
     try:
-        export(args)
+        export(model_path=args.model_path, save_dir=args.save_dir, name=args.name,
+               inference_model=args.inference_model, tflite=args.tflite, metadata=args.metadata,
+               serving_seconds=args.serving_seconds, overwrite=args.overwrite)
     except (UsageError, InstrumentError, StatisticsError, CheckpointError, StreamingError) as error:
         print(f"ddsp_export: {error}", file=sys.stderr)
         return EXIT_USAGE

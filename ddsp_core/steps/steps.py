@@ -397,8 +397,7 @@ def export(model_dir, export_dir):
     """
     from ddsp_core.export import ddsp_export
 
-    args = ddsp_export.build_parser().parse_args(["--model_path", model_dir, "--save_dir", export_dir, "--overwrite"])
-    ddsp_export.export(args)
+    ddsp_export.export(model_path=model_dir, save_dir=export_dir, overwrite=True)
     return storage.read_json(storage.join(export_dir, "metadata.json"))
 
 

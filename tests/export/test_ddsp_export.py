@@ -128,3 +128,32 @@ def test_nothing_to_export(vst_run, tmp_path, capsys):
 def test_missing_model_path_is_a_usage_error(capsys):
     assert ddsp_export.main([]) == 2
     assert "--model_path" in capsys.readouterr().err
+
+
+def test_export_is_a_library_function_with_keyword_settings(loudness_run, tmp_path, capsys):
+    """What ddsp_export's main and the pipeline's export step call: keywords, no parsed flags."""
+    save_dir = tmp_path / "export"
+    returned, written = ddsp_export.export(model_path=loudness_run, save_dir=str(save_dir),
+                                           inference_model="autoencoder", serving_seconds=0.5, metadata=False)
+    assert returned == str(save_dir) and set(written) == _files(save_dir)
+    assert "saved_model/saved_model.pb" in written and "metadata.json" not in written
+    assert f"Wrote {save_dir}/saved_model/saved_model.pb" in capsys.readouterr().out
+    with pytest.raises(TypeError):
+        ddsp_export.export(ddsp_export.build_parser().parse_args([f"--model_path={loudness_run}"]))
+
+
+def test_export_refuses_an_unknown_inference_model_before_loading(tmp_path):
+    with pytest.raises(ddsp_export.UsageError, match="--inference_model must be one of auto, autoencoder, "
+                                                     "vst_stateless_predict_controls, got 'vst'"):
+        ddsp_export.export(model_path=str(tmp_path / "no_run"), inference_model="vst")
+
+
+@pytest.mark.parametrize("inference_model, tflite, vst_problem, expected", [
+    ("auto", True, None, (True, True)),
+    ("auto", True, "not a DDSP-VST model", (True, False)),
+    ("auto", False, None, (True, False)),
+    ("autoencoder", True, None, (True, False)),
+    ("vst_stateless_predict_controls", True, None, (False, True)),
+], ids=["auto_vst", "auto_other", "auto_notflite", "autoencoder", "tflite_only"])
+def test_plan(inference_model, tflite, vst_problem, expected):
+    assert ddsp_export.plan(inference_model=inference_model, tflite=tflite, vst_problem=vst_problem) == expected

@@ -267,6 +267,26 @@ def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, ca
     assert json.load(open(tmp_path / "status" / "eval.json"))["status"] == "done"
 
 
+def test_export_step_calls_ddsp_export_with_keywords_not_a_command_line(tmp_path, monkeypatch):
+    from ddsp_core.export import ddsp_export
+
+    calls = []
+
+    def export(**settings):
+        calls.append(settings)
+        os.makedirs(settings["save_dir"])
+        with open(os.path.join(settings["save_dir"], "metadata.json"), "w") as file:
+            json.dump({"sample_rate": 16000}, file)
+
+    def no_parser():
+        raise AssertionError("steps.export built ddsp_export's command-line parser")
+
+    monkeypatch.setattr(ddsp_export, "export", export)
+    monkeypatch.setattr(ddsp_export, "build_parser", no_parser)
+    assert steps.export(str(tmp_path / "model"), str(tmp_path / "export")) == {"sample_rate": 16000}
+    assert calls == [{"model_path": str(tmp_path / "model"), "save_dir": str(tmp_path / "export"), "overwrite": True}]
+
+
 def test_prepare_with_no_audio_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing"):
         steps.prepare(str(tmp_path / "nothing" / "*.wav"), str(tmp_path / "dataset"))
