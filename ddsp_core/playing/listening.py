@@ -2,7 +2,9 @@
 
     90_melody.wav / .png     the built-in melody (ddsp_core/playing/midi.py) played from MIDI
     91_transfer.wav / .png   a flute phrase (package data, from FluidR3_GM's flute; see
-                             data/transfer/render_phrase.py) transferred to the instrument
+                             ddsp_core/playing/data/render_phrase.py) transferred to the instrument
+Each PNG is `plotting.performance_figure` (as `ddsp_play` draws it): the recording's spectrogram
+(transfer only), the output's, and the f0 and level curves played.
 The names follow the sample page's file pattern, so `samples.self_contained_page` inlines them.
 """
 

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from ddsp_core import plotting
 from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 from ddsp_core.playing import midi as midi_lib
 from ddsp_core.playing import streaming, transfer
@@ -189,32 +190,10 @@ def write_outputs(performance, wav_path, plot=True):
 
 
 def plot_performance(performance, path):
-    """PNG (to a path or a binary file object): input and output spectrograms, and the f0 and level curves the model played."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    has_input = performance.input_audio_16k is not None
-    rows = 4 if has_input else 3
-    figure, axes = plt.subplots(rows, 1, figsize=(10, 2.3 * rows), sharex=True, constrained_layout=True)
-    row = 0
-    if has_input:
-        axes[row].specgram(performance.input_audio_16k, NFFT=1024, Fs=F0_TRACKER_SAMPLE_RATE, noverlap=768,
-                           cmap="magma")
-        axes[row].set_ylabel("Hz")
-        axes[row].set_title("input")
-        row += 1
-    axes[row].specgram(performance.audio, NFFT=1024, Fs=performance.sample_rate, noverlap=768, cmap="magma")
-    axes[row].set_ylabel("Hz")
-    axes[row].set_title("output")
-    times = np.arange(performance.f0_hz.shape[1]) / performance.frame_rate
-    for voice in range(performance.f0_hz.shape[0]):
-        axes[row + 1].plot(times, performance.f0_hz[voice], linewidth=1)
-        axes[row + 2].plot(times, performance.level_db[voice], linewidth=1)
-    axes[row + 1].set_ylabel("f0 (Hz)")
-    axes[row + 1].set_yscale("log")
-    axes[row + 2].set_ylabel(f"{performance.level_key} (dB)")
-    axes[row + 2].set_xlabel("time (s)")
-    figure.savefig(path, dpi=90, format="png")
-    plt.close(figure)
+    """PNG (to a path or a binary file object) of `plotting.performance_figure`: input and output
+    spectrograms, and the f0 and level curves the model played."""
+    figure = plotting.performance_figure(
+        performance.audio, performance.sample_rate, performance.f0_hz, performance.level_db,
+        performance.frame_rate, level_name=performance.level_key, input_audio=performance.input_audio_16k,
+        input_sample_rate=F0_TRACKER_SAMPLE_RATE)
+    figure.savefig(path, format="png", dpi=figure.dpi)
