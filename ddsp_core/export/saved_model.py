@@ -39,7 +39,7 @@ def serving_frames(frame_rate, serving_seconds):
 
 
 @contextlib.contextmanager
-def portable_rnn(model, unroll=False, has_gpu=None):
+def portable_rnn(model, *, unroll=False, has_gpu=None):
     """While an export is traced: the decoder's GRU without cuDNN's kernel, on a machine with a GPU.
 
     There, Keras computes a GRU with cuDNN (nn.FastGRU defers to it), an op that neither TFLite
@@ -122,7 +122,7 @@ def serving_module(instrument, n_frames):
     return ServingModule()
 
 
-def export_saved_model(instrument, path, serving_seconds=DEFAULT_SERVING_SECONDS, has_gpu=None):
+def export_saved_model(instrument, path, *, serving_seconds=DEFAULT_SERVING_SECONDS, has_gpu=None):
     """Writes the serving SavedModel to `path` (a local folder or gs://); returns n_frames per request.
 
     `has_gpu`: see `portable_rnn` (detected when None).

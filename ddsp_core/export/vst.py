@@ -120,7 +120,7 @@ def control_module(model):
     return ControlModule()
 
 
-def convert_to_tflite(model, has_gpu=None):
+def convert_to_tflite(model, *, has_gpu=None):
     """The plugin's control model as TFLite flatbuffer bytes (builtin ops only), names checked.
 
     `has_gpu`: see `saved_model.portable_rnn` (detected when None).
@@ -185,7 +185,7 @@ def check_tensor_names(flatbuffer, model):
                              "frozen into constants by the TensorFlow converter.")
 
 
-def export_tflite(model, path, metadata=None, has_gpu=None):
+def export_tflite(model, path, *, metadata=None, has_gpu=None):
     """Writes the plugin's control model to a local `path` (.tflite), with `metadata` zipped in if given.
 
     `has_gpu`: see `saved_model.portable_rnn` (detected when None).

@@ -56,7 +56,7 @@ def split_commas(text):
 # prepare
 
 
-def prepare(audio_pattern, dataset_dir, preset="quick", crepe_capacity="", beam_pipeline_options=(), num_workers=0,
+def prepare(audio_pattern, dataset_dir, *, preset="quick", crepe_capacity="", beam_pipeline_options=(), num_workers=0,
             eval_audio_pattern="", dataset_uri="", pipeline_root="", worker_image="", environ=None, sample_rate=0,
             explicit_pipeline_root="", project_id=""):
     """Runs the prepare job (as `ddsp_prepare_tfrecord`) into `dataset_dir` (or `dataset_uri`).
@@ -269,7 +269,7 @@ def preset_for_dataset(manifest, preset):
     return preset
 
 
-def train(dataset_dir, model_dir, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=(),
+def train(dataset_dir, model_dir, *, preset="quick", num_steps=0, batch_size=0, gin_files=(), gin_params=(),
           checkpoint_dir="", accelerator="", seed=-1):
     """Trains the preset's model (as `ddsp_run --mode=train`) on the dataset's train split.
 
@@ -342,7 +342,7 @@ def _eval_bindings(dataset_dir, manifest, preset):
             "sample.batch_size": preset.sample_examples}
 
 
-def evaluate(dataset_dir, model_dir, eval_dir, preset="quick", gin_files=(), gin_params=()):
+def evaluate(dataset_dir, model_dir, eval_dir, *, preset="quick", gin_files=(), gin_params=()):
     """Metrics of the model's newest checkpoint (as `ddsp_run --mode=eval --run_once`).
 
     Writes eval_dir/metrics.json, eval_dir/eval/metrics-<step>.json and summaries/eval;
@@ -357,7 +357,8 @@ def evaluate(dataset_dir, model_dir, eval_dir, preset="quick", gin_files=(), gin
     return eval_util.evaluate(save_dir=eval_dir, restore_dir=model_dir, run_once=True)
 
 
-def sample(dataset_dir, model_dir, samples_dir, preset="quick", gin_files=(), gin_params=(), listening_examples=True):
+def sample(dataset_dir, model_dir, samples_dir, *, preset="quick", gin_files=(), gin_params=(),
+           listening_examples=True):
     """Original vs generated audio of the newest checkpoint (as `ddsp_run --mode=sample --run_once`).
 
     With listening_examples, the page also plays the instrument: the built-in melody from MIDI
@@ -416,7 +417,7 @@ def _write_status(step, **record):
     os.replace(path + ".tmp", path)
 
 
-def run_step(step, function, outputs=None, inputs=None, **kwargs):
+def run_step(step, function, *, outputs=None, inputs=None, **kwargs):
     """Runs one step with progress lines and a status record; returns the step's result.
 
     Args:

@@ -17,7 +17,7 @@ def exported(request, tmp_path_factory):
     """(instrument, serving signature) of each test model, exported with 1 s requests."""
     instrument = request.getfixturevalue(request.param)
     path = tmp_path_factory.mktemp("saved_model") / "saved_model"
-    assert saved_model.export_saved_model(instrument, str(path), SERVING_SECONDS) == N_FRAMES
+    assert saved_model.export_saved_model(instrument, str(path), serving_seconds=SERVING_SECONDS) == N_FRAMES
     return instrument, tf.saved_model.load(str(path)).signatures[saved_model.SIGNATURE_KEY]
 
 

@@ -20,7 +20,7 @@ def vst_tflite(vst_instrument, tmp_path_factory):
     """(path, metadata) of the vst model's TFLite file with metadata zipped in."""
     metadata = metadata_lib.metadata_dict(vst_instrument)
     path = tmp_path_factory.mktemp("vst_tflite") / "model.tflite"
-    vst.export_tflite(vst_instrument.model, str(path), metadata)
+    vst.export_tflite(vst_instrument.model, str(path), metadata=metadata)
     return path, metadata
 
 

@@ -267,6 +267,23 @@ def test_run_step_names_the_step_and_writes_its_status(tmp_path, monkeypatch, ca
     assert json.load(open(tmp_path / "status" / "eval.json"))["status"] == "done"
 
 
+@pytest.mark.parametrize("function, folders", [
+    (steps.prepare, ["audio_pattern", "dataset_dir"]),
+    (steps.train, ["dataset_dir", "model_dir"]),
+    (steps.evaluate, ["dataset_dir", "model_dir", "eval_dir"]),
+    (steps.sample, ["dataset_dir", "model_dir", "samples_dir"]),
+    (steps.export, ["model_dir", "export_dir"]),
+    (steps.run_step, ["step", "function"]),
+], ids=lambda value: getattr(value, "__name__", None))
+def test_step_settings_are_keyword_only(function, folders):
+    """A step takes its folders by position, and every setting by name only."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters.values()
+    assert [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD] == folders
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in parameters if p.name not in folders)
+
+
 def test_export_step_calls_ddsp_export_with_keywords_not_a_command_line(tmp_path, monkeypatch):
     from ddsp_core.export import ddsp_export
 
