@@ -89,7 +89,7 @@ def build_compiled(backend, jit_compile, args, extra_gin_params=()):
     from ddsp_core.training.models import get_model
 
     if args.preset:  # A pipeline preset's model at a rate: its gin files, batch and example length.
-        from ddsp_core.pipeline import presets
+        from ddsp_core.steps import presets
 
         name, _, rate = args.preset.partition("@")
         preset = presets.get_preset(name, int(rate or 0))

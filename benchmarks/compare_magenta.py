@@ -155,7 +155,7 @@ def ours_case(case, args):
         times = []
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory() as out:
-                command = [sys.executable, "-m", "ddsp_core.training.data_preparation.ddsp_prepare_tfrecord",
+                command = [sys.executable, "-m", "ddsp_core.prepare.ddsp_prepare_tfrecord",
                            f"--input_audio_filepatterns={args.files}", f"--output_tfrecord_path={out}/train.tfrecord",
                            "--num_shards=1", f"--crepe_capacity={args.capacity}", "--num_workers=1",
                            "--allow_skipped_files"]

@@ -49,7 +49,7 @@ SMALL = ("RnnFcDecoder.rnn_channels = 256", "RnnFcDecoder.ch = 256", "RnnFcDecod
 def _scale(name, learning_rate):
     """Window, hop, batch and steps of a pipeline preset (the learning rate as measured: without
     the quick preset's later warm-up, which a variant adds with --gin-param)."""
-    from ddsp_core.pipeline import presets
+    from ddsp_core.steps import presets
 
     preset = presets.get_preset(name)
     example_format = preset.example_format

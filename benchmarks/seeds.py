@@ -4,7 +4,7 @@ One run of a short training says little: with nothing but the seed changed, the 
 preset's loudness L1 on the validation clarinet has spread over several dB, and about one
 run in four collapsed to the noise synth (benchmarks/RESULTS.md). This benchmark trains
 the quick recipe once per seed, exactly as the pipeline's train step does
-(`ddsp_core.pipeline.steps.train`, seed passed as `train.seed`), evaluates each model as
+(`ddsp_core.steps.steps.train`, seed passed as `train.seed`), evaluates each model as
 the eval step does on two held-out sets, the dry validation clarinet
 (`data/clarinet/validation`) and the same notes in synthetic rooms
 (`data/clarinet/validation_room`, data/clarinet/render_rooms.py), and prints one table per
@@ -199,7 +199,7 @@ def per_seed(recipe_rows):
 def run_worker(argv):
     """The steps themselves, in this process: prepare | train | eval."""
     from ddsp_core.command_line import setup_logging
-    from ddsp_core.pipeline import steps
+    from ddsp_core.steps import steps
 
     setup_logging("info")
     what = argv[0]
@@ -280,7 +280,7 @@ def _first_files(pattern, count):
 def _run(args, recipes):
     seeds = parse_seeds(args.seeds)
     phases = {name.strip() for name in args.phase.split(",")}
-    from ddsp_core.pipeline import presets
+    from ddsp_core.steps import presets
 
     steps = args.steps or presets.get_preset(PRESET).num_steps
     started = time.monotonic()

@@ -34,7 +34,7 @@ import time
 
 from benchmarks import quality  # Features, windows, metrics.
 from conformance import magenta_venv
-from ddsp_core.pipeline import presets
+from ddsp_core.steps import presets
 
 ROOT = quality.ROOT
 QUICK = presets.get_preset("quick")  # Our recipe is the quick preset's, as `make run` trains it.
@@ -201,7 +201,7 @@ def main(argv=None):
         ours_data = prepare(os.path.join(args.work, "data_1s"), 1.0, 0.5)
         subprocess.run(["rm", "-rf", ours_dir], check=True)
         starts["ours"] = train_for(
-            [sys.executable, "-m", "ddsp_core.training.ddsp_run", "--mode=train", f"--save_dir={ours_dir}",
+            [sys.executable, "-m", "ddsp_core.ddsp_run", "--mode=train", f"--save_dir={ours_dir}",
              *[f"--gin_file={name}" for name in OURS_GIN],
              *[f"--gin_param={p}" for p in OURS_PARAMS + [f"TFRecordProvider.file_pattern='{ours_data}'",
                                                           "train.num_steps = 1000000", "train.steps_per_save = 25",
