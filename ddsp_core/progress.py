@@ -21,7 +21,9 @@ The mode is chosen when the Progress is made, from its stream (sys.stderr by def
 
 `set_verbose(True)` (`ddsp_run --verbose`, `ddsp_prepare_tfrecord --verbose`) asks the long
 steps for their per-item lines as well, e.g. magenta's `step: N  total_loss: ...` while
-training; they read it with `verbose()`. Progress itself does not depend on it.
+training; they read it with `verbose()`. `with verbose_as(flag):` sets it for one piece of work
+and then puts the earlier setting back (a pipeline step, `steps.run_step`). Progress itself
+does not depend on it.
 """
 
 import contextlib
@@ -42,6 +44,17 @@ def set_verbose(flag):
 def verbose():
     """Whether the long steps log a line per item (per step, per file) besides their progress."""
     return _verbose
+
+
+@contextlib.contextmanager
+def verbose_as(flag):
+    """`set_verbose(flag)` inside the `with` block; the setting from before it once the block ends."""
+    before = _verbose
+    set_verbose(flag)
+    try:
+        yield
+    finally:
+        set_verbose(before)
 
 
 def format_duration(seconds):

@@ -159,3 +159,17 @@ def test_verbose_is_off_by_default_and_switchable():
     finally:
         progress.set_verbose(False)
     assert progress.verbose() is False
+
+
+def test_verbose_as_sets_it_for_the_block_and_puts_the_earlier_setting_back():
+    assert progress.verbose() is False
+    with progress.verbose_as(True):
+        assert progress.verbose() is True
+        with progress.verbose_as(0):
+            assert progress.verbose() is False
+        assert progress.verbose() is True
+    assert progress.verbose() is False
+    with pytest.raises(RuntimeError, match="boom"):
+        with progress.verbose_as(True):
+            raise RuntimeError("boom")
+    assert progress.verbose() is False

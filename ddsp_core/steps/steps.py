@@ -12,11 +12,15 @@ over them. Each step only writes to its own output folder: inputs (a dataset, a 
 read, never changed, so kfp can cache and reuse them.
 
 `run_step` wraps a step for a pipeline: it prints progress lines, turns any failure into a
-`StepError` naming the step and the cause, and, when the environment variable
-`DDSP_PIPELINE_STATUS_DIR` is set (the local runner sets it), writes
-`<step>.json` there with the status, the cause and the outputs, for the runner's summary.
+`StepError` naming the step and the cause, and, when its `StepSettings` give a status folder,
+writes `<step>.json` there with the status, the cause and the outputs, for the runner's summary.
+Those settings say how the step reports, not what it computes, so they are no parameter of the
+components (kfp's cache key): the local runner hands them to the step processes as environment
+variables, which `run_step`, the function each component calls, reads once
+(`StepSettings.from_environ`) and passes down as arguments.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -28,9 +32,10 @@ from ddsp_core.steps import presets as presets_lib
 from ddsp_core.io import storage
 
 STEPS = ("prepare_tfrecord", "train", "eval", "sample", "export")
+# The environment of the step processes `ddsp_pipeline run` starts (pipelines/local.py), read by
+# StepSettings.from_environ: the folder for the steps' status records, and '1' for --verbose (log
+# every training step and every prepared file).
 STATUS_DIR_ENV = "DDSP_PIPELINE_STATUS_DIR"
-# Set to '1' by `ddsp_pipeline run --verbose` for the step processes it starts: log every training
-# step and every prepared file (read when a step starts; not part of kfp's cache key).
 VERBOSE_ENV = "DDSP_PIPELINE_VERBOSE"
 TRAIN_PREFIX = "train.tfrecord"
 EVAL_PREFIX = "eval.tfrecord"
@@ -406,8 +411,28 @@ def export(model_dir, export_dir):
 # progress and status for a pipeline run
 
 
-def _write_status(step, **record):
-    folder = os.environ.get(STATUS_DIR_ENV)
+@dataclasses.dataclass(frozen=True)
+class StepSettings:
+    """How a pipeline step reports, as the runner asks (never part of kfp's cache key).
+
+    Attributes:
+        status_dir: A local folder for the step's status record (<step>.json); '' for none.
+        verbose: Log a line per training step and per prepared file besides the progress
+            (`progress.verbose_as`).
+    """
+
+    status_dir: str = ""
+    verbose: bool = False
+
+    @classmethod
+    def from_environ(cls, environ):
+        """The settings the runner gave a step process in its environment (a mapping such as
+        os.environ): STATUS_DIR_ENV, and VERBOSE_ENV '1' for verbose."""
+        return cls(status_dir=environ.get(STATUS_DIR_ENV, ""), verbose=environ.get(VERBOSE_ENV) == "1")
+
+
+def _write_status(folder, step, **record):
+    """Writes folder/<step>.json (atomically); nothing when folder is ''."""
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)
@@ -417,7 +442,7 @@ def _write_status(step, **record):
     os.replace(path + ".tmp", path)
 
 
-def run_step(step, function, *, outputs=None, inputs=None, **kwargs):
+def run_step(step, function, *, outputs=None, inputs=None, settings=None, **kwargs):
     """Runs one step with progress lines and a status record; returns the step's result.
 
     Args:
@@ -425,6 +450,8 @@ def run_step(step, function, *, outputs=None, inputs=None, **kwargs):
         function: The step function (`prepare`, `train`, ...), called with **kwargs.
         outputs: {name: path} of the step's output artifacts, for the status record.
         inputs: {name: path} of its input artifacts (earlier steps' outputs), likewise.
+        settings: `StepSettings`; None (a component's call): read from the process's
+            environment, here and nowhere else.
 
     Raises:
         StepError: whatever went wrong, with the step's name and the cause.
@@ -433,7 +460,8 @@ def run_step(step, function, *, outputs=None, inputs=None, **kwargs):
     from ddsp_core import progress
     from ddsp_core.command_line import setup_logging
 
-    progress.set_verbose(os.environ.get(VERBOSE_ENV) == "1")
+    if settings is None:
+        settings = StepSettings.from_environ(os.environ)
     if logging.getLogger().handlers:  # kfp's executor logs to stdout already: no second copy.
         logging.getLogger().setLevel(logging.INFO)
     else:
@@ -442,24 +470,28 @@ def run_step(step, function, *, outputs=None, inputs=None, **kwargs):
     print(f"==> step {number}/{len(STEPS)}: {step}", file=sys.stderr, flush=True)
     started = time.monotonic()
     paths = {"outputs": outputs or {}, "inputs": inputs or {}}
-    _write_status(step, status="running", **paths)
+
+    def status(**record):
+        _write_status(settings.status_dir, step, **record, **paths)
+
+    status(status="running")
     try:
-        result = function(**kwargs)
+        with progress.verbose_as(settings.verbose):
+            result = function(**kwargs)
     except KeyboardInterrupt as stopped:  # Ctrl-C (or SIGTERM in train): a status, then exit status 130.
         cause = str(stopped) or ("stopped by Ctrl-C before it finished: its output is incomplete, and a rerun "
                                  "makes it again")
-        _write_status(step, status="interrupted", cause=cause, seconds=round(time.monotonic() - started, 1),
-                      **paths)
+        status(status="interrupted", cause=cause, seconds=round(time.monotonic() - started, 1))
         print(f"<== step {number}/{len(STEPS)}: {step} STOPPED: {cause}", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     except Exception as error:  # Every failure becomes one message naming the step.
         logging.debug("Details:", exc_info=True)
         cause = _cause(error)
-        _write_status(step, status="failed", cause=cause, seconds=round(time.monotonic() - started, 1), **paths)
+        status(status="failed", cause=cause, seconds=round(time.monotonic() - started, 1))
         print(f"<== step {number}/{len(STEPS)}: {step} FAILED: {cause}", file=sys.stderr, flush=True)
         raise StepError(step, cause) from error
     seconds = round(time.monotonic() - started, 1)
-    _write_status(step, status="done", seconds=seconds, **paths)
+    status(status="done", seconds=seconds)
     print(f"<== step {number}/{len(STEPS)}: {step} done in {seconds:.0f} s", file=sys.stderr, flush=True)
     return result
 

@@ -304,6 +304,51 @@ def test_export_step_calls_ddsp_export_with_keywords_not_a_command_line(tmp_path
     assert calls == [{"model_path": str(tmp_path / "model"), "save_dir": str(tmp_path / "export"), "overwrite": True}]
 
 
+def test_run_step_reads_the_environment_once_and_passes_the_settings_down(tmp_path, monkeypatch):
+    """The runner's settings reach the step as run_step read them when it started: a status folder
+    changed in the environment meanwhile is not used, and verbose is on only for the step."""
+    from ddsp_core import progress
+
+    monkeypatch.setenv(steps.STATUS_DIR_ENV, str(tmp_path / "first"))
+    monkeypatch.setenv(steps.VERBOSE_ENV, "1")
+    seen = []
+
+    def step():
+        seen.append(progress.verbose())
+        monkeypatch.setenv(steps.STATUS_DIR_ENV, str(tmp_path / "second"))
+        monkeypatch.setenv(steps.VERBOSE_ENV, "")
+        return "made"
+
+    assert steps.run_step("sample", step) == "made"
+    assert seen == [True] and progress.verbose() is False
+    assert json.load(open(tmp_path / "first" / "sample.json"))["status"] == "done"
+    assert not (tmp_path / "second").exists()
+
+
+def test_run_step_takes_its_settings_as_an_argument(tmp_path, monkeypatch):
+    from ddsp_core import progress
+
+    monkeypatch.setenv(steps.STATUS_DIR_ENV, str(tmp_path / "from_environment"))
+    seen = []
+    settings = steps.StepSettings(status_dir=str(tmp_path / "given"), verbose=True)
+    steps.run_step("export", lambda: seen.append(progress.verbose()), outputs={"exported": "/e"}, settings=settings)
+    record = json.load(open(tmp_path / "given" / "export.json"))
+    assert seen == [True] and record["status"] == "done" and record["outputs"] == {"exported": "/e"}
+    assert not (tmp_path / "from_environment").exists()
+    steps.run_step("export", lambda: seen.append(progress.verbose()), settings=steps.StepSettings())
+    assert seen == [True, False]
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, steps.StepSettings(status_dir="", verbose=False)),
+    ({"DDSP_PIPELINE_STATUS_DIR": "/s", "DDSP_PIPELINE_VERBOSE": "1"}, steps.StepSettings("/s", True)),
+    ({"DDSP_PIPELINE_VERBOSE": ""}, steps.StepSettings("", False)),
+    ({"DDSP_PIPELINE_VERBOSE": "true"}, steps.StepSettings("", False)),
+], ids=["unset", "both", "verbose_empty", "verbose_not_1"])
+def test_step_settings_from_environ(environ, expected):
+    assert steps.StepSettings.from_environ(environ) == expected
+
+
 def test_prepare_with_no_audio_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing"):
         steps.prepare(str(tmp_path / "nothing" / "*.wav"), str(tmp_path / "dataset"))
