@@ -17,11 +17,20 @@ While a local run lasts, `StepProcesses.running()` puts its own `run` in place o
 
 Each step is given `env` (e.g. where to write its status) on top of this environment. The
 values do not enter kfp's cache key: they say how to run and report, not what to compute.
+
+`run_local_subprocess` is private to kfp. The replacement relies on three things, checked for
+kfp 2.14.1, 2.16.1 and 2.17.3 and pinned by tests/pipelines/test_step_processes.py: the
+function is `kfp.local.subprocess_task_handler.run_local_subprocess(full_command, env_vars=None)`
+(2.14 to 2.16: `(full_command)`), and `SubprocessTaskHandler.run` calls it by that global name
+with keyword arguments only, so a replaced module attribute is what it calls. `running()`
+refuses other kfp versions (`check_kfp_version`, `SUPPORTED_KFP`).
 """
 
 import codecs
 import contextlib
+import importlib.metadata
 import os
+import re
 import select
 import signal
 import subprocess
@@ -30,6 +39,48 @@ import threading
 import time
 
 INTERRUPTED_EXIT_STATUS = 130
+# kfp releases whose run_local_subprocess `StepProcesses.running()` may replace: (lowest, first not
+# supported), as (major, minor). Widen it only after the tests in test_step_processes.py pass on the new one.
+SUPPORTED_KFP = ((2, 14), (2, 18))
+KFP_MODULE = "kfp.local.subprocess_task_handler"
+KFP_FUNCTION = "run_local_subprocess"
+
+
+class UnsupportedKfpError(RuntimeError):
+    """The installed kfp is not one whose private step runner this module knows how to replace."""
+
+
+def supported_kfp_range():
+    """'>=2.14,<2.18': SUPPORTED_KFP as a pip version specifier."""
+    (low_major, low_minor), (high_major, high_minor) = SUPPORTED_KFP
+    return f">={low_major}.{low_minor},<{high_major}.{high_minor}"
+
+
+def check_kfp_version(version=None):
+    """Raises UnsupportedKfpError unless kfp `version` (default: the installed one) is in SUPPORTED_KFP.
+
+    Returns the version checked.
+    """
+    version = version or importlib.metadata.version("kfp")
+    found = re.match(r"(\d+)\.(\d+)", version)
+    release = (int(found.group(1)), int(found.group(2))) if found else None
+    if release is None or not SUPPORTED_KFP[0] <= release < SUPPORTED_KFP[1]:
+        raise UnsupportedKfpError(
+            f"kfp {version} is installed, but the local runner (pipelines/step_processes.py) replaces kfp's private "
+            f"{KFP_MODULE}.{KFP_FUNCTION}, known to work with kfp{supported_kfp_range()}. Install one of those "
+            f"(pip install 'kfp{supported_kfp_range()}'), or, to support kfp {version}, run "
+            "tests/pipelines/test_step_processes.py against it and widen SUPPORTED_KFP in pipelines/step_processes.py "
+            "once they pass.")
+    return version
+
+
+EXECUTOR_INPUT_MARKER = "Got executor_input:"
+
+
+def _may_be_marker(partial):
+    """Whether a line begun as `partial` holds, or may go on into, EXECUTOR_INPUT_MARKER."""
+    return EXECUTOR_INPUT_MARKER in partial or any(EXECUTOR_INPUT_MARKER.startswith(partial[start:])
+                                                   for start in range(len(partial)))
 
 
 class WithoutExecutorInput:
@@ -48,7 +99,7 @@ class WithoutExecutorInput:
         *lines, self._partial = (self._partial + text).split("\n")
         for line in lines:
             indent = len(line) - len(line.lstrip())
-            if "Got executor_input:" in line:
+            if EXECUTOR_INPUT_MARKER in line:
                 self._skipping, self._indent = True, indent
             elif self._skipping:
                 self._skipping = not (line.strip() == "}" and indent <= self._indent)
@@ -60,7 +111,10 @@ class WithoutExecutorInput:
         return len(text)
 
     def flush(self):
-        if self._partial and not self._skipping and self._partial.strip():
+        # A partial line that is, or may grow into, the marker line waits for its end: passed on
+        # now, the marker would never be seen whole (the relay flushes after every read, and an
+        # unbuffered step writes print's text and its "\n" apart).
+        if self._partial and not self._skipping and self._partial.strip() and not _may_be_marker(self._partial):
             self._stream.write(self._partial)
             self._partial = ""
         self._stream.flush()
@@ -119,11 +173,22 @@ class StepProcesses:
 
     @contextlib.contextmanager
     def running(self):
-        """Within: kfp runs steps through `run`, and Ctrl-C/SIGTERM stop them as described."""
-        from kfp.local import subprocess_task_handler
+        """Within: kfp runs steps through `run`, and Ctrl-C/SIGTERM stop them as described.
 
-        original = subprocess_task_handler.run_local_subprocess
-        subprocess_task_handler.run_local_subprocess = self.run
+        Raises:
+            UnsupportedKfpError: the installed kfp is outside SUPPORTED_KFP, or lacks the function.
+        """
+        import importlib
+
+        version = check_kfp_version()
+        subprocess_task_handler = importlib.import_module(KFP_MODULE)
+        original = getattr(subprocess_task_handler, KFP_FUNCTION, None)
+        if original is None:
+            raise UnsupportedKfpError(
+                f"kfp {version} has no {KFP_MODULE}.{KFP_FUNCTION}, which the local runner "
+                "(pipelines/step_processes.py) replaces: reinstall kfp (pip install --force-reinstall "
+                f"'kfp{supported_kfp_range()}').")
+        setattr(subprocess_task_handler, KFP_FUNCTION, self.run)
         handled = (signal.SIGINT, signal.SIGTERM)
         previous = {}
         if threading.current_thread() is threading.main_thread():
@@ -131,7 +196,7 @@ class StepProcesses:
         try:
             yield self
         finally:
-            subprocess_task_handler.run_local_subprocess = original
+            setattr(subprocess_task_handler, KFP_FUNCTION, original)
             for number, handler in previous.items():
                 signal.signal(number, handler)
 

@@ -30,6 +30,17 @@ def _alive(pid):
         return False
 
 
+def _ended(pid, within_s=2.0):
+    """Whether the process is gone within `within_s` (a SIGKILL sent to its group takes effect
+    a moment after killpg returns, on a busy machine)."""
+    deadline = time.monotonic() + within_s
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_output_is_relayed_without_the_executor_input():
     output = io.StringIO()
     code = """
@@ -174,7 +185,7 @@ def test_a_second_ctrl_c_kills_a_step_that_does_not_stop(tmp_path):
     status = processes.run(_python(code))
     assert status == -signal.SIGKILL
     assert time.monotonic() - started < 8
-    assert not _alive(int(pid_file.read_text()))
+    assert _ended(int(pid_file.read_text()))
 
 
 def test_no_step_starts_after_ctrl_c():
@@ -208,3 +219,115 @@ def test_the_executor_input_filter_passes_partial_bar_lines_at_once():
     assert output.getvalue() == "\rtrain:  10%|#    | 1/10"
     stream.write("\rtrain: 100%|#####| 10/10\n")
     assert output.getvalue().endswith("10/10\n")
+
+
+# -- what the replacement of kfp's private run_local_subprocess relies on -------------------------
+# These fail when a kfp release changes it; then adapt StepProcesses.running() and SUPPORTED_KFP.
+
+
+def test_the_installed_kfp_is_supported_and_others_are_refused_with_what_to_do():
+    import kfp
+    import pytest
+
+    from pipelines import step_processes
+
+    assert kfp.__version__.startswith("2.17."), kfp.__version__  # What these pins were written against.
+    assert step_processes.check_kfp_version() == kfp.__version__
+    assert step_processes.supported_kfp_range() == ">=2.14,<2.18"
+    for accepted in ("2.14.1", "2.16.1", "2.17.3"):
+        assert step_processes.check_kfp_version(accepted) == accepted
+    for refused in ("2.13.0", "2.18.0", "3.0.0", "nightly"):
+        with pytest.raises(step_processes.UnsupportedKfpError) as raised:
+            step_processes.check_kfp_version(refused)
+        message = str(raised.value)
+        assert f"kfp {refused} is installed" in message
+        assert "kfp>=2.14,<2.18" in message and "pip install" in message
+        assert "pipelines/step_processes.py" in message and "SUPPORTED_KFP" in message
+
+
+def test_kfp_has_run_local_subprocess_with_the_signature_run_takes():
+    import importlib
+    import inspect
+
+    from pipelines import step_processes
+
+    module = importlib.import_module(step_processes.KFP_MODULE)
+    assert module.__name__ == "kfp.local.subprocess_task_handler"
+    function = getattr(module, step_processes.KFP_FUNCTION)
+    parameters = inspect.signature(function).parameters
+    assert list(parameters) == ["full_command", "env_vars"]
+    assert parameters["env_vars"].default is None
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters.values())
+    ours = inspect.signature(StepProcesses().run).parameters
+    assert list(ours) == list(parameters) and ours["env_vars"].default is None
+
+
+def test_kfp_calls_run_local_subprocess_by_its_global_name_with_keywords():
+    """SubprocessTaskHandler.run looks the name up in its module at each call (so the replaced
+    attribute is what runs) and passes full_command and env_vars by keyword; no other module of
+    kfp.local holds a copy of the function under that name."""
+    import ast
+    import glob
+    import importlib
+    import inspect
+    import os
+    import textwrap
+
+    from pipelines import step_processes
+
+    module = importlib.import_module(step_processes.KFP_MODULE)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(module.SubprocessTaskHandler.run)))
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == step_processes.KFP_FUNCTION]
+    assert len(calls) == 1
+    assert calls[0].args == []
+    assert sorted(keyword.arg for keyword in calls[0].keywords) == ["env_vars", "full_command"]
+    assigned = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == step_processes.KFP_FUNCTION
+                and not isinstance(node.ctx, ast.Load)]
+    assert assigned == []  # Not rebound locally before the call.
+    others = [path for path in glob.glob(os.path.join(os.path.dirname(module.__file__), "*.py"))
+              if step_processes.KFP_FUNCTION in open(path).read() and not path.endswith("_test.py")]
+    assert [os.path.basename(path) for path in others] == ["subprocess_task_handler.py"]
+
+
+def test_running_replaces_kfps_function_and_puts_it_back():
+    import importlib
+
+    from pipelines import step_processes
+
+    module = importlib.import_module(step_processes.KFP_MODULE)
+    original = module.run_local_subprocess
+    processes = StepProcesses(output=io.StringIO())
+    with processes.running():
+        assert module.run_local_subprocess == processes.run
+    assert module.run_local_subprocess is original
+
+
+def test_running_refuses_an_unsupported_kfp_before_replacing_anything(monkeypatch):
+    import importlib
+
+    import pytest
+
+    from pipelines import step_processes
+
+    module = importlib.import_module(step_processes.KFP_MODULE)
+    original = module.run_local_subprocess
+    monkeypatch.setattr(step_processes.importlib.metadata, "version", lambda name: "2.18.0")
+    with pytest.raises(step_processes.UnsupportedKfpError, match=r"kfp 2\.18\.0 is installed"):
+        with StepProcesses(output=io.StringIO()).running():
+            pass
+    assert module.run_local_subprocess is original
+
+
+def test_the_executor_input_is_dropped_when_its_marker_line_comes_in_pieces():
+    """An unbuffered step writes print's text and its newline apart, and the relay flushes after
+    every read: the marker line must still be seen whole."""
+    output = io.StringIO()
+    stream = WithoutExecutorInput(output)
+    for piece in ["before", "\n", "Got exec", "utor_input: {", "\n", '    "inputs": {"x": 1}', "\n", "}", "\n",
+                  "after", "\n"]:
+        stream.write(piece)
+        stream.flush()
+    assert output.getvalue() == "before\nafter\n"
+    stream.write("\rtrain:  10%")  # A bar's partial line still passes at once.
+    assert output.getvalue().endswith("\rtrain:  10%")
