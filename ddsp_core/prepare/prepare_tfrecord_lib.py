@@ -17,10 +17,15 @@ DirectRunner would first try to download its 'prism' runner, which fails (slowly
 offline, and its multi-threading mode is not used because it lost a record in a trial.
 Any other runner (Dataflow, Flink, Spark) is taken from the pipeline options as given.
 
-Each file's line (PROGRESS or SKIPPED, on the FILE_LOGGER logger) reaches the main process
-through Beam's worker-log relay (`_WorkerLogFilter`), or directly with one worker; a local
-run counts them into a `ddsp_core.progress.Progress` over the files, and shows the PROGRESS
-lines themselves only when `progress.verbose()`.
+A local run shows a `ddsp_core.progress.Progress` over the files (`_FileProgress`). Beam's
+FnApiRunner runs the whole job inside `pipeline.run()` and gives its counters only in the
+result it returns when the job is done, so they cannot be polled while it runs: instead each
+file's report leaves a small JSON record in a temporary folder (`transforms.RecordFinishedFiles`)
+that the progress watches, and at the end the job's counters (`transforms.files_finished`)
+give the final count. Each file's log line (PROGRESS or SKIPPED, on the FILE_LOGGER logger)
+reaches the main process through Beam's worker-log relay (`_WorkerLogFilter`, which keeps the
+message of each relayed `LogEntry`), or directly with one worker; while a run shows its
+progress, the PROGRESS lines are shown only when `progress.verbose()`.
 """
 
 import contextlib
@@ -31,7 +36,9 @@ import hashlib
 import logging
 import os
 import posixpath
-import re
+import shutil
+import tempfile
+import threading
 
 import apache_beam as beam
 
@@ -39,8 +46,9 @@ import ddsp_core
 from ddsp_core import progress as progress_lib
 from ddsp_core.io import storage
 from ddsp_core.example_format import MANIFEST_KEY, ExampleFormat, manifest_path_for
-from ddsp_core.prepare.transforms import (FILE_LOGGER, PROGRESS, SKIPPED, PrepareFiles,
-                                                            WriteExamples, examples_from_file, load_file)  # noqa: F401
+from ddsp_core.prepare.transforms import (FILE_LOGGER, PROGRESS, RECORD_SUFFIX, REPORTS, SKIPPED,  # noqa: F401
+                                          PrepareFiles, RecordFinishedFiles, WriteExamples, examples_from_file,
+                                          files_finished, load_file)
 
 TRAIN, EVAL = "train", "eval"
 WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # Relays the workers' log lines.
@@ -170,7 +178,7 @@ def shards_for(num_shards, n_files):
     return 0 if num_shards == 0 else max(1, min(num_shards, n_files))
 
 
-def build_pipeline(pipeline, settings, files, eval_files=()):
+def build_pipeline(pipeline, settings, files, eval_files=(), records_dir=None):
     """Adds the prepare job to `pipeline`.
 
     Args:
@@ -178,18 +186,22 @@ def build_pipeline(pipeline, settings, files, eval_files=()):
         settings: PrepareSettings.
         files: [(path, size_in_bytes)] to read (split by settings.eval_split_fraction).
         eval_files: [(path, size_in_bytes)] that all go to the eval split.
+        records_dir: None, or a local folder where each file, once finished, leaves a
+            record (`transforms.RecordFinishedFiles`); for local runners only.
     """
     splits = assign_splits([path for path, _ in files], settings.eval_split_fraction)
     splits.update({path: EVAL for path, _ in eval_files})
     sizes = {**dict(files), **dict(eval_files)}
     outputs = {split: (path, shards_for(settings.num_shards, sum(s == split for s in splits.values())))
                for split, path in settings.output_paths().items()}
-    _ = (pipeline
-         | "ListFiles" >> beam.Create(sorted(splits.items()))
-         | "SpreadFilesOverWorkers" >> beam.Reshuffle()
-         | "PrepareFiles" >> PrepareFiles(settings)
-         | "WriteExamples" >> WriteExamples(outputs, settings.manifest_path,
-                                            functools.partial(make_manifest, settings=settings, sizes=sizes)))
+    prepared = (pipeline
+                | "ListFiles" >> beam.Create(sorted(splits.items()))
+                | "SpreadFilesOverWorkers" >> beam.Reshuffle()
+                | "PrepareFiles" >> PrepareFiles(settings))
+    if records_dir is not None:
+        _ = prepared[REPORTS] | "RecordFinishedFiles" >> RecordFinishedFiles(records_dir)
+    _ = prepared | "WriteExamples" >> WriteExamples(outputs, settings.manifest_path,
+                                                    functools.partial(make_manifest, settings=settings, sizes=sizes))
 
 
 def make_manifest(reports, settings, sizes, shards):
@@ -297,90 +309,153 @@ def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
         logging.info("... and %d held-out eval files from %s", len(eval_files),
                      ", ".join(settings.eval_audio_filepatterns))
     pipeline = pipeline_for(pipeline_args, num_workers)
-    build_pipeline(pipeline, settings, files, eval_files)
-    with _counting_files(pipeline, len(files) + len(eval_files)):
+    with _progress_of(pipeline, len(files) + len(eval_files)) as progress:
+        build_pipeline(pipeline, settings, files, eval_files, records_dir=progress and progress.records_dir)
         result = pipeline.run()
         result.wait_until_finish()
+        if progress is not None:
+            progress.finish(result)
     return storage.read_json(settings.manifest_path)
 
 
-class _FileLines(logging.Filter):
-    """Counts each file's line (PROGRESS or SKIPPED) into a Progress and shows the PROGRESS
-    ones only when verbose. A filter on FILE_LOGGER for the lines of an in-process worker;
-    `_WorkerLogFilter` asks it (`shown`) about the lines the worker processes relay."""
+class _FileProgress:
+    """While a local job runs: a Progress over its files (`shown`), advanced as each file's
+    record appears in `records_dir` (a temporary folder, deleted at the end), and brought to
+    the job's counters by `finish`. Also keeps the files' PROGRESS lines out of the log unless
+    verbose (`_QuietFileLines`, `_WorkerLogFilter.quiet`).
 
-    def __init__(self, progress):
-        super().__init__()
-        self.progress = progress
+    Args:
+        n_files: Files the job was given.
+        poll_s: Seconds between two looks at the folder.
+    """
 
-    def shown(self, message, level):
-        """Counts `message` if it is a file's line; returns whether to show it."""
-        if message.startswith((PROGRESS, SKIPPED)):
-            self.progress.update()
-        return level >= logging.WARNING or not message.startswith(PROGRESS) or progress_lib.verbose()
+    def __init__(self, n_files, poll_s=0.2):
+        self.n_files = n_files
+        self.poll_s = poll_s
+        self.records_dir = None
+        self.shown = None
+        self._seen = set()
+        self._stop = threading.Event()
+        self._watcher = None
+        self._quiet = _QuietFileLines()
+        self._levels = []
 
-    def filter(self, record):
-        return self.shown(record.getMessage(), record.levelno)
+    def __enter__(self):
+        self.records_dir = tempfile.mkdtemp(prefix="ddsp-prepare-files-")
+        loggers = [logging.getLogger(FILE_LOGGER), logging.getLogger(WORKER_LOGGER)]
+        self._levels = [(logger, logger.level) for logger in loggers]
+        for logger in loggers:  # The lines are INFO: make sure they are made.
+            if not logger.isEnabledFor(logging.INFO):
+                logger.setLevel(logging.INFO)
+        loggers[0].addFilter(self._quiet)
+        _worker_log_filter(loggers[1]).quiet = True
+        self.shown = progress_lib.Progress("prepare", self.n_files, "files").__enter__()
+        self._watcher = threading.Thread(target=self._watch, name="prepare-progress", daemon=True)
+        self._watcher.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(self.poll_s):
+            self._count_new_records()
+
+    def _count_new_records(self):
+        """update(1) per record not seen before, in name order."""
+        try:
+            names = sorted(name for name in os.listdir(self.records_dir) if name.endswith(RECORD_SUFFIX))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name not in self._seen:
+                self._seen.add(name)
+                self.shown.update()
+
+    def finish(self, result):
+        """After the job: counts the records not yet seen, then as many more as the job's counters
+        say it finished (files_read + files_skipped) beyond them."""
+        self._stop_watching()
+        self._count_new_records()
+        self.shown.update(max(0, files_finished(result) - self.shown.done))
+
+    def _stop_watching(self):
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+
+    def __exit__(self, *exc_info):
+        self._stop_watching()
+        _worker_log_filter(logging.getLogger(WORKER_LOGGER)).quiet = False
+        logging.getLogger(FILE_LOGGER).removeFilter(self._quiet)
+        for logger, level in self._levels:
+            logger.setLevel(level)
+        self.shown.__exit__(*exc_info)
+        shutil.rmtree(self.records_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def _counting_files(pipeline, n_files):
-    """While a local job runs: a Progress over its files (yielded), advanced by their lines.
-    Remote runners (Dataflow ...): None; their workers log elsewhere."""
+def _progress_of(pipeline, n_files):
+    """A `_FileProgress` over the files of a local job (FnApiRunner); None for remote runners
+    (Dataflow ...), whose workers cannot reach a local folder."""
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     if not isinstance(pipeline.runner, FnApiRunner):
         yield None
         return
-    loggers = [logging.getLogger(FILE_LOGGER), logging.getLogger(WORKER_LOGGER)]
-    levels = [logger.level for logger in loggers]
-    relay = _worker_log_filter(loggers[1])
-    with progress_lib.Progress("prepare", n_files, "files") as shown:
-        counter = _FileLines(shown)
-        loggers[0].addFilter(counter)
-        relay.files = counter
-        for logger in loggers:  # The lines are INFO: make sure they are made.
-            if not logger.isEnabledFor(logging.INFO):
-                logger.setLevel(logging.INFO)
-        try:
-            yield shown
-        finally:
-            relay.files = None
-            loggers[0].removeFilter(counter)
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
-        shown.update(max(0, shown.total - shown.done))  # All done: count lines the relay has not delivered.
+    with _FileProgress(n_files) as progress:
+        yield progress
+
+
+def _shows_file_line(message, level):
+    """Whether a file's log line is shown while a run shows its progress: SKIPPED warnings and
+    other lines always, PROGRESS lines only when verbose."""
+    return level >= logging.WARNING or not message.startswith(PROGRESS) or progress_lib.verbose()
+
+
+class _QuietFileLines(logging.Filter):
+    """On FILE_LOGGER while a run shows its progress (lines of an in-process worker): see `_shows_file_line`."""
+
+    def filter(self, record):
+        return _shows_file_line(record.getMessage(), record.levelno)
 
 
 class _WorkerLogFilter(logging.Filter):
-    """Beam's local runner logs each worker message as 'Worker: <whole LogEntry proto>'.
+    """Beam's local runner logs each worker message as 'Worker: <whole LogEntry proto as text>'.
 
-    This keeps only the message text, and of the INFO lines only our per-file progress
-    lines, dropping the workers' start/stop chatter and a harmless warning every worker
-    prints at start. While `run` runs a job, `files` (a `_FileLines`) counts the files'
-    lines and says whether a PROGRESS line is shown (only when verbose).
+    This keeps only the entry's message (read back into a `LogEntry` with protobuf's text
+    format), and of the INFO lines only our per-file PROGRESS lines, dropping the workers'
+    start/stop chatter and a harmless warning every worker prints at start. While a run shows
+    its progress (`quiet`), the PROGRESS lines too are shown only when verbose.
     """
 
-    _MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
     _NOISE = ("semi_persistent_directory",)
 
     def __init__(self):
         super().__init__()
-        self.files = None
+        self.quiet = False
 
     def filter(self, record):
         if record.msg != "Worker: %s" or not record.args:
             return True
-        match = self._MESSAGE.search(str(record.args[0]))
-        message = match.group(1).encode("latin-1", "backslashreplace").decode("unicode_escape") if match \
-            else str(record.args[0])
-        shown = self.files.shown(message, record.levelno) if self.files is not None else True
+        message = _log_entry_message(str(record.args[0]))
+        shown = _shows_file_line(message, record.levelno) if self.quiet else True
         if record.levelno < logging.WARNING and not (message.startswith(PROGRESS) and shown):
             return False
         if any(noise in message for noise in self._NOISE):
             return False
         record.msg, record.args = "worker: %s", (message,)
         return True
+
+
+def _log_entry_message(text):
+    """The message of a worker's LogEntry given as protobuf text (newlines made spaces, as Beam's
+    relay does), or the text itself when it does not read as one."""
+    from apache_beam.portability.api import beam_fn_api_pb2
+    from google.protobuf import text_format
+
+    try:
+        return text_format.Parse(text, beam_fn_api_pb2.LogEntry(), allow_unknown_field=True).message
+    except text_format.ParseError:
+        return text
 
 
 def tidy_beam_logging():

@@ -14,8 +14,11 @@ Every file gives exactly one report (a dict with 'path', 'split', 'status', 'exa
 'ok' with its example count from `CutWindows`, or 'skipped' with the reason from the stage
 that gave up on it. Any error in one file is caught in its stage and only skips that file,
 so one bad file never loses the others' examples. Each file also gives one line on the
-FILE_LOGGER logger, PROGRESS (when its windows are cut) or SKIPPED, which `run` counts into
-the local progress bar.
+FILE_LOGGER logger, PROGRESS (when its windows are cut) or SKIPPED, for the log.
+
+`RecordFinishedFiles` writes a small JSON record per report into a local folder as each file
+is finished: a local run (`prepare_tfrecord_lib.run`) watches that folder for its progress,
+since Beam's local runner gives its counters only once the whole job is done.
 
 Counters (Beam Metrics, namespace 'prepare'), each counted by one stage:
     ReadAudio:       files_read (decoded and checked), files_skipped (empty, unreadable,
@@ -25,10 +28,14 @@ Counters (Beam Metrics, namespace 'prepare'), each counted by one stage:
     CutWindows:      windows_cut (examples kept), windows_silent (dropped as silent),
                      files_without_windows (every window silent, or an error).
     WriteExamples:   examples_written_<split> (e.g. examples_written_train) per split.
+Every file is counted once in files_read or files_skipped (`files_finished`).
 """
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import traceback
 
 import apache_beam as beam
@@ -46,6 +53,8 @@ REPORTS = "reports"  # The tag of each stage's reports.
 PROGRESS = "Prepared"  # Starts the log line of each file used (shown when verbose).
 SKIPPED = "Skipping"  # Starts the warning of each file skipped (always shown).
 FILE_LOGGER = "ddsp_core.prepare.prepare_tfrecord_lib.files"  # Their logger (its name as before).
+RECORD_SUFFIX = ".json"  # Of the records RecordFinishedFiles writes.
+RECORD_KEYS = ("path", "split", "status", "examples", "reason")  # What a record holds of a report.
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -344,3 +353,54 @@ def _write_manifest(reports, manifest_path, make_manifest, **shards):
     manifest = make_manifest(reports, shards={name[:-len("_shards")]: sorted(paths) for name, paths in shards.items()})
     storage.write_json(manifest_path, manifest)
     return manifest
+
+
+def files_finished(result):
+    """Files a finished job has dealt with (used or skipped), from its Beam counters.
+
+    Args:
+        result: The job's `PipelineResult` (after `wait_until_finish`).
+
+    Returns:
+        files_read + files_skipped of the 'prepare' namespace: `ReadAudio` counts every file
+        in one of the two.
+    """
+    from apache_beam.metrics.metric import MetricsFilter
+
+    totals = {}
+    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (counter.result or 0)
+    return totals.get("files_read", 0) + totals.get("files_skipped", 0)
+
+
+class _RecordFinished(beam.DoFn):
+    """A report -> `<folder>/<sha1 of its path>.json`, one JSON line; written whole (a temporary
+    name, then renamed), so a reader of the folder never sees half a record."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def process(self, report):
+        name = hashlib.sha1(report["path"].encode("utf-8")).hexdigest()
+        path = os.path.join(self.folder, name + RECORD_SUFFIX)
+        temporary = os.path.join(self.folder, f".{name}.{os.getpid()}.tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps({key: report.get(key) for key in RECORD_KEYS}) + "\n")
+        os.replace(temporary, path)
+
+
+class RecordFinishedFiles(beam.PTransform):
+    """Reports -> one record per file in `folder` (a local folder that exists), as each is finished.
+
+    A record is `<sha1 of the file's path>.json`, holding one JSON line: the report's
+    RECORD_KEYS ('path', 'split', 'status' 'ok' or 'skipped', 'examples', 'reason' or null).
+    A file redone by a retried bundle rewrites its own record, so the folder holds one per
+    file. For local runs only: the workers and the reader share the folder.
+    """
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def expand(self, reports):
+        return reports | "WriteRecord" >> beam.ParDo(_RecordFinished(self.folder))

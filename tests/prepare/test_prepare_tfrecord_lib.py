@@ -2,6 +2,7 @@
 
 import glob
 import os
+import tempfile
 
 import apache_beam as beam
 import numpy as np
@@ -227,26 +228,119 @@ def _worker_record(level, entry):
 
 
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
-def test_relayed_file_lines_advance_the_progress_and_show_only_when_verbose(verbose):
-    import io
-
+def test_relayed_file_lines_show_only_when_verbose_while_a_run_shows_its_progress(verbose):
     from ddsp_core import progress
 
     relay = lib._WorkerLogFilter()
+    relay.quiet = True  # As while `run` shows its progress.
     progress.set_verbose(verbose)
     try:
-        with progress.Progress("prepare", 3, "files", stream=io.StringIO()) as shown:
-            relay.files = lib._FileLines(shown)
-            passed = [relay.filter(_worker_record(level, f'severity: {severity} message: "{message}"'))
-                      for level, severity, message in [
-                          (30, "WARN", "Skipping /a/b.wav: empty file (0 bytes)"),
-                          (20, "INFO", "Prepared /a/c.wav: 2 train examples from 3.0 s of audio"),
-                          (20, "INFO", "SDK Harness waiting for in-flight requests to complete"),
-                      ]]
+        passed = [relay.filter(_worker_record(level, f'severity: {severity} message: "{message}"'))
+                  for level, severity, message in [
+                      (30, "WARN", "Skipping /a/b.wav: empty file (0 bytes)"),
+                      (20, "INFO", "Prepared /a/c.wav: 2 train examples from 3.0 s of audio"),
+                      (20, "INFO", "SDK Harness waiting for in-flight requests to complete"),
+                  ]]
     finally:
         progress.set_verbose(False)
     assert passed == [True, verbose, False]  # The skip always, the file's line when verbose, no chatter.
-    assert shown.done == 2  # The skipped file and the prepared one.
+
+
+def test_a_relayed_message_is_read_whole_from_its_log_entry():
+    """Beam relays str(LogEntry) with its newlines made spaces; the message comes back whole:
+    escaped quotes, a traceback's newlines and non-ASCII text."""
+    from apache_beam.portability.api import beam_fn_api_pb2
+
+    message = 'Skipping /a/çà.wav after an unexpected error:\nTraceback "here"\n  line 2'
+    entry = beam_fn_api_pb2.LogEntry(severity=beam_fn_api_pb2.LogEntry.Severity.ERROR, message=message,
+                                     log_location="transforms.py:164", thread="MainThread")
+    entry.timestamp.seconds = 1700000000
+    record = _worker_record(40, str(entry).replace("\n", " "))
+    assert lib._WorkerLogFilter().filter(record)
+    assert record.getMessage() == f"worker: {message}"
+
+
+class _Counters:
+    """A stand-in PipelineResult whose metrics() answers a query with the given counters."""
+
+    def __init__(self, **counters):
+        from apache_beam.metrics.execution import MetricKey, MetricResult
+        from apache_beam.metrics.metricbase import MetricName
+
+        self.results = [MetricResult(MetricKey(f"step_{name}", MetricName(transforms.NAMESPACE, name)), value, value)
+                        for name, value in counters.items()]
+
+    def metrics(self):
+        results = self.results
+
+        class Answer:
+            def query(self, metric_filter):
+                assert metric_filter.namespaces == {transforms.NAMESPACE}
+                return {"counters": results, "distributions": [], "gauges": []}
+
+        return Answer()
+
+
+def test_the_progress_counts_each_files_record_and_ends_at_the_jobs_counters(tmp_path):
+    import io
+    import json
+    import time
+
+    from ddsp_core import progress
+
+    updates = []
+    stream = io.StringIO()
+
+    class RecordedProgress(progress.Progress):
+        def update(self, n=1, **values):
+            updates.append(n)
+            super().update(n, **values)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lib.progress_lib, "Progress", lambda *args, **kwargs: RecordedProgress(*args, stream=stream,
+                                                                                              **kwargs))
+        with lib._FileProgress(4, poll_s=0.01) as watched:
+            folder = watched.records_dir
+            for name in ("a", "b"):  # Two records, as the workers leave them, and a half-written one.
+                with open(os.path.join(folder, name + transforms.RECORD_SUFFIX), "w") as handle:
+                    handle.write(json.dumps({"path": name, "status": "ok"}) + "\n")
+            (tmp_path / "ignored").write_text("")
+            open(os.path.join(folder, ".c.123.tmp"), "w").close()
+            deadline = time.monotonic() + 10
+            while watched.shown.done < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert watched.shown.done == 2
+            watched.finish(_Counters(files_read=3, files_skipped=1, windows_cut=40))
+            assert watched.shown.done == 4
+    assert updates == [1, 1, 2]  # A record each, then the two the counters know of and no record showed.
+    assert not os.path.exists(folder)  # Deleted at the end.
+    assert stream.getvalue().splitlines()[-1].startswith("prepare: 4/4 files (100%)")
+
+
+def test_files_finished_are_those_read_and_those_skipped_while_reading():
+    assert transforms.files_finished(_Counters(files_read=5, files_skipped=2, files_featurized=5,
+                                               files_without_windows=1, features_failed=0)) == 7
+    assert transforms.files_finished(_Counters()) == 0
+
+
+def test_the_local_runner_gives_its_counters_only_when_the_job_is_done():
+    """Why the progress watches the workers' records: FnApiRunner runs the whole job inside
+    pipeline.run(), whose result comes back DONE, with the counters."""
+    from apache_beam.metrics import Metrics
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.runners.runner import PipelineState
+
+    def counted(value):
+        Metrics.counter(transforms.NAMESPACE, "files_read").inc()
+        return value
+
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    _ = pipeline | beam.Create([1, 2, 3]) | beam.Map(counted)
+    result = pipeline.run()
+    assert result.state == PipelineState.DONE  # Before wait_until_finish: nothing left to poll.
+    counters = result.metrics().query(MetricsFilter().with_namespace(transforms.NAMESPACE))["counters"]
+    assert [counter.result for counter in counters] == [3]
+    assert transforms.files_finished(result) == 3
 
 
 def test_one_worker_counts_each_file_in_process_without_its_line(tmp_path, capfd, caplog, monkeypatch):
@@ -264,6 +358,8 @@ def test_one_worker_counts_each_file_in_process_without_its_line(tmp_path, capfd
             super().update(n, **values)
 
     monkeypatch.setattr(lib.progress_lib, "Progress", RecordedProgress)
+    folders, mkdtemp = [], tempfile.mkdtemp
+    monkeypatch.setattr(lib.tempfile, "mkdtemp", lambda **kwargs: folders.append(mkdtemp(**kwargs)) or folders[-1])
     audio = tmp_path / "audio"
     audio.mkdir()
     for path in NOTES[:2]:
@@ -277,10 +373,12 @@ def test_one_worker_counts_each_file_in_process_without_its_line(tmp_path, capfd
     manifest = lib.run(settings, num_workers=1)
 
     assert manifest["files_read"] == 2
-    assert updates == [1, 1, 0]  # One as each file is done (in this process), none left at the end.
+    assert updates == [1, 1, 0]  # One per file's record (written in this process), none left for the counters.
     lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("prepare: ")]
     assert lines[0] == "prepare: 0/2 files (0%), started"
     assert re.fullmatch(r"prepare: 2/2 files \(100%\), [\d.]+ files/s, done in [\d.ms]+", lines[-1]), lines
     assert not [record for record in caplog.records if record.getMessage().startswith(lib.PROGRESS)]
     assert not logging.getLogger(lib.FILE_LOGGER).filters  # Taken off after the job.
+    records = [folder for folder in folders if os.path.basename(folder).startswith("ddsp-prepare-files-")]
+    assert len(records) == 1 and not os.path.exists(records[0])  # The folder of the files' records is deleted.
 

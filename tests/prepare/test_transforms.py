@@ -188,3 +188,25 @@ def test_write_examples_writes_shards_per_split_and_the_manifest(tmp_path):
               for split, paths in shards.items()}
     assert values == {"train": [(1.0,) * 4, (2.0,) * 4, (3.0,) * 4], "eval": [(4.0,) * 4]}
     assert (_counter(result, "examples_written_train"), _counter(result, "examples_written_eval")) == (3, 1)
+
+
+def test_record_finished_files_leaves_one_json_line_per_file(tmp_path):
+    reports = [{"path": "/a/gapped.wav", "split": "train", "status": "ok", "examples": 2, "duration_secs": 3.0},
+               {"path": "gs://b/silent.wav", "split": "eval", "status": "skipped", "examples": 0,
+                "reason": "silent (peak -90.0 dBFS is below silence_db -60.0 dBFS)"},
+               {"path": "/a/gapped.wav", "split": "train", "status": "ok", "examples": 2}]  # Redone: one record.
+    pipeline = _pipeline()
+    _ = pipeline | beam.Create(reports) | transforms.RecordFinishedFiles(str(tmp_path))
+    _run(pipeline)
+
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 2 and all(name.endswith(transforms.RECORD_SUFFIX) for name in names)
+    records = []
+    for name in names:
+        lines = (tmp_path / name).read_text().splitlines()
+        assert len(lines) == 1
+        records.append(json.loads(lines[0]))
+    assert sorted(records, key=lambda record: record["path"]) == [
+        {"path": "/a/gapped.wav", "split": "train", "status": "ok", "examples": 2, "reason": None},
+        {"path": "gs://b/silent.wav", "split": "eval", "status": "skipped", "examples": 0,
+         "reason": "silent (peak -90.0 dBFS is below silence_db -60.0 dBFS)"}]
