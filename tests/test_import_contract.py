@@ -76,3 +76,14 @@ def test_magenta_names_of_losses_and_spectral_ops_still_import():
         assert hasattr(losses, name), name
     assert spectral_ops.pad is framing.pad and spectral_ops.get_framed_lengths is framing.get_framed_lengths
     assert spectral_ops.PretrainedCREPE is not None
+
+
+@pytest.mark.parametrize("old_module, a_flag", [("ddsp_core.training.ddsp_run", "--gin_param"),
+                                                 ("ddsp_core.training.data_preparation.ddsp_prepare_tfrecord",
+                                                  "--input_audio_filepatterns")])
+def test_magenta_layout_commands_run_with_python_m(old_module, a_flag):
+    """`python -m ddsp.training.ddsp_run ...` is how magenta's users run it: the old names still run the command."""
+    result = subprocess.run([sys.executable, "-m", old_module, "--help"], cwd=REPO, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("usage:") and a_flag in result.stdout, result.stdout[:2000]

@@ -6,4 +6,6 @@ import sys
 
 from ddsp_core import ddsp_run as _moved
 
+if __name__ == "__main__":  # `python -m ddsp_core.training.<module>`, as magenta's `python -m ddsp.training...`
+    sys.exit(_moved.console_main())
 sys.modules[__name__] = _moved

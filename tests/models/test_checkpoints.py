@@ -195,7 +195,7 @@ CROSS_BACKEND_SCRIPT = """
 import json, sys
 import numpy as np
 from ddsp_core.models import checkpoints
-from tests.training.test_checkpoints import bump_optimizer, compiled_tiny_model, iterations, state
+from tests.models.test_checkpoints import bump_optimizer, compiled_tiny_model, iterations, state
 
 restore_path, save_dir, out_dir = sys.argv[1:4]
 model = compiled_tiny_model(seed=7)  # Other initial weights than the writer's.
