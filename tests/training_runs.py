@@ -29,8 +29,6 @@ TINY_MODEL_PARAMS = (
     "RnnFcDecoder.layers_per_stack=1",
     "Reverb.reverb_length=1600",
 )
-# A per-step log line of train(): "step: 12  spectral_loss: 3.1  total_loss: 3.1  (0.10 s/step)".
-STEP_LINE = re.compile(r"step: (\d+)  spectral_loss: (\S+)  total_loss: (\S+)  \(")
 TINY_RUN_STEPS = 4
 
 
@@ -116,9 +114,43 @@ def clean_state():
         yield
 
 
-def step_losses(log_text):
-    """[(step, total_loss)] of the per-step log lines in `log_text`, in order."""
-    return [(int(step), float(total)) for step, _, total in STEP_LINE.findall(log_text)]
+@gin.register(module="tests")
+def step_loss_file(path):
+    """A Keras callback for `train(callbacks=...)` that appends each training step's losses, as
+    fit hands them to the training loop, to `path` as one JSON line {'step', name: value}.
+
+    Steps count from the optimizer's step at the start of fit, as the loop counts them.
+    Given to ddsp_run through gin (`step_loss_params`), also in a child process.
+    """
+    import keras
+    import numpy as np
+
+    class StepLossFile(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+        def on_train_batch_end(self, batch, logs=None):
+            losses = {name: float(np.asarray(value)) for name, value in (logs or {}).items()
+                      if name.endswith("_loss")}
+            with open(str(path), "a") as handle:
+                handle.write(json.dumps({"step": self.start_step + batch + 1, **losses}) + "\n")
+
+    return StepLossFile()
+
+
+def step_loss_params(path):
+    """--gin_param values giving train a `step_loss_file` callback writing to `path` (gin imports
+    this module first, so a child process finds it too)."""
+    return ["import tests.training_runs", "train_util.train.callbacks=[@tests.step_loss_file()]",
+            f"tests.step_loss_file.path='{path}'"]
+
+
+def step_losses(path):
+    """[(step, total_loss)] of the steps a `step_loss_file` recorded at `path`, in order ([] when none)."""
+    if not os.path.exists(str(path)):
+        return []
+    with open(str(path)) as handle:
+        return [(record["step"], record["total_loss"]) for record in map(json.loads, handle)]
 
 
 def read_json(path):

@@ -22,7 +22,8 @@ import sys
 import pytest
 
 from ddsp_core.training import distribution
-from tests.training_runs import REPO, checkpoint_steps, read_json, step_losses, tiny_params, train_argv
+from tests.training_runs import (REPO, checkpoint_steps, read_json, step_loss_params, step_losses, tiny_params,
+                                 train_argv)
 
 NUM_STEPS = 3
 BATCH_SIZE = 4  # The global batch: 2 examples per worker.
@@ -88,7 +89,8 @@ def runs(tfrecords_1s, tmp_path_factory):
     processes = {}
     for name, env in environments.items():
         (root / name).mkdir()
-        processes[name] = _start(root / name, params, root / f"{name}.log", **env)
+        processes[name] = _start(root / name, [*params, *step_loss_params(_steps_path(root, name))],
+                                 root / f"{name}.log", **env)
     results = {}
     try:
         for name, process in processes.items():
@@ -104,6 +106,15 @@ def runs(tfrecords_1s, tmp_path_factory):
     for name, process in processes.items():
         results[name] = (process.returncode, (root / f"{name}.log").read_text(), root / name)
     return results
+
+
+def _steps_path(root, name):
+    """Where process `name` records its steps' losses (`step_loss_file`), beside its save_dir."""
+    return root / f"{name}-steps.jsonl"
+
+
+def _step_losses(runs, name):
+    return step_losses(_steps_path(runs[name][2].parent, name))
 
 
 def _skip_if_no_cluster(runs):
@@ -128,10 +139,10 @@ def test_both_workers_and_the_single_process_finish(runs):
 def test_workers_train_the_steps_of_one_process(runs):
     """Per step, the same total_loss: the same weights trained on the same global batches."""
     _skip_if_no_cluster(runs)
-    single = step_losses(runs["single"][1])
+    single = _step_losses(runs, "single")
     assert [step for step, _ in single] == list(range(1, NUM_STEPS + 1)), runs["single"][1][-3000:]
     for name in ("worker0", "worker1"):
-        losses = step_losses(runs[name][1])
+        losses = _step_losses(runs, name)
         assert [step for step, _ in losses] == [step for step, _ in single], runs[name][1][-3000:]
         assert [loss for _, loss in losses] == pytest.approx([loss for _, loss in single], rel=LOSS_TOLERANCE), name
 

@@ -24,6 +24,7 @@ from tests.training_runs import (
     checkpoint_steps,
     read_json,
     read_records,
+    step_loss_params,
     step_losses,
     tiny_params,
     train_argv,
@@ -37,7 +38,8 @@ N_SAMPLES_1S, N_FRAMES_1S = 16000, 250
 
 def run_main(argv, capfd, verbose=True):
     """ddsp_run.main(argv) -> (exit status, what it wrote to stderr, its log included). With
-    verbose (--verbose), the log has magenta's line per step, which most tests here read."""
+    verbose (--verbose), the log has magenta's line per step; the tests read the steps' losses
+    from a `step_loss_file` record (`step_loss_params`), not from those lines."""
     capfd.readouterr()
     status = ddsp_run.main([*argv, "--verbose"] if verbose else argv)
     return status, capfd.readouterr().err
@@ -56,13 +58,14 @@ def first_examples(file_pattern, n):
 
 def test_short_training_run_lowers_the_loss_and_writes_scalars(tfrecords_1s, tmp_path, capfd):
     save_dir = tmp_path / "run"
+    steps = tmp_path / "steps.jsonl"
     params = tiny_params(tfrecords_1s, "learning_rate=3e-3", "train_util.train.num_steps=40",
-                         "train.steps_per_save=100", "train.steps_per_summary=10")
+                         "train.steps_per_save=100", "train.steps_per_summary=10", *step_loss_params(steps))
 
     status, log = run_main(train_argv(save_dir, params), capfd)
 
     assert status == 0, log
-    losses = step_losses(log)  # --verbose: magenta's "step: N  spectral_loss: x  total_loss: y  (0.10 s/step)".
+    losses = step_losses(steps)  # Each step's losses as fit gave them to the loop (a callback's record).
     assert [step for step, _ in losses] == list(range(1, 41))
     assert re.findall(r"^.*step: (\d+)  [\d.]+ steps/sec  mean over 10 steps: spectral_loss: ", log, re.MULTILINE) \
         == ["10", "20", "30", "40"]
@@ -75,7 +78,7 @@ def test_short_training_run_lowers_the_loss_and_writes_scalars(tfrecords_1s, tmp
     assert (state["step"], state["status"]) == (40, "finished")
     assert state["checkpoint"].endswith("ckpt-40.weights.h5")
 
-    # TensorBoard: every 10 steps the mean of the logged losses of those 10 steps.
+    # TensorBoard: every 10 steps the mean of the losses of those 10 steps.
     scalars = {(step, tag): float(value) for step, tag, plugin, _, value
                in read_events(save_dir / "summaries" / "train") if plugin == "scalars"}
     steps = sorted({step for step, _ in scalars})
@@ -111,11 +114,13 @@ def test_killed_run_resumes_at_its_newest_checkpoint(tfrecords_1s, tmp_path, cap
     assert newest >= 6 and all(step % 3 == 0 for step in saved), saved
     assert read_json(save_dir / "train_state.json")["status"] == "running"
 
-    status, log = run_main(train_argv(save_dir, [*params, f"train_util.train.num_steps={newest + 2}"]), capfd)
+    steps = tmp_path / "steps.jsonl"
+    status, log = run_main(train_argv(save_dir, [*params, f"train_util.train.num_steps={newest + 2}",
+                                                 *step_loss_params(steps)]), capfd)
 
     assert status == 0, log
     assert f"Resuming from {save_dir / f'ckpt-{newest}.weights.h5'} at step {newest}." in log
-    assert [step for step, _ in step_losses(log)] == [newest + 1, newest + 2]
+    assert [step for step, _ in step_losses(steps)] == [newest + 1, newest + 2]
     assert checkpoint_steps(save_dir)[-1] == newest + 2
     assert (save_dir / f"operative_config-{newest}.gin").exists()
     assert (save_dir / "operative_config-0.gin").exists()
@@ -124,14 +129,16 @@ def test_killed_run_resumes_at_its_newest_checkpoint(tfrecords_1s, tmp_path, cap
 
 
 def train_then_diverge(save_dir, file_pattern, capfd, steps_per_save_after):
-    """Trains 3 good steps (ckpt-3), then resumes with a learning rate of 1e30 and no clipping."""
+    """Trains 3 good steps (ckpt-3), then resumes with a learning rate of 1e30 and no clipping, its
+    steps' losses recorded in save_dir's sibling diverging_steps.jsonl (`step_losses`)."""
     params = tiny_params(file_pattern, "train.steps_per_summary=1000")
     status, log = run_main(train_argv(save_dir, [*params, "train_util.train.num_steps=3",
                                                  "train.steps_per_save=3"]), capfd)
     assert status == 0, log
     assert checkpoint_steps(save_dir) == [3]
     diverging = [*params, "learning_rate=1e30", "Trainer.grad_clip_norm=None", "train_util.train.num_steps=50",
-                 f"train.steps_per_save={steps_per_save_after}"]
+                 f"train.steps_per_save={steps_per_save_after}",
+                 *step_loss_params(save_dir.parent / "diverging_steps.jsonl")]
     return run_main(train_argv(save_dir, diverging), capfd)
 
 
@@ -141,7 +148,7 @@ def test_nan_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tfrecords
     status, log = train_then_diverge(save_dir, tfrecords_1s, capfd, steps_per_save_after=100)
 
     assert status == 1, log
-    losses = step_losses(log)
+    losses = step_losses(tmp_path / "diverging_steps.jsonl")
     assert losses[0][0] == 4 and not np.isfinite(losses[-1][1]), losses
     diverged_at = losses[-1][0]
     good = str(save_dir / "ckpt-3.weights.h5")
@@ -161,12 +168,14 @@ def test_checkpoint_named_after_nan_resumes_to_a_finite_loss(tfrecords_1s, tmp_p
     # As the message says: rerun with a lower learning rate and it resumes from the named checkpoint.
     named = checkpoint_steps(save_dir)[-1]
     assert f"The last good checkpoint is {save_dir / f'ckpt-{named}.weights.h5'}" in log
+    steps = tmp_path / "steps.jsonl"
     params = tiny_params(tfrecords_1s, "learning_rate=1e-3", "Trainer.grad_clip_norm=3.0",
-                         f"train_util.train.num_steps={named + 2}", "train.steps_per_save=100")
+                         f"train_util.train.num_steps={named + 2}", "train.steps_per_save=100",
+                         *step_loss_params(steps))
     status, log = run_main(train_argv(save_dir, params), capfd)
 
     assert status == 0, log
-    assert all_finite(loss for _, loss in step_losses(log))
+    assert all_finite(loss for _, loss in step_losses(steps))
 
 
 def extreme_examples(file_pattern, kind):
@@ -182,13 +191,14 @@ def extreme_examples(file_pattern, kind):
 def test_extreme_inputs_keep_losses_finite(kind, tfrecords_1s, tmp_path, capfd):
     records = write_tfrecords(tmp_path / "extreme.tfrecord", extreme_examples(tfrecords_1s, kind))
     save_dir = tmp_path / "run"
+    steps = tmp_path / "steps.jsonl"
     params = tiny_params(records, "learning_rate=1e-3", "train_util.train.num_steps=5", "train.steps_per_save=5",
-                         "train.steps_per_summary=5")
+                         "train.steps_per_summary=5", *step_loss_params(steps))
 
     status, log = run_main(train_argv(save_dir, params), capfd)
 
     assert status == 0, log
-    losses = step_losses(log)
+    losses = step_losses(steps)
     assert [step for step, _ in losses] == [1, 2, 3, 4, 5]
     assert all_finite(loss for _, loss in losses), losses
     state = read_json(save_dir / "train_state.json")
@@ -197,12 +207,14 @@ def test_extreme_inputs_keep_losses_finite(kind, tfrecords_1s, tmp_path, capfd):
 
 def test_early_stop_loss_value_stops_after_the_first_step(tfrecords_1s, tmp_path, capfd):
     save_dir = tmp_path / "run"
-    params = tiny_params(tfrecords_1s, "train_util.train.num_steps=50", "train.steps_per_save=100")
+    steps = tmp_path / "steps.jsonl"
+    params = tiny_params(tfrecords_1s, "train_util.train.num_steps=50", "train.steps_per_save=100",
+                         *step_loss_params(steps))
 
     status, log = run_main(train_argv(save_dir, params, "--early_stop_loss_value=1e9"), capfd)
 
     assert status == 0, log
-    assert [step for step, _ in step_losses(log)] == [1]
+    assert [step for step, _ in step_losses(steps)] == [1]
     assert "stopping at step 1" in log
     assert checkpoint_steps(save_dir) == [1]
     state = read_json(save_dir / "train_state.json")
@@ -238,7 +250,8 @@ def test_without_verbose_progress_lines_replace_the_step_lines(tiny_run, tmp_pat
     status, log = run_main(train_argv(save_dir, params), capfd, verbose=False)
 
     assert status == 0, log
-    assert step_losses(log) == [] and "steps/sec" not in log and "\r" not in log  # stderr is not a terminal.
+    per_step_lines = re.findall(r"^.*step: \d+  spectral_loss: ", log, re.MULTILINE)  # What --verbose would log.
+    assert per_step_lines == [] and "steps/sec" not in log and "\r" not in log  # stderr is not a terminal.
     lines = re.findall(r"^train: .*$", log, re.MULTILINE)
     assert lines[0] == f"train: {TINY_RUN_STEPS}/{TINY_RUN_STEPS + 2} steps (66%), started", lines
     total_loss = read_json(save_dir / "train_state.json")["losses"]["total_loss"]
