@@ -20,7 +20,7 @@ import pytest
 from ddsp_core.prepare import ddsp_prepare_tfrecord as cli
 from ddsp_core.prepare import prepare_tfrecord_lib as lib
 
-NOTES_DIR = pathlib.Path(__file__).resolve().parents[3] / "data" / "clarinet" / "notes"
+NOTES_DIR = pathlib.Path(__file__).resolve().parents[2] / "data" / "clarinet" / "notes"
 TARGET_NOTES = (54, 62, 70, 78)  # MIDI; the nearest bundled note is used for each.
 DYNAMIC_PREFERENCE = ("mf", "ff", "pp")
 NUM_SHARDS = 2
