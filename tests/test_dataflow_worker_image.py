@@ -111,6 +111,12 @@ def worker_image(tmp_path_factory):
     boot.write_text(STAND_IN_BOOT)
     boot.chmod(0o755)
     (folder / "Containerfile").write_text("FROM scratch\nCOPY opt /opt\n")
+    # An image built before the tree changed lacks what the worker Dockerfile checks for: say so, not fail.
+    current = _podman("run", "--rm", "--entrypoint", "python3", IMAGE, "-c",
+                      "import ddsp_core.prepare.prepare_tfrecord_lib", check=False, timeout=600)
+    if current.returncode != 0:
+        pytest.skip(f"{IMAGE} was built from an older tree (no ddsp_core.prepare): rebuild it with "
+                    f"docker/podman_run_component.sh to run this test")
     try:
         _podman("build", "-q", "-t", stand_in, str(folder))
         _podman("build", "-q", "-f", DOCKERFILE, "--build-arg", f"IMAGE={IMAGE}", "--build-arg",

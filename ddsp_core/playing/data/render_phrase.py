@@ -22,9 +22,13 @@ import numpy as np
 import soundfile
 import soxr
 
+from ddsp_core.example_format import ExampleFormat
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPUT = os.path.join(HERE, "flute_phrase.flac")
 GM_PROGRAM_FLUTE = 73
+# Written at the default dataset rate (16 kHz), the rate the instruments it is played through hear.
+SAMPLE_RATE = ExampleFormat().sample_rate
 # (MIDI note, beats, velocity) at 96 bpm; 0 as the note is a rest. An original phrase.
 PHRASE = [(74, 1, 90), (76, 0.5, 80), (78, 0.5, 85), (79, 1.5, 100), (0, 0.5, 0), (78, 0.5, 80), (76, 0.5, 75),
           (74, 1, 85), (71, 1, 70), (0, 0.5, 0), (73, 0.5, 80), (74, 2, 95)]
@@ -65,10 +69,10 @@ def main(argv=None):
         subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", wav_path, args.soundfont, midi_path],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         audio, rate = soundfile.read(wav_path, dtype="float32", always_2d=True)
-    mono = soxr.resample(audio.mean(axis=1), rate, 16000, quality="VHQ")
+    mono = soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE, quality="VHQ")
     peak = float(np.max(np.abs(mono)))
-    soundfile.write(args.output, mono, 16000, subtype="PCM_16", format="FLAC")
-    print(f"Wrote {args.output}: {mono.size / 16000:.2f} s, peak {20 * np.log10(peak):.1f} dBFS")
+    soundfile.write(args.output, mono, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+    print(f"Wrote {args.output}: {mono.size / SAMPLE_RATE:.2f} s, peak {20 * np.log10(peak):.1f} dBFS")
     return 0
 
 
