@@ -51,6 +51,8 @@ RECIPES = {
     # The tilt falls on frequency from 400 Hz (the middle register's fundamentals) rather than on harmonic
     # number: a low note keeps its harmonics below 400 Hz flat (issue 23, the lowest register).
     "tilt400hz": ("Harmonic.initial_tilt_from_hz = 400.0",),
+    # Between the two: 250 Hz, near the geometric middle of the lowest (147 Hz) and middle (400 Hz) registers.
+    "tilt250hz": ("Harmonic.initial_tilt_from_hz = 250.0",),
 }
 # A run whose dry validation f0 outlier ratio exceeds this produced no pitch CREPE can follow:
 # collapsed to the noise synth (healthy runs: 2-3%; collapsed ones: 39-98%).
