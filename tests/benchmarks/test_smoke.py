@@ -5,8 +5,8 @@ breaks one (a moved module, a renamed field) fails here instead of on the next m
 Each runs in a fresh process from the repository root, as documented. compare_magenta's smoke
 runs our side of its train_step row (magenta's model as our trainer builds it), which once failed
 unseen; time_to_quality needs magenta for every row, so its smoke checks imports and settings only.
-The slow ones (training, or the pipeline's steps each in its own process: 14 s to 7 min on 2
-cores) are marked `slow` (run with --slow); the rest take about 80 s together on 2 cores.
+The slow ones (training, or the pipeline's steps each in its own process: 10 s to 7 min on 2
+cores) are marked `slow` (run with --slow); the rest take about 55 s together on 2 cores.
 """
 
 import os
@@ -22,13 +22,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CASES = [
     ("bench_dsp", [], "Harmonic fwd [2,50,60] -> [2,3200]", []),
     ("bench_crepe", [], "tiny", []),
-    ("bench_train", [], "tf.function", []),
+    ("bench_train", [], "tf.function", [pytest.mark.slow]),  # compare_magenta's smoke trains a step too
     ("compare_magenta", [], ("harmonic synth fwd+bwd", "solo train step"), []),  # Our side only.
-    ("profile_train_step", [], "spectral_loss", []),
-    ("bench_play", [], "offline render, vst model", []),
+    ("profile_train_step", [], "spectral_loss", [pytest.mark.slow]),
+    ("bench_play", [], "offline render, vst model", [pytest.mark.slow]),
     ("time_to_quality", [], "time_to_quality smoke", []),
     ("bench_prepare", [], "job  tiny", []),
-    # Slow (seconds on 2 cores, while another job ran): 14 (two models built), 35 (CREPE on 4 files and
+    # Slow, to keep `make test` under its 25 minutes: bench_train, profile_train_step and bench_play above
+    # (10-13 s each); and (seconds on 2 cores, while another job ran): 14 (two models built), 35 (CREPE on 4 files and
     # training), 420 (two prepare jobs, a train and two evals, each its own process).
     ("precision_loss_curve", [], "first loss: float32", [pytest.mark.slow]),
     ("quality", [], "material_gain_dry_small", [pytest.mark.slow]),
