@@ -55,6 +55,22 @@ def test_tone(seconds):
     return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
 
 
+def tf_value_and_grad(fn, n_watched):
+    """A tf.function: (mean square of fn(*args), or fn's scalar; its gradient w.r.t. the first n_watched
+    args). Both sides of compare_magenta time fwd+bwd through this one function, so they time the same."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(*args):
+        with tf.GradientTape() as tape:
+            for tensor in args[:n_watched]:
+                tape.watch(tensor)
+            out = fn(*args)
+            value = tf.reduce_mean(out * out) if len(out.shape) else out
+        return value, tape.gradient(value, list(args[:n_watched]))
+    return step
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 

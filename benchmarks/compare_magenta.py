@@ -71,14 +71,7 @@ def _ours_grad_fn(fn, n_watched):
         return lambda *args: jax.block_until_ready(compiled(list(args[:n_watched]), list(args[n_watched:])))
     import tensorflow as tf
 
-    @tf.function
-    def step(*args):
-        with tf.GradientTape() as tape:
-            for tensor in args[:n_watched]:
-                tape.watch(tensor)
-            out = fn(*args)
-            value = tf.reduce_mean(out * out) if len(out.shape) else out
-        return value, tape.gradient(value, list(args[:n_watched]))
+    step = inputs.tf_value_and_grad(fn, n_watched)
     return lambda *args: [t.numpy() for t in tf.nest.flatten(step(*args))]
 
 

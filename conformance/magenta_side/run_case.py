@@ -20,21 +20,6 @@ from benchmarks import compare_inputs as inputs
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _grad_fn(fn, n_watched):
-    """tf.function computing fn(*args) and its gradient w.r.t. the first n_watched args."""
-    import tensorflow as tf
-
-    @tf.function
-    def step(*args):
-        with tf.GradientTape() as tape:
-            for tensor in args[:n_watched]:
-                tape.watch(tensor)
-            out = fn(*args)
-            value = tf.reduce_mean(out * out) if len(out.shape) else out
-        return value, tape.gradient(value, list(args[:n_watched]))
-    return step
-
-
 def dsp_case(case, args):
     import ddsp
     import numpy as np
@@ -44,19 +29,19 @@ def dsp_case(case, args):
     n_samples = inputs.shapes(args.seconds)[1]
     if case == "harmonic":
         synth = ddsp.synths.Harmonic(n_samples=n_samples, sample_rate=inputs.SAMPLE_RATE)
-        step = _grad_fn(lambda a, h, f: synth(a, h, f), 2)
+        step = inputs.tf_value_and_grad(lambda a, h, f: synth(a, h, f), 2)
         call = (data["amplitudes"], data["harmonic_distribution"], data["f0_hz"])
     elif case == "noise":
         synth = ddsp.synths.FilteredNoise(n_samples=n_samples, window_size=257)
-        step = _grad_fn(lambda m: synth(m), 1)
+        step = inputs.tf_value_and_grad(lambda m: synth(m), 1)
         call = (data["noise_magnitudes"],)
     elif case == "reverb":
         reverb = ddsp.effects.Reverb(trainable=False)
-        step = _grad_fn(lambda a, ir: reverb(a, ir), 2)
+        step = inputs.tf_value_and_grad(lambda a, ir: reverb(a, ir), 2)
         call = (data["audio"], data["ir"])
     else:
         loss = ddsp.losses.SpectralLoss(loss_type="L1", mag_weight=1.0, logmag_weight=1.0)
-        step = _grad_fn(lambda a, t: loss(t, a), 1)
+        step = inputs.tf_value_and_grad(lambda a, t: loss(t, a), 1)
         call = (data["audio"], data["target_audio"])
     return inputs.time_runs(lambda: [np.asarray(t) for t in tf.nest.flatten(step(*call))], args.runs)
 
