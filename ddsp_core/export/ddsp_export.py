@@ -181,13 +181,15 @@ def export(*, model_path, save_dir="", name="model", inference_model="auto", tfl
         raise UsageError(f"--inference_model must be one of {', '.join(INFERENCE_MODELS)}, got {inference_model!r}.")
     instrument = load_instrument(model_path)
     try:
-        vst.check_vst_compatible(instrument.model)
+        vst.check_vst_compatible(instrument.model, frame_rate=instrument.frame_rate)
         vst_problem = None
     except vst.VstExportError as error:
         vst_problem = str(error)
     write_saved_model, write_tflite = plan(inference_model=inference_model, tflite=tflite, vst_problem=vst_problem)
     if inference_model == "auto" and tflite and vst_problem:
-        logging.info("No DDSP-VST TFLite file: %s", vst_problem)
+        # A model with the plugin's inputs was meant for it: say loudly why it gets no TFLite file.
+        meant_for_vst = sorted(getattr(instrument.model.decoder, "input_keys", ())) == sorted(vst.VST_INPUT_KEYS)
+        (logging.warning if meant_for_vst else logging.info)("No DDSP-VST TFLite file: %s", vst_problem)
 
     local = not storage.is_url(save_dir)
     parent = os.path.dirname(os.path.abspath(save_dir)) if local else None
@@ -203,7 +205,8 @@ def export(*, model_path, save_dir="", name="model", inference_model="auto", tfl
                                                       serving_seconds=serving_seconds)
             logging.info("SavedModel: %d frames (%.2f s) per request.", n_frames, n_frames / instrument.frame_rate)
         if write_tflite:
-            vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{name}.tflite"), metadata=record)
+            vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{name}.tflite"),
+                              frame_rate=instrument.frame_rate, metadata=record)
         write_reverb_ir(instrument, scratch)
         copy_model_files(instrument, scratch)
         written = storage.list_tree(scratch)

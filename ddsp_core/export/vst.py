@@ -18,8 +18,30 @@ with inputs named f0_scaled, pw_scaled and state, returning a tuple in the order
 once converted by TFLiteConverter.from_saved_model with builtin ops only; `export_tflite`
 builds the model that way and checks the names of the result.
 
-Only a model decoding from ('pw_scaled', 'f0_scaled') with a GRU of 512 units can be played
-by the plugin: train it with the pipeline's `--preset vst` (models/vst.gin).
+The plugin hard-codes more than its tensors (magenta/ddsp-vst at
+f2996e97f9469f3956a6b8e9d2d9b50b6555e1e9: src/util/Constants.h, src/audio/NoiseSynthesizer.cpp,
+src/audio/tflite/InferencePipeline.cpp), and `check_vst_compatible` checks each at export:
+
+    16 kHz, 50 frames/s     kModelSampleRate_Hz 16000, kModelHopSize 320: one call per 320 samples,
+                            whatever rate the model was trained at (a 250 frames/s model would
+                            play 5 times too slowly)
+    60 harmonics, 65 bands  kHarmonicsSize, kNoiseAmpsSize: it copies that many values out of the
+                            output tensors
+    GRU state of 512        kGruModelStateSize
+    noise filter            NoiseSynthesizer: the inverse FFT of the 65 magnitudes (128 points,
+                            scaled by 1/128 as every JUCE FFT engine does), times a periodic Hann
+                            window of 128 taps, 0.5 * (1 - cos(2 pi n / 128)), in zero-phase form,
+                            then made causal. The window's first tap is 0, so the filter is the 127
+                            taps around time 0 weighted 0.5 * (1 + cos(2 pi k / 128)), k = -63..63:
+                            what FilteredNoise with window_size 0 (or >= 127) makes from 65 bands
+                            (core.convolution's odd Hann of 127 taps is that window; tested). The
+                            plugin's output lags the filter's centre by 2 samples, which white noise
+                            does not show.
+
+What its runtimes accept of the file (the operators' versions and the appended metadata ZIP) is in
+`plugin_runtime`. Only a model decoding from ('pw_scaled', 'f0_scaled') with a GRU of 512 units,
+trained on 50 frames/s features, can be played by the plugin: train it with the pipeline's
+`--preset vst` (models/vst.gin).
 """
 
 import os
@@ -34,6 +56,12 @@ VST_INPUT_KEYS = ("pw_scaled", "f0_scaled")
 STATE_SIZE = 512
 # The plugin's audio rate: its models are trained on, and synthesize, 16 kHz audio.
 SAMPLE_RATE = 16000
+# One control frame per 320 samples (kModelHopSize), 50 frames a second.
+FRAME_RATE = 50
+NUM_HARMONICS = 60
+NUM_NOISE_BANDS = 65
+# Non-zero taps of the plugin's 128-tap noise filter (its periodic Hann window is 0 at one end).
+NOISE_IR_SIZE = 127
 SIGNATURE_KEY = "call"
 
 
@@ -41,11 +69,13 @@ class VstExportError(ValueError):
     """The model cannot be played by DDSP-VST (its inputs or state size differ); the message says why."""
 
 
-def check_vst_compatible(model):
-    """Raises VstExportError unless the model's decoder has the plugin's inputs and state size."""
+def check_vst_model(model):
+    """Raises VstExportError unless the model's decoder and synthesizers are those the plugin has:
+    inputs, GRU state size, control sizes and noise filter (see the module docstring)."""
     import keras
 
-    from ddsp_core.playing.streaming import StreamingError, synth_parts
+    from ddsp_core.export.metadata import control_sizes
+    from ddsp_core.playing.streaming import StreamingError, noise_ir_size, synth_parts
 
     if keras.backend.backend() != "tensorflow":
         raise VstExportError(f"The DDSP-VST export needs the TensorFlow backend (KERAS_BACKEND=tensorflow); "
@@ -72,13 +102,45 @@ def check_vst_compatible(model):
         raise VstExportError(f"DDSP-VST's model format is {SAMPLE_RATE} Hz only (its synthesizers run at that rate); "
                              f"this model makes {parts.harmonic.sample_rate:g} Hz audio. Train at 16 kHz with "
                              "`--preset vst`, or export this model's SavedModel (--inference_model=autoencoder).")
+    num_harmonics, num_noise_bands = control_sizes(model)
+    if (num_harmonics, num_noise_bands) != (NUM_HARMONICS, NUM_NOISE_BANDS):
+        raise VstExportError(f"DDSP-VST reads exactly {NUM_HARMONICS} harmonic amplitudes and {NUM_NOISE_BANDS} noise "
+                             f"band magnitudes per frame; this model's decoder makes {num_harmonics} and "
+                             f"{num_noise_bands} (RnnFcDecoder.output_splits). Train with `--preset vst` "
+                             "(models/vst.gin).")
+    taps = noise_ir_size(parts.noise, num_noise_bands)
+    if taps != NOISE_IR_SIZE:
+        raise VstExportError(f"DDSP-VST filters its noise with the whole {NOISE_IR_SIZE + 1}-tap response of "
+                             f"{NUM_NOISE_BANDS} bands ({NOISE_IR_SIZE} taps after its Hann window); this model's "
+                             f"FilteredNoise.window_size = {parts.noise.window_size} gives {taps} taps, so the "
+                             "plugin's noise would not be the one it was trained with. Train with `--preset vst` "
+                             "(models/vst.gin: FilteredNoise.window_size = 0).")
+
+
+def check_vst_compatible(model, *, frame_rate):
+    """Raises VstExportError unless DDSP-VST can play the model as it was trained (`check_vst_model`,
+    and a frame rate of 50 frames/s).
+
+    Args:
+        model: A built `Autoencoder`.
+        frame_rate: Frames per second of the features it was trained on (model_statistics.json's
+            frame_rate, `Instrument.frame_rate`).
+    """
+    check_vst_model(model)
+    if float(frame_rate) != FRAME_RATE:
+        ratio = float(frame_rate) / FRAME_RATE
+        pace = f"{ratio:g} times too slowly" if ratio > 1 else f"{1 / ratio:g} times too fast"
+        raise VstExportError(f"DDSP-VST runs the model {FRAME_RATE} times a second (one frame per "
+                             f"{SAMPLE_RATE // FRAME_RATE} samples at {SAMPLE_RATE} Hz); this model was trained at "
+                             f"{float(frame_rate):g} frames/s (model_statistics.json) and would play {pace}. Train "
+                             f"with `--preset vst` (its dataset is prepared at {FRAME_RATE} frames/s).")
 
 
 def control_module(model):
     """The plugin's control model as a tf.Module with a tf.function `call` (see the module docstring).
 
     Args:
-        model: A built, restored `Autoencoder` passing `check_vst_compatible` (decoder in float32).
+        model: A built, restored `Autoencoder` passing `check_vst_model` (decoder in float32).
     """
     import keras
     import tensorflow as tf
@@ -87,7 +149,7 @@ def control_module(model):
     from ddsp_core.playing.streaming import synth_parts
     from ddsp_core.models.preprocessing import F0_RANGE
 
-    check_vst_compatible(model)
+    check_vst_model(model)
     decoder, parts = model.decoder, synth_parts(model)
 
     class ControlModule(tf.Module):
@@ -120,15 +182,22 @@ def control_module(model):
     return ControlModule()
 
 
-def convert_to_tflite(model, *, has_gpu=None):
-    """The plugin's control model as TFLite flatbuffer bytes (builtin ops only), names checked.
+def convert_to_tflite(model, *, frame_rate, has_gpu=None):
+    """The plugin's control model as TFLite flatbuffer bytes (builtin ops only), checked: the model
+    (`check_vst_compatible`), the tensors' names (`check_tensor_names`) and the operators' versions
+    against the plugin's TFLite runtime (`plugin_runtime.check_operator_versions`).
 
-    `has_gpu`: see `saved_model.portable_rnn` (detected when None).
+    Args:
+        model: A built, restored `Autoencoder` (decoder in float32).
+        frame_rate: Frames per second of the features the model was trained on.
+        has_gpu: See `saved_model.portable_rnn` (detected when None).
     """
     import tensorflow as tf
 
+    from ddsp_core.export import plugin_runtime
     from ddsp_core.export.saved_model import portable_rnn
 
+    check_vst_compatible(model, frame_rate=frame_rate)
     module = control_module(model)
     with tempfile.TemporaryDirectory() as scratch:
         with portable_rnn(model, unroll=True, has_gpu=has_gpu):  # The signature is traced while saving.
@@ -137,6 +206,11 @@ def convert_to_tflite(model, *, has_gpu=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         flatbuffer = converter.convert()
     check_tensor_names(flatbuffer, model)
+    try:
+        plugin_runtime.check_operator_versions(flatbuffer, name=f"the converted control model (TensorFlow "
+                                                                f"{tf.__version__}'s converter)")
+    except plugin_runtime.PluginRuntimeError as error:
+        raise VstExportError(str(error)) from None
     return flatbuffer
 
 
@@ -185,22 +259,44 @@ def check_tensor_names(flatbuffer, model):
                              "frozen into constants by the TensorFlow converter.")
 
 
-def export_tflite(model, path, *, metadata=None, has_gpu=None):
-    """Writes the plugin's control model to a local `path` (.tflite), with `metadata` zipped in if given.
+def export_tflite(model, path, *, frame_rate, metadata=None, has_gpu=None):
+    """Writes the plugin's control model to a local `path` (.tflite), with `metadata` zipped in if given,
+    and reads the metadata back as the plugin does (JUCE's ZipFile: `plugin_runtime.read_juce_metadata`).
+    On any failure no file is left at `path`.
 
-    `has_gpu`: see `saved_model.portable_rnn` (detected when None).
+    Args:
+        model: A built, restored `Autoencoder` (decoder in float32).
+        path: Local path of the .tflite file.
+        frame_rate: Frames per second of the features the model was trained on (50 for DDSP-VST).
+        metadata: JSON-ready dict (`metadata.metadata_dict`), or None for none.
+        has_gpu: See `saved_model.portable_rnn` (detected when None).
 
     Returns:
         `path`.
     """
+    import json
+
+    from ddsp_core.export import plugin_runtime
     from ddsp_core.export.metadata import append_zip_metadata
 
-    flatbuffer = convert_to_tflite(model, has_gpu=has_gpu)
+    flatbuffer = convert_to_tflite(model, frame_rate=frame_rate, has_gpu=has_gpu)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(flatbuffer)
-    if metadata is not None:
-        append_zip_metadata(path, metadata)
+    try:
+        with open(path, "wb") as handle:
+            handle.write(flatbuffer)
+        if metadata is not None:
+            append_zip_metadata(path, metadata)
+            try:
+                read_back = plugin_runtime.read_juce_metadata(path)
+            except plugin_runtime.PluginRuntimeError as error:
+                raise VstExportError(f"DDSP-VST would not find the metadata in {path}: {error}") from None
+            if read_back != json.loads(json.dumps(metadata)):
+                raise VstExportError(f"The metadata.json that DDSP-VST would read from {path} differs from the one "
+                                     "written.")
+    except BaseException:
+        if os.path.exists(path):
+            os.remove(path)
+        raise
     return path
 
 

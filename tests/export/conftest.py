@@ -101,3 +101,15 @@ def loudness_instrument(loudness_run):
     from ddsp_core.playing.instrument import load_instrument
 
     return load_instrument(loudness_run)
+
+
+@pytest.fixture(scope="session")
+def vst_tflite(vst_instrument, tmp_path_factory):
+    """(path, metadata) of the vst model's TFLite file with metadata zipped in, as ddsp_export writes it."""
+    from ddsp_core.export import metadata as metadata_lib
+    from ddsp_core.export import vst
+
+    metadata = metadata_lib.metadata_dict(vst_instrument)
+    path = tmp_path_factory.mktemp("vst_tflite") / "model.tflite"
+    vst.export_tflite(vst_instrument.model, str(path), frame_rate=vst_instrument.frame_rate, metadata=metadata)
+    return path, metadata

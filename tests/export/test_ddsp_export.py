@@ -101,6 +101,37 @@ def test_vst_export_of_a_loudness_model_fails(loudness_run, tmp_path, capsys):
     assert not save_dir.exists() and _siblings(save_dir) == []
 
 
+@pytest.fixture(scope="module")
+def vst_run_at_250_frames(vst_run, tmp_path_factory):
+    """The vst run folder, its statistics saying it was trained on 250 frames/s features (a hop of 64)."""
+    run = tmp_path_factory.mktemp("vst_250") / "run"
+    shutil.copytree(vst_run, run)
+    statistics_path = run / "model_statistics.json"
+    statistics = json.loads(statistics_path.read_text())
+    statistics.update(frame_rate=250, hop_size=64)
+    statistics_path.write_text(json.dumps(statistics))
+    return str(run)
+
+
+def test_vst_export_of_a_250_frames_model_is_refused(vst_run_at_250_frames, tmp_path, capsys):
+    save_dir = tmp_path / "export"
+    argv = [f"--model_path={vst_run_at_250_frames}", f"--save_dir={save_dir}",
+            "--inference_model=vst_stateless_predict_controls"]
+    assert ddsp_export.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "trained at 250 frames/s" in error and "5 times too slowly" in error and "--preset vst" in error
+    assert not save_dir.exists() and _siblings(save_dir) == []
+
+
+def test_auto_export_of_a_250_frames_model_warns_and_writes_no_tflite(vst_run_at_250_frames, tmp_path, caplog):
+    save_dir = tmp_path / "export"
+    with caplog.at_level("WARNING"):
+        assert ddsp_export.main([f"--model_path={vst_run_at_250_frames}", f"--save_dir={save_dir}",
+                                 "--serving_seconds=0.2"]) == 0
+    assert not any(name.startswith("tflite/") for name in _files(save_dir))
+    assert any(record.levelname == "WARNING" and "250 frames/s" in record.getMessage() for record in caplog.records)
+
+
 def test_folder_without_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
