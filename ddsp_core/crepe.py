@@ -285,7 +285,7 @@ def viterbi_path(salience):
     emission = np.full([N_BINS], log_miss)
     emission[observed[0]] = log_hit
     score = np.log(1.0 / N_BINS) + emission
-    backpointers = np.zeros([n_frames, N_BINS], dtype=np.int64)
+    backpointers = np.zeros([n_frames, N_BINS], dtype=np.int16)  # Bins < 360: a quarter of int64's memory.
     for t in range(1, n_frames):
         candidates = score[from_bins] + band_log_transition  # [23, 360]
         best = np.argmax(candidates, axis=0)

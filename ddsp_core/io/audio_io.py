@@ -45,6 +45,52 @@ def decode(data, name="<bytes>"):
     return samples, int(sample_rate)
 
 
+def probe(handle):
+    """(n_samples, sample_rate, channels) of an open audio file, from its header; the file is
+    not decoded.
+
+    Raises:
+        AudioFileError: when libsndfile cannot read the header (`decode` gives the reason in
+            full; callers that need it decode the file whole).
+    """
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(handle) as sound:
+            return int(sound.frames), int(sound.samplerate), int(sound.channels)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise AudioFileError(f"not a readable audio file ({first_line(error)})") from None
+
+
+def read_part(handle, start, stop, name="<file>"):
+    """Samples [start, stop) of an open audio file (a seekable binary file object).
+
+    Returns:
+        [n, n_channels] float32 in [-1, 1], n = stop - start, or fewer at the end of the file.
+
+    Raises:
+        AudioFileError: the part cannot be decoded, or holds NaN or infinite samples.
+    """
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(handle) as sound:
+            sound.seek(int(start))
+            samples = sound.read(int(stop) - int(start), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise AudioFileError(f"cannot decode samples {start}-{stop} of {name} ({first_line(error)})") from None
+    if not np.all(np.isfinite(samples)):
+        raise AudioFileError(f"samples {start}-{stop} contain NaN or infinite values (a corrupt float file?)")
+    return samples
+
+
+def resampled_length(n_samples, from_rate, to_rate):
+    """Samples `resample` gives for `n_samples` at from_rate: n * to_rate / from_rate, halves rounded up."""
+    if from_rate == to_rate:
+        return int(n_samples)
+    return (2 * int(n_samples) * int(to_rate) + int(from_rate)) // (2 * int(from_rate))
+
+
 def to_mono(samples):
     """[n_samples, n_channels] -> [n_samples], the mean of the channels."""
     samples = np.asarray(samples, dtype=np.float32)

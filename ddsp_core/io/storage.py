@@ -64,6 +64,14 @@ def read_bytes(path):
         return handle.read()
 
 
+def open_read(path):
+    """A binary file object of `path` (local or URL) for reading, seekable: a long file can be
+    read a part at a time (`ddsp_core.io.audio_io.read_part`). Close it (use `with`)."""
+    if not is_url(path):
+        return open(path, "rb")
+    return _filesystems().open(path)
+
+
 def write_bytes(path, data):
     """Writes `data` to `path`, creating parent folders of local paths.
 

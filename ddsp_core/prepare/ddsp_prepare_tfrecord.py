@@ -81,6 +81,9 @@ def make_parser():
                         help="CREPE compute precision: bfloat16 is ~3x faster on CPUs with AMX/AVX512-BF16 "
                              "and on GPUs (same f0 within 0.1 cent on the bundled notes), slower elsewhere; "
                              "auto picks bfloat16 where it is fast.")
+    parser.add_argument("--block_secs", type=int, default=60,
+                        help="Prepare files longer than this many seconds in blocks, spread over the workers (memory "
+                             "stays flat in a file's length); 0 reads every file whole.")
     parser.add_argument("--min_audio_secs", type=float, default=0.5, help="Skip files shorter than this.")
     parser.add_argument("--silence_db", type=float, default=-60.0,
                         help="Skip files and windows whose peak is below this, dBFS.")
@@ -125,7 +128,7 @@ def main(argv=None):
             viterbi=args.viterbi, crepe_capacity=args.crepe_capacity, crepe_batch_size=args.crepe_batch_size,
             crepe_precision=args.crepe_precision,
             min_audio_secs=args.min_audio_secs, silence_db=args.silence_db,
-            allow_memory_growth=args.allow_memory_growth)
+            allow_memory_growth=args.allow_memory_growth, block_secs=args.block_secs)
     except ValueError as error:
         print(f"ddsp_prepare_tfrecord: error: {error}", file=sys.stderr)
         return EXIT_USAGE

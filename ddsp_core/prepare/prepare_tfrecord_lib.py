@@ -7,7 +7,8 @@
 ComputeFeatures and CutWindows): each file is read once (local path or gs://), decoded,
 mixed to mono, resampled with libsoxr, checked (empty, unreadable, too short, silent files
 are skipped with a reason), its features computed once, and cut into windows
-(`examples.cut_examples`). The split (train or eval) is chosen per file before the job, so
+(`examples.cut_examples`); a file longer than `block_secs` is read and featurized in
+blocks, spread over the workers (`examples.plan_blocks`), so memory stays flat. The split (train or eval) is chosen per file before the job, so
 no recording is in both.
 
 `run` builds and runs the pipeline. With the default runner it uses Beam's in-process
@@ -83,6 +84,9 @@ class PrepareSettings:
             one example are zero-padded to one example.
         silence_db: Files, and windows, whose peak is below this (dBFS) are skipped.
         allow_memory_growth: Let GPU memory grow as needed instead of taking it all.
+        block_secs: A file longer than this (plus two examples) is prepared in blocks of this
+            many seconds (`examples.plan_blocks`), spread over the workers, so memory stays
+            flat in a file's length; 0 reads every file whole.
     """
 
     input_audio_filepatterns: list
@@ -99,6 +103,7 @@ class PrepareSettings:
     silence_db: float = -60.0
     allow_memory_growth: bool = False
     eval_audio_filepatterns: list = dataclasses.field(default_factory=list)
+    block_secs: int = 60
 
     def __post_init__(self):
         from ddsp_core import crepe
@@ -121,6 +126,9 @@ class PrepareSettings:
             raise ValueError(f"eval_split_fraction must be in [0, 1), got {self.eval_split_fraction}.")
         if self.num_shards < 0:
             raise ValueError(f"num_shards must be >= 0 (0: the runner decides), got {self.num_shards}.")
+        if self.block_secs < 0 or int(self.block_secs) != self.block_secs:
+            raise ValueError(f"block_secs must be a whole number of seconds >= 0 (0: files whole), got "
+                             f"{self.block_secs!r}.")
         if self.min_audio_secs < 0:
             raise ValueError(f"min_audio_secs must be >= 0, got {self.min_audio_secs}.")
         if self.has_eval_split and not self.eval_tfrecord_path:
@@ -167,7 +175,8 @@ def assign_splits(paths, eval_split_fraction):
 
 
 def shards_for(num_shards, n_files):
-    """Shards to write for a split of `n_files` files: num_shards, capped at n_files.
+    """Shards to write for a split of `n_files` files (counting each block of a long file as a
+    file: `parts_of`): num_shards, capped at n_files.
 
     Each file the split uses gives at least one example, so a split never has more shards
     than examples (skipped files aside): 1 held-out file gives 1 eval shard, not 7 empty
@@ -178,7 +187,38 @@ def shards_for(num_shards, n_files):
     return 0 if num_shards == 0 else max(1, min(num_shards, n_files))
 
 
-def build_pipeline(pipeline, settings, files, eval_files=(), records_dir=None):
+# A file of fewer bytes than this per second of block_secs (32 kbit/s: below any usable audio
+# encoding) cannot be longer than block_secs, so `parts_of` does not read its header.
+_MIN_BYTES_PER_SECOND = 4000
+
+
+def parts_of(files, settings):
+    """{path: how many elements the job makes of it}: 1, or a long file's blocks (`examples.plan_blocks`,
+    from its header). Only files large enough to be longer than block_secs are opened.
+
+    Args:
+        files: [(path, size_in_bytes)].
+        settings: PrepareSettings (block_secs, example_format).
+    """
+    from ddsp_core.io import audio_io
+    from ddsp_core.prepare import examples
+
+    parts = {}
+    for path, size in files:
+        parts[path] = 1
+        if not settings.block_secs or (size or 0) < _MIN_BYTES_PER_SECOND * settings.block_secs:
+            continue
+        try:
+            with storage.open_read(path) as handle:
+                n_samples, file_rate, _ = audio_io.probe(handle)
+        except Exception:  # Unreadable: the job says why.
+            continue
+        blocks = examples.blocks_of_file(n_samples, file_rate, settings.example_format, settings.block_secs)
+        parts[path] = len(blocks) if blocks else 1
+    return parts
+
+
+def build_pipeline(pipeline, settings, files, eval_files=(), records_dir=None, parts=None):
     """Adds the prepare job to `pipeline`.
 
     Args:
@@ -188,11 +228,14 @@ def build_pipeline(pipeline, settings, files, eval_files=(), records_dir=None):
         eval_files: [(path, size_in_bytes)] that all go to the eval split.
         records_dir: None, or a local folder where each file, once finished, leaves a
             record (`transforms.RecordFinishedFiles`); for local runners only.
+        parts: None, or `parts_of` the files (a long file's blocks count as files when
+            capping the shards: `shards_for`).
     """
     splits = assign_splits([path for path, _ in files], settings.eval_split_fraction)
     splits.update({path: EVAL for path, _ in eval_files})
     sizes = {**dict(files), **dict(eval_files)}
-    outputs = {split: (path, shards_for(settings.num_shards, sum(s == split for s in splits.values())))
+    parts = {path: (parts or {}).get(path, 1) for path in splits}
+    outputs = {split: (path, shards_for(settings.num_shards, sum(parts[p] for p, s in splits.items() if s == split)))
                for split, path in settings.output_paths().items()}
     prepared = (pipeline
                 | "ListFiles" >> beam.Create(sorted(splits.items()))
@@ -201,16 +244,20 @@ def build_pipeline(pipeline, settings, files, eval_files=(), records_dir=None):
     if records_dir is not None:
         _ = prepared[REPORTS] | "RecordFinishedFiles" >> RecordFinishedFiles(records_dir)
     _ = prepared | "WriteExamples" >> WriteExamples(outputs, settings.manifest_path,
-                                                    functools.partial(make_manifest, settings=settings, sizes=sizes))
+                                                    functools.partial(make_manifest, settings=settings, sizes=sizes,
+                                                                      parts=parts))
 
 
-def make_manifest(reports, settings, sizes, shards):
-    """The manifest: what was read, written and skipped, and the settings used."""
+def make_manifest(reports, settings, sizes, shards, parts=None):
+    """The manifest: what was read, written and skipped, and the settings used (`parts`: see
+    `build_pipeline`)."""
     reports = sorted(reports, key=lambda report: report["path"])
     used = [r for r in reports if r["status"] == "ok"]
     skipped = [{"path": r["path"], "split": r["split"], "reason": r["reason"]} for r in reports if r["status"] != "ok"]
     examples = {split: sum(r["examples"] for r in used if r["split"] == split) for split in settings.output_paths()}
     files_per_split = {split: sum(r["split"] == split for r in reports) for split in settings.output_paths()}
+    parts_per_split = {split: sum((parts or {}).get(r["path"], 1) for r in reports if r["split"] == split)
+                       for split in settings.output_paths()}
     features = settings.example_format.feature_lengths()
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -224,14 +271,16 @@ def make_manifest(reports, settings, sizes, shards):
         # Per split: the files assigned to it (skipped ones too) and the shards written (num_shards capped
         # at the files: `shards_for`).
         "outputs": {split: {"path": path, "files": files_per_split[split],
-                            "num_shards": shards_for(settings.num_shards, files_per_split[split]),
+                            "num_shards": shards_for(settings.num_shards, parts_per_split[split]),
                             "shards": shards.get(split, [])}
                     for split, path in settings.output_paths().items()},
         MANIFEST_KEY: settings.example_format.to_dict(),
         "features": features,
         "settings": dataclasses.asdict(settings),
         "files": [{key: r.get(key) for key in ("path", "split", "examples", "duration_secs", "file_sample_rate",
-                                              "channels")} | {"bytes": sizes.get(r["path"])} for r in used],
+                                              "channels")} | {"bytes": sizes.get(r["path"])}
+                  | ({"blocks": r["blocks"], "blocks_skipped": r["blocks_skipped"]} if "blocks" in r else {})
+                  for r in used],
     }
 
 
@@ -310,7 +359,8 @@ def run(settings, pipeline_args=(), num_workers=0, overwrite=False):
                      ", ".join(settings.eval_audio_filepatterns))
     pipeline = pipeline_for(pipeline_args, num_workers)
     with _progress_of(pipeline, len(files) + len(eval_files)) as progress:
-        build_pipeline(pipeline, settings, files, eval_files, records_dir=progress and progress.records_dir)
+        build_pipeline(pipeline, settings, files, eval_files, records_dir=progress and progress.records_dir,
+                       parts=parts_of(files + eval_files, settings))
         result = pipeline.run()
         result.wait_until_finish()
         if progress is not None:

@@ -1,9 +1,16 @@
 """The prepare job's stages as composite Beam transforms, I/O only at the two ends.
 
-    ReadAudio:        (path, split)            -> AudioFile, or a skip report
+    ReadAudio:        (path, split)            -> AudioFile per block of the file, or a skip report
     ComputeFeatures:  AudioFile                -> AudioFile with features, or a skip report
     CutWindows:       AudioFile with features  -> (split, example) per window and an ok report, or a skip report
+    ReportFiles:      the reports of each block -> one report per file
     WriteExamples:    examples and all reports -> TFRecord shards per split, then the manifest JSON
+
+A file up to `block_secs` long (all but long takes) is one AudioFile: read, decoded and
+featurized whole. A longer one is split into blocks (`examples.plan_blocks`) that travel as
+separate elements, spread over the workers: each reads only its part of the file (with a
+little context on each side), so a worker's memory does not grow with the file's length and
+one long file keeps every worker busy and fills every shard.
 
 `PrepareFiles` is the first three in a row, giving {'examples', 'reports'}, which
 `WriteExamples` takes. Only `ReadAudio` reads (the files' bytes, through
@@ -13,7 +20,9 @@ then the manifest); the stages between are pure functions of their inputs.
 Every file gives exactly one report (a dict with 'path', 'split', 'status', 'examples'):
 'ok' with its example count from `CutWindows`, or 'skipped' with the reason from the stage
 that gave up on it. Any error in one file is caught in its stage and only skips that file,
-so one bad file never loses the others' examples. Each file also gives one line on the
+so one bad file never loses the others' examples. A block's error skips that block (its
+report says which, and the file's report counts 'blocks_skipped'); a file whose every block
+failed, or that gave no window, is skipped. Each file also gives one line on the
 FILE_LOGGER logger, PROGRESS (when its windows are cut) or SKIPPED, for the log.
 
 `RecordFinishedFiles` writes a small JSON record per report into a local folder as each file
@@ -21,12 +30,14 @@ is finished: a local run (`prepare_tfrecord_lib.run`) watches that folder for it
 since Beam's local runner gives its counters only once the whole job is done.
 
 Counters (Beam Metrics, namespace 'prepare'), each counted by one stage:
-    ReadAudio:       files_read (decoded and checked), files_skipped (empty, unreadable,
-                     too short, silent, or an error).
+    ReadAudio:       files_read (decoded and checked, or a long file's header read and
+                     split in blocks), files_skipped (empty, unreadable, too short, silent,
+                     or an error), blocks_read and blocks_skipped (of long files).
     ComputeFeatures: files_featurized, feature_frames (frames of all files, padding
                      included), features_failed (an error while computing them).
     CutWindows:      windows_cut (examples kept), windows_silent (dropped as silent),
-                     files_without_windows (every window silent, or an error).
+                     files_without_windows (every window silent, or an error; a long
+                     file's is counted by ReportFiles).
     WriteExamples:   examples_written_<split> (e.g. examples_written_train) per split.
 Every file is counted once in files_read or files_skipped (`files_finished`).
 """
@@ -45,8 +56,8 @@ from apache_beam.metrics import Metrics
 from ddsp_core.example_format import F0_TRACKER_SAMPLE_RATE
 from ddsp_core.io import storage
 from ddsp_core.io import audio_io
-from ddsp_core.prepare.examples import (compute_features, cut_examples, pad_to_one_window,
-                                                          to_tf_example, window_start_frames)
+from ddsp_core.prepare.examples import (blocks_of_file, compute_features, cut_examples, pad_to_one_window,
+                                        to_tf_example, window_start_frames)
 
 NAMESPACE = "prepare"  # Of the Metrics counters.
 REPORTS = "reports"  # The tag of each stage's reports.
@@ -70,6 +81,8 @@ class AudioFile:
         audio_16k: [n_samples_16k] the same at 16 kHz.
         features: None, or after `ComputeFeatures` the `compute_features` of audio_16k:
             {'f0_hz', 'f0_confidence', 'loudness_db', 'power_db'}, float32 [n_frames] each.
+        block: None for a whole file; for a part of a long file, its `examples.Block` (audio
+            and features then start at the block's first_second).
     """
 
     path: str
@@ -78,9 +91,17 @@ class AudioFile:
     audio: np.ndarray
     audio_16k: np.ndarray
     features: dict = None
+    block: object = None
 
     def report(self, **values):
-        return {"path": self.path, "split": self.split, **self.facts, **values}
+        report = {"path": self.path, "split": self.split, **self.facts, **values}
+        if self.block is not None:
+            report.update(block=self.block.index, blocks=self.block.count)
+        return report
+
+    def name(self):
+        """The file's path, and which block of it."""
+        return self.path if self.block is None else f"{self.path} (block {self.block.index + 1} of {self.block.count})"
 
 
 def load_file(path, settings):
@@ -107,6 +128,30 @@ def load_file(path, settings):
     audio_16k = audio_io.resample(mono, file_rate, F0_TRACKER_SAMPLE_RATE)
     audio = audio_16k if sample_rate == F0_TRACKER_SAMPLE_RATE else audio_io.resample(mono, file_rate, sample_rate)
     return audio, audio_16k, facts
+
+
+def load_block(path, block, settings):
+    """Reads one block of a long file: (audio at example_format.sample_rate, audio at 16 kHz), both
+    from the block's first_second to its stop_secs (the file's end at the latest).
+
+    Raises:
+        audio_io.AudioFileError: with the reason the block cannot be used.
+    """
+    try:
+        with storage.open_read(path) as handle:
+            _, file_rate, _ = audio_io.probe(handle)
+            handle.seek(0)
+            start = block.first_second * file_rate
+            stop = int(np.ceil(block.stop_secs * file_rate)) + 1
+            mono = audio_io.to_mono(audio_io.read_part(handle, start, stop, path))
+    except audio_io.AudioFileError:
+        raise
+    except Exception as error:  # Local OSError, or a storage client error for gs://.
+        raise audio_io.AudioFileError(f"cannot read the file ({audio_io.first_line(error)})") from None
+    sample_rate = settings.example_format.sample_rate
+    audio_16k = audio_io.resample(mono, file_rate, F0_TRACKER_SAMPLE_RATE)
+    audio = audio_16k if sample_rate == F0_TRACKER_SAMPLE_RATE else audio_io.resample(mono, file_rate, sample_rate)
+    return audio, audio_16k
 
 
 def features_of(audio, audio_16k, settings, pitch_tracker):
@@ -164,14 +209,41 @@ class _FileStep(beam.DoFn):
 def _skip_report(element, error):
     """The report of a file skipped for `error` (called while handling it), and its SKIPPED line."""
     report = element.report() if isinstance(element, AudioFile) else {"path": element[0], "split": element[1]}
+    name = element.name() if isinstance(element, AudioFile) else report["path"]
     logger = logging.getLogger(FILE_LOGGER)
     if isinstance(error, audio_io.AudioFileError):
         reason = str(error)
-        logger.warning("%s %s: %s", SKIPPED, report["path"], reason)
+        logger.warning("%s %s: %s", SKIPPED, name, reason)
     else:  # A bug: say so, with the traceback in the log.
         reason = f"unexpected error: {type(error).__name__}: {error}"
-        logger.error("%s %s after an unexpected error:\n%s", SKIPPED, report["path"], traceback.format_exc())
+        logger.error("%s %s after an unexpected error:\n%s", SKIPPED, name, traceback.format_exc())
     return {**report, "status": "skipped", "reason": reason, "examples": 0}
+
+
+class _PlanBlocks(_FileStep):
+    """(path, split) -> (path, split, None) for a file read whole, or (path, split, facts, Block) per
+    block of a file longer than block_secs (its header read, not its samples)."""
+
+    skipped_counter = "files_skipped"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.files_read = Metrics.counter(NAMESPACE, "files_read")
+
+    def step(self, element):
+        path, split = element
+        block_secs = self.settings.block_secs
+        try:
+            with storage.open_read(path) as handle:
+                n_samples, file_rate, channels = audio_io.probe(handle)
+        except Exception:  # Unreadable, missing...: reading it whole says why, in full.
+            return [(path, split, None, None)]
+        blocks = blocks_of_file(n_samples, file_rate, self.settings.example_format, block_secs)
+        if not blocks:
+            return [(path, split, None, None)]
+        facts = {"duration_secs": round(n_samples / file_rate, 4), "file_sample_rate": file_rate, "channels": channels}
+        self.files_read.inc()
+        return [(path, split, facts, block) for block in blocks]
 
 
 class _ReadFile(_FileStep):
@@ -180,6 +252,23 @@ class _ReadFile(_FileStep):
     def __init__(self, settings):
         super().__init__(settings)
         self.files_read = Metrics.counter(NAMESPACE, "files_read")
+        self.blocks_read = Metrics.counter(NAMESPACE, "blocks_read")
+        self.blocks_skipped = Metrics.counter(NAMESPACE, "blocks_skipped")
+
+    def process(self, element):
+        path, split, facts, block = element
+        if block is None:
+            yield from super().process((path, split))
+            return
+        try:
+            audio, audio_16k = load_block(path, block, self.settings)
+        except Exception as error:
+            self.blocks_skipped.inc()
+            yield beam.pvalue.TaggedOutput(REPORTS, _skip_report(AudioFile(path, split, facts, None, None,
+                                                                           block=block), error))
+            return
+        self.blocks_read.inc()
+        yield AudioFile(path, split, facts, audio, audio_16k, block=block)
 
     def step(self, element):
         path, split = element
@@ -189,11 +278,13 @@ class _ReadFile(_FileStep):
 
 
 class ReadAudio(beam.PTransform):
-    """(path, split) -> {'audio': an `AudioFile` per usable file, 'reports': a skip report per other file}.
+    """(path, split) -> {'audio': an `AudioFile` per usable file or block, 'reports': a skip report per other}.
 
     Reads each file's bytes (the job's only input I/O), decodes them, mixes to mono and
     resamples to example_format.sample_rate and to 16 kHz with libsoxr. Empty, unreadable, too short
-    (min_audio_secs) and silent (silence_db) files are skipped with the reason.
+    (min_audio_secs) and silent (silence_db) files are skipped with the reason. A file longer
+    than block_secs (+ two examples) is read in blocks (`examples.plan_blocks`), each its own
+    element, spread over the workers; a silent block is not skipped (its windows are, later).
     """
 
     def __init__(self, settings):
@@ -201,8 +292,12 @@ class ReadAudio(beam.PTransform):
         self.settings = settings
 
     def expand(self, files):
-        outputs = files | "ReadAndDecode" >> beam.ParDo(_ReadFile(self.settings)).with_outputs(REPORTS, main="audio")
-        return {"audio": outputs.audio, REPORTS: outputs[REPORTS]}
+        planned = files | "PlanBlocks" >> beam.ParDo(_PlanBlocks(self.settings)).with_outputs(REPORTS, main="parts")
+        outputs = (planned.parts
+                   | "SpreadBlocksOverWorkers" >> beam.Reshuffle()
+                   | "ReadAndDecode" >> beam.ParDo(_ReadFile(self.settings)).with_outputs(REPORTS, main="audio"))
+        reports = (planned[REPORTS], outputs[REPORTS]) | "ReadReports" >> beam.Flatten()
+        return {"audio": outputs.audio, REPORTS: reports}
 
 
 class _Featurize(_FileStep):
@@ -226,8 +321,13 @@ class _Featurize(_FileStep):
                                                 precision=precision)
 
     def step(self, file):
-        audio, audio_16k, features = features_of(file.audio, file.audio_16k, self.settings, self.pitch_tracker)
-        self.files_featurized.inc()
+        if file.block is None:
+            audio, audio_16k, features = features_of(file.audio, file.audio_16k, self.settings, self.pitch_tracker)
+            self.files_featurized.inc()
+        else:  # A block: longer than a window, never padded.
+            audio, audio_16k = file.audio, file.audio_16k
+            features = compute_features(audio_16k, self.settings.example_format.frame_rate, self.pitch_tracker,
+                                        self.settings.viterbi)
         self.feature_frames.inc(len(features["f0_hz"]))
         return [dataclasses.replace(file, audio=audio, audio_16k=audio_16k, features=features)]
 
@@ -258,13 +358,24 @@ class _Cut(_FileStep):
 
     def step(self, file):
         example_format, silence_db = self.settings.example_format, self.settings.silence_db
-        examples = cut_examples(file.audio, file.audio_16k, file.features, example_format, silence_db)
-        self.windows_silent.inc(len(window_start_frames(file.audio_16k.shape[0], example_format)) - len(examples))
-        if not examples:
+        if file.block is None:
+            starts, first_frame = window_start_frames(file.audio_16k.shape[0], example_format), 0
+        else:
+            starts, first_frame = file.block.window_starts, file.block.first_frame(example_format)
+            n_frames = len(file.features["f0_hz"])
+            if starts[-1] - first_frame + example_format.n_frames > n_frames:
+                raise audio_io.AudioFileError(
+                    f"the file ends before its header says ({n_frames} frames from second {file.block.first_second}, "
+                    f"{starts[-1] - first_frame + example_format.n_frames} needed); re-encode it (e.g. to FLAC)")
+        examples = cut_examples(file.audio, file.audio_16k, file.features, example_format, silence_db,
+                                window_starts=starts, first_frame=first_frame)
+        self.windows_silent.inc(len(starts) - len(examples))
+        if not examples and file.block is None:
             raise audio_io.AudioFileError(f"no window louder than silence_db {silence_db} dBFS")
         self.windows_cut.inc(len(examples))
-        logging.getLogger(FILE_LOGGER).info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, file.path,
-                                            len(examples), file.split, file.facts["duration_secs"])
+        if file.block is None:
+            logging.getLogger(FILE_LOGGER).info("%s %s: %d %s examples from %.1f s of audio", PROGRESS, file.path,
+                                                len(examples), file.split, file.facts["duration_secs"])
         report = file.report(status="ok", examples=len(examples))
         return [(file.split, example) for example in examples] + [beam.pvalue.TaggedOutput(REPORTS, report)]
 
@@ -300,8 +411,67 @@ class PrepareFiles(beam.PTransform):
         read = files | "ReadAudio" >> ReadAudio(self.settings)
         featurized = read["audio"] | "ComputeFeatures" >> ComputeFeatures(self.settings)
         cut = featurized["features"] | "CutWindows" >> CutWindows(self.settings)
-        reports = (read[REPORTS], featurized[REPORTS], cut[REPORTS]) | "AllReports" >> beam.Flatten()
+        reports = ((read[REPORTS], featurized[REPORTS], cut[REPORTS]) | "AllReports" >> beam.Flatten()
+                   | "ReportFiles" >> ReportFiles(self.settings))
         return {"examples": cut["examples"], REPORTS: reports}
+
+
+def file_report(reports, silence_db):
+    """The one report of a file, from its reports: a whole file's own, or its blocks'.
+
+    A long file is 'ok' when some block gave examples (their sum; 'blocks' and
+    'blocks_skipped' say how many blocks there were and how many failed), else 'skipped'
+    with the first failed block's reason, or for want of a window louder than silence_db.
+    """
+    reports = sorted(reports, key=lambda report: report.get("block", -1))
+    if len(reports) == 1 and "block" not in reports[0]:
+        return reports[0]
+    failed = [report for report in reports if report["status"] != "ok"]
+    examples = sum(report["examples"] for report in reports)
+    report = {key: value for key, value in reports[0].items() if key not in ("block", "reason")}
+    report.update(examples=examples, blocks=reports[0]["blocks"], blocks_skipped=len(failed), status="ok")
+    if len(failed) == len(reports):
+        report.update(status="skipped", reason=f"every block failed; the first: {failed[0]['reason']}")
+    elif examples == 0:
+        report.update(status="skipped", reason=f"no window louder than silence_db {silence_db} dBFS")
+    return report
+
+
+class _ReportFile(beam.DoFn):
+    def __init__(self, settings):
+        self.settings = settings
+        self.without_windows = Metrics.counter(NAMESPACE, "files_without_windows")
+
+    def process(self, keyed):
+        path, reports = keyed
+        reports = list(reports)
+        report = file_report(reports, self.settings.silence_db)
+        if report is not reports[0]:  # A long file's blocks: its lines are written here.
+            logger = logging.getLogger(FILE_LOGGER)
+            if report["status"] == "ok":
+                lines = f", {report['blocks_skipped']} of its {report['blocks']} blocks skipped" \
+                    if report["blocks_skipped"] else f" in {report['blocks']} blocks"
+                logger.info("%s %s: %d %s examples from %.1f s of audio%s", PROGRESS, path, report["examples"],
+                            report["split"], report["duration_secs"], lines)
+            else:
+                if report["reason"].startswith("no window"):
+                    self.without_windows.inc()
+                logger.warning("%s %s: %s", SKIPPED, path, report["reason"])
+        yield report
+
+
+class ReportFiles(beam.PTransform):
+    """Reports of files and blocks -> one report per file (`file_report`)."""
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, reports):
+        return (reports
+                | "ByFile" >> beam.Map(lambda report: (report["path"], report))
+                | "GroupByFile" >> beam.GroupByKey()
+                | "OneReportPerFile" >> beam.ParDo(_ReportFile(self.settings)))
 
 
 class _SerializeSplit(beam.DoFn):
