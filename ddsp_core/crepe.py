@@ -207,18 +207,25 @@ def frame_audio(audio, frame_rate, padding="center"):
     Returns:
         [n_frames, 1024] float32 (see `n_frames_for`).
     """
+    windows, starts = _windows_and_starts(audio, frame_rate, padding)
+    return np.ascontiguousarray(windows[starts])
+
+
+def _windows_and_starts(audio, frame_rate, padding):
+    """(every 1024-sample window of the padded audio as a view [n_positions, 1024], no copy;
+    the window of each frame [n_frames]): `frame_audio` without copying the frames, so a
+    caller can copy them a batch at a time."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"frame_audio takes 1-D audio [n_samples], got shape {audio.shape}.")
     n_frames = n_frames_for(audio.shape[0], frame_rate, padding)
     if n_frames == 0:
-        return np.zeros([0, FRAME_SIZE], dtype=np.float32)
+        return np.zeros([1, FRAME_SIZE], dtype=np.float32), np.zeros([0], dtype=np.int64)
     starts = np.round(np.arange(n_frames) * (SAMPLE_RATE / frame_rate)).astype(np.int64)
     before = FRAME_SIZE // 2 if padding == "center" else 0
     after = max(0, int(starts[-1]) + FRAME_SIZE - before - audio.shape[0])
     padded = np.pad(audio, (before, after))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, FRAME_SIZE)  # [n_positions, 1024], no copy
-    return np.ascontiguousarray(windows[starts])
+    return np.lib.stride_tricks.sliding_window_view(padded, FRAME_SIZE), starts
 
 
 def local_average_cents(salience, center_bins=None):
@@ -332,15 +339,14 @@ class PitchTracker:
         self.model = load_model(capacity, weights_path, precision)
 
     def salience(self, audio, frame_rate, padding="center"):
-        """[n_samples] audio at 16 kHz -> salience [n_frames, 360]."""
-        frames = frame_audio(audio, frame_rate, padding)
-        if frames.shape[0] == 0:
-            return np.zeros([0, N_BINS], dtype=np.float32)
-        outputs = []
-        for start in range(0, frames.shape[0], self.batch_size):
-            batch = frames[start:start + self.batch_size]
-            outputs.append(np.asarray(self._forward(batch)))
-        return np.concatenate(outputs, axis=0)
+        """[n_samples] audio at 16 kHz -> salience [n_frames, 360]. The frames are cut a batch at a
+        time, so memory holds one batch of them (4 KiB each), not the whole file's."""
+        windows, starts = _windows_and_starts(audio, frame_rate, padding)
+        salience = np.zeros([starts.shape[0], N_BINS], dtype=np.float32)
+        for first in range(0, starts.shape[0], self.batch_size):
+            batch = np.ascontiguousarray(windows[starts[first:first + self.batch_size]])
+            salience[first:first + batch.shape[0]] = np.asarray(self._forward(batch))
+        return salience
 
     def _forward(self, frames):
         # Pad every batch to batch_size so a compiled graph is traced once.
