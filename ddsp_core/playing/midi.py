@@ -33,9 +33,13 @@ f0 keeps the note's pitch through its release and holds it through the silence t
 follows (before the first note it is the first note's pitch): DDSP models are trained on
 continuous f0 and misbehave on jumps to 0 Hz.
 
-Pure NumPy; `mido` is imported only by `read_midi`.
+A song's parts (one per track and channel; pick the melody with `midi_tracks`) come from
+`read_parts`; `read_midi` is all its pitched parts at once.
+
+Pure NumPy; `mido` is imported only by the readers.
 """
 
+import bisect
 import dataclasses
 import math
 import os
@@ -55,8 +59,8 @@ VIBRATO_FADE_IN_S = 0.2
 # Silence after the last note's release in the default curve length.
 TAIL_S = 0.2
 
-__all__ = ["DRUM_CHANNEL", "LEGATO_TOLERANCE_S", "Expression", "MidiError", "Note", "PitchBend",
-           "builtin_melody", "notes_to_curves", "read_midi", "render_plan", "split_voices"]
+__all__ = ["DRUM_CHANNEL", "LEGATO_TOLERANCE_S", "Expression", "MidiError", "Note", "Part", "PitchBend",
+           "builtin_melody", "notes_to_curves", "read_midi", "read_parts", "render_plan", "split_voices"]
 
 
 class MidiError(ValueError):
@@ -128,13 +132,11 @@ class Expression:
 
 
 def read_midi(path, bend_range_semitones=2.0):
-    """Reads the notes and pitch bends of a Standard MIDI File (type 0 or 1).
+    """Reads the notes and pitch bends of every pitched part of a Standard MIDI File (type 0 or 1).
 
-    Tempo changes are honoured (mido converts tick times to seconds). A note_on with
-    velocity 0 is a note_off; a note_on for a key already sounding on the same channel ends
-    the earlier note; notes still sounding at the end of the file end there. The drum
-    channel (MIDI channel 10, index 9) is ignored, and so are zero-length notes. Sustain
-    pedal (CC64) and other controllers are not interpreted.
+    All tracks and channels at once, the drum channel (MIDI channel 10, index 9) left out: the
+    notes of `read_parts` merged. To list the parts and pick one (the melody of a song), see
+    `midi_tracks`.
 
     Args:
         path: path of the .mid file.
@@ -148,13 +150,119 @@ def read_midi(path, bend_range_semitones=2.0):
         MidiError: the file is missing, is not a Standard MIDI File, is type 2, or has no
             notes outside the drum channel.
     """
+    parts, bends = read_parts(path, bend_range_semitones)
+    notes = sorted((note for part in parts if not part.percussion for note in part.notes),
+                   key=lambda note: (note.start_s, note.pitch))
+    if not notes:
+        raise MidiError(f"{os.fspath(path)} has no notes (only drums or none at all): pass a MIDI file with "
+                        "melodic notes on a channel other than 10.")
+    return notes, [bend for bend in bends if bend.channel != DRUM_CHANNEL]
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """The notes one track of a MIDI file plays on one channel.
+
+    track: the track's index in the file (0-based; a type 0 file has only track 0).
+    channel: 0-15 (mido's numbering: MIDI channel 10, the General MIDI drums, is 9).
+    track_name: the track's name (its first track_name meta message), or "".
+    program: the channel's first program_change in the track (0-127, General MIDI numbering
+        minus one), or None.
+    notes: tuple of Note on this channel, sorted by start time (then pitch).
+    """
+
+    track: int
+    channel: int
+    track_name: str
+    program: int | None
+    notes: tuple
+
+    def __post_init__(self):
+        if not (self.track >= 0 and 0 <= self.channel <= 15):
+            raise ValueError(f"Part needs track >= 0 and channel 0-15, got track {self.track}, channel {self.channel}.")
+        if any(note.channel != self.channel for note in self.notes):
+            raise ValueError(f"Part on channel {self.channel} holds notes of another channel.")
+
+    @property
+    def percussion(self):
+        """General MIDI percussion (channel 10): each key is a drum sound, not a pitch."""
+        return self.channel == DRUM_CHANNEL
+
+
+def read_parts(path, bend_range_semitones=2.0):
+    """Reads a Standard MIDI File (type 0 or 1) as parts: one per (track, channel) with notes.
+
+    Tempo changes in any track are honoured (tick times become seconds through one tempo map).
+    A note_on with velocity 0 is a note_off; a note_on for a key already sounding on the same
+    channel of the same track ends the earlier note; notes still sounding at the end of the
+    file end there; zero-length notes are dropped. Drum parts (channel 10) are returned too
+    (`Part.percussion`), for listing; nothing here plays them. Sustain pedal (CC64) and other
+    controllers are not interpreted.
+
+    Args:
+        path: path of the .mid file.
+        bend_range_semitones: the synthesizer's pitch-bend range: a full wheel (8192) is this
+            many semitones.
+
+    Returns:
+        (parts, bends): parts sorted by track then channel (only those with notes), and the
+        pitch bends of all tracks sorted by time (each with its channel).
+
+    Raises:
+        MidiError: the file is missing, is not a Standard MIDI File, or is type 2.
+    """
+    if not bend_range_semitones > 0:
+        raise ValueError(f"bend_range_semitones must be > 0, got {bend_range_semitones}.")
+    midi_file = _open_midi(path)
+    to_seconds, end_tick = _tempo_map(midi_file)
+    end_s = to_seconds(end_tick)
+    parts, bends = [], []
+    for index, track in enumerate(midi_file.tracks):
+        name, programs, notes = "", {}, {}  # notes: channel -> [Note]
+        sounding = {}  # (channel, pitch) -> (start_s, velocity)
+
+        def end_note(key, at_s):
+            start_s, velocity = sounding.pop(key)
+            if at_s - start_s > LEGATO_TOLERANCE_S:
+                notes.setdefault(key[0], []).append(Note(start_s, at_s, key[1], velocity, key[0]))
+
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "track_name" and not name:
+                name = message.name.strip()
+            if message.is_meta:
+                continue
+            now = to_seconds(tick)
+            if message.type == "note_on" and message.velocity > 0:
+                key = (message.channel, message.note)
+                if key in sounding:
+                    end_note(key, now)
+                sounding[key] = (now, message.velocity)
+            elif message.type in ("note_on", "note_off"):
+                key = (message.channel, message.note)
+                if key in sounding:
+                    end_note(key, now)
+            elif message.type == "program_change":
+                programs.setdefault(message.channel, message.program)
+            elif message.type == "pitchwheel":
+                bends.append(PitchBend(now, message.pitch / 8192.0 * bend_range_semitones, message.channel))
+        for key in list(sounding):
+            end_note(key, end_s)
+        for channel in sorted(notes):
+            ordered = tuple(sorted(notes[channel], key=lambda note: (note.start_s, note.pitch)))
+            parts.append(Part(index, channel, name, programs.get(channel), ordered))
+    bends.sort(key=lambda bend: bend.time_s)
+    return parts, bends
+
+
+def _open_midi(path):
+    """The mido.MidiFile at `path` (type 0 or 1), or a MidiError that says what to pass."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise MidiError(f"MIDI file {path} does not exist: check the path.")
     if not os.path.isfile(path):
         raise MidiError(f"MIDI file {path} is not a file (a directory?): pass the path of a .mid file.")
-    if not bend_range_semitones > 0:
-        raise ValueError(f"bend_range_semitones must be > 0, got {bend_range_semitones}.")
     import mido
 
     try:
@@ -165,40 +273,32 @@ def read_midi(path, bend_range_semitones=2.0):
     if midi_file.type == 2:
         raise MidiError(f"{path} is a type 2 (asynchronous tracks) MIDI file, which cannot be played "
                         "as one piece: convert it to type 0 or 1.")
+    return midi_file
 
-    notes, bends = [], []
-    sounding = {}  # (channel, pitch) -> (start_s, velocity)
-    now = 0.0
 
-    def end_note(key, end_s):
-        start_s, velocity = sounding.pop(key)
-        if end_s - start_s > LEGATO_TOLERANCE_S:
-            notes.append(Note(start_s, end_s, key[1], velocity, key[0]))
+def _tempo_map(midi_file):
+    """(ticks -> seconds function, the file's last tick) from the set_tempo messages of all tracks."""
+    import mido
 
-    for message in midi_file:  # time: seconds since the previous message, all tracks merged
-        now += message.time
-        if message.is_meta or getattr(message, "channel", None) == DRUM_CHANNEL:
-            continue
-        if message.type == "note_on" and message.velocity > 0:
-            key = (message.channel, message.note)
-            if key in sounding:
-                end_note(key, now)
-            sounding[key] = (now, message.velocity)
-        elif message.type in ("note_on", "note_off"):
-            key = (message.channel, message.note)
-            if key in sounding:
-                end_note(key, now)
-        elif message.type == "pitchwheel":
-            bends.append(PitchBend(now, message.pitch / 8192.0 * bend_range_semitones, message.channel))
-    for key in list(sounding):
-        end_note(key, now)
+    changes, end_tick = [], 0
+    for track in midi_file.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "set_tempo":
+                changes.append((tick, message.tempo))
+        end_tick = max(end_tick, tick)
+    ticks, tempos, seconds = [0], [500000], [0.0]  # 120 bpm until the first set_tempo
+    for tick, tempo in sorted(changes, key=lambda change: change[0]):  # stable: a later track wins a tie
+        seconds.append(seconds[-1] + mido.tick2second(tick - ticks[-1], midi_file.ticks_per_beat, tempos[-1]))
+        ticks.append(tick)
+        tempos.append(tempo)
 
-    if not notes:
-        raise MidiError(f"{path} has no notes (only drums or none at all): pass a MIDI file with "
-                        "melodic notes on a channel other than 10.")
-    notes.sort(key=lambda note: (note.start_s, note.pitch))
-    bends.sort(key=lambda bend: bend.time_s)
-    return notes, bends
+    def to_seconds(tick):
+        k = bisect.bisect_right(ticks, tick) - 1
+        return seconds[k] + mido.tick2second(tick - ticks[k], midi_file.ticks_per_beat, tempos[k])
+
+    return to_seconds, end_tick
 
 
 def builtin_melody():
