@@ -2,7 +2,9 @@
 
 1. Offline rendering (what `ddsp_play --midi` runs after loading): the built-in melody's
    curves rendered by `play.render_features`, batch 1, 2 s blocks; x real time = audio
-   seconds / wall seconds (median of --repeats runs, after one untimed run that traces).
+   seconds / wall seconds (median of --repeats runs, after one untimed run that traces), with
+   and without 30 cents of vibrato; the rendering before issue 26 (`render_before`) is timed in
+   turns with it in the same process, as the baseline.
    For the vst preset's model (models/vst.gin, 50 frames/s) and the solo model
    (models/solo_instrument_dry.gin, 250 frames/s); weights random (speed does not depend on them).
 2. Streaming: one 20 ms hop per call (1 frame of the vst model, 5 frames of the solo model)
@@ -73,21 +75,49 @@ def build_random_instrument(kind, folder):
     return folder
 
 
-def offline_rate(instrument, repeats):
+def render_before(synth, f0, level_db, level_key, chunk_frames):
+    """Offline rendering as of 2026-11-30 (the baseline rows of RESULTS.md): `process` on blocks
+    of `chunk_frames` (the last one shorter, so traced again), then `flush`, through a
+    StreamingSynth with plain tf.function steps; voices mixed as `play.render_features` does."""
+    synth.reset()
+    pieces = [synth.process({"f0_hz": f0[:, start:start + chunk_frames],
+                             level_key: level_db[:, start:start + chunk_frames]})
+              for start in range(0, f0.shape[1], chunk_frames)]
+    pieces.append(synth.flush())
+    mix = np.concatenate(pieces, axis=1)[:, :f0.shape[1] * synth.hop_size].sum(axis=0)
+    peak = float(np.max(np.abs(mix)))
+    return mix * min(1.0, 0.98 / peak) if peak else mix
+
+
+def offline_rates(instrument, repeats, vibrato_cents=0.0):
+    """x real time of the rendering before and now, timed in turns in this process (median of
+    `repeats` each, after one untimed run each), and the seconds of each first (tracing) run."""
     from ddsp_core.playing import midi, play
+    from ddsp_core.playing.streaming import StreamingSynth
 
     notes = midi.builtin_melody()
     shift = play.octaves_into_range(instrument, [note.pitch for note in notes])
     notes = [midi.Note(n.start_s, n.end_s, n.pitch + int(shift), n.velocity) for n in notes]
-    f0, level = midi.render_plan(notes, instrument.frame_rate, instrument.level_range_db())[0]
-    play.render_features(instrument, f0[None], level[None])  # traces
-    times = []
-    for _ in range(repeats):
+    expression = midi.Expression(vibrato_cents=vibrato_cents)
+    f0, level = midi.render_plan(notes, instrument.frame_rate, instrument.level_range_db(), expression=expression)[0]
+    f0, level = f0[None].astype("float32"), level[None].astype("float32")
+    chunk_frames = 2 * instrument.frame_rate
+    before_synth = StreamingSynth(instrument.model, instrument.hop_size)
+    runs = {"before": lambda: render_before(before_synth, f0, level, instrument.level_key, chunk_frames),
+            "now": lambda: play.render_features(instrument, f0, level, chunk_seconds=2.0)[0]}
+    first, times, outputs = {}, {name: [] for name in runs}, {}
+    for name, run in runs.items():
         started = time.perf_counter()
-        audio, _ = play.render_features(instrument, f0[None], level[None])
-        times.append(time.perf_counter() - started)
-    seconds = audio.size / instrument.sample_rate
-    return seconds / statistics.median(times), seconds
+        outputs[name] = run()
+        first[name] = time.perf_counter() - started
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    seconds = outputs["now"].size / instrument.sample_rate
+    difference = float(np.max(np.abs(outputs["now"] - outputs["before"])))
+    return {name: seconds / statistics.median(times[name]) for name in runs}, first, seconds, difference
 
 
 def streaming_cost(instrument, n_calls):
@@ -160,9 +190,12 @@ def main(argv=None):
         for kind in kinds:
             folder = build_random_instrument(kind, os.path.join(scratch, kind))
             instrument = load_instrument(folder)
-            rate, seconds = offline_rate(instrument, args.repeats)
-            rows.append((f"offline render, {kind} model", f"{seconds:.1f} s melody, batch 1, 2 s blocks",
-                         f"{rate:.0f}x real time"))
+            for vibrato in (0.0, 30.0):
+                rates, first, seconds, difference = offline_rates(instrument, args.repeats, vibrato)
+                what = f"{seconds:.1f} s melody" + (f", vibrato {vibrato:.0f} cents" if vibrato else "")
+                rows.append((f"offline render, {kind} model", f"{what}, batch 1, 2 s blocks",
+                             f"{rates['now']:.0f}x real time (before: {rates['before']:.0f}x, same run); first run "
+                             f"{first['now']:.1f} s (before: {first['before']:.1f} s); max |now - before| {difference:.1e}"))
             median_ms, p99_ms, frames = streaming_cost(instrument, args.stream_calls)
             rows.append((f"streaming, {kind} model", f"20 ms hop = {frames} frame(s) per call",
                          f"{median_ms:.2f} ms median, {p99_ms:.2f} ms p99"))

@@ -43,14 +43,16 @@ class Instrument:
     level_key: str
     _synths: dict = dataclasses.field(default_factory=dict, repr=False)
 
-    def synth(self, batch_size=1, seed=0):
+    def synth(self, batch_size=1, seed=0, jit_compile=True):
         """A reset `StreamingSynth` of this model for `batch_size` voices, reused between calls
-        (its compiled functions are traced once per block length, not once per rendering)."""
+        (its compiled functions are traced once per block length, not once per rendering).
+        `jit_compile`: the offline decoder (see `StreamingSynth`); False for one frame per call."""
         from ddsp_core.playing.streaming import StreamingSynth
 
-        key = int(batch_size)
+        key = (int(batch_size), bool(jit_compile))
         if key not in self._synths:
-            self._synths[key] = StreamingSynth(self.model, self.hop_size, batch_size=key, seed=seed)
+            self._synths[key] = StreamingSynth(self.model, self.hop_size, batch_size=key[0], seed=seed,
+                                               jit_compile=key[1])
         synth = self._synths[key]
         synth.seed = seed
         synth.reset()

@@ -19,7 +19,12 @@ is final only once later frames are in: `latency_samples` = max(hop, (ir_size - 
 the whole-signal synthesis does) and no new noise.
 
 The per-block work is two compiled functions (tf.function on TensorFlow, jax.jit on JAX),
-traced once per block length.
+traced once per block length. `jit_compile=True` (offline rendering, TensorFlow) decodes
+faster on blocks of hundreds of frames: the GRU's time loop runs under XLA, and the decoder
+work that depends on one input alone is done once per distinct input value
+(`_controls_per_value`); compiling costs more per block length, and one frame per call is
+no faster, so `render` feeds blocks of one length only (the last one padded) and a synth
+compiles once for every rendering after.
 """
 
 import dataclasses
@@ -32,19 +37,22 @@ from ddsp_core import effects, synths
 from ddsp_core.core.convolution import fft_convolve, frequency_impulse_response
 from ddsp_core.core.oscillators import harmonic_hops
 from ddsp_core.core.units import float32
+from ddsp_core.models.decoders import RnnFcDecoder
+from ddsp_core.models.nn import FastGRU, _gru_states, split_to_dict
 
 
 class StreamingError(ValueError):
     """The model cannot be streamed (its synthesizer is not harmonic + noise [+ reverb])."""
 
 
-def compile_function(function):
-    """`function` compiled for the Keras backend: tf.function, jax.jit, or as is."""
+def compile_function(function, jit_compile=False):
+    """`function` compiled for the Keras backend: tf.function (with XLA if `jit_compile`),
+    jax.jit (always XLA), or as is."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function)
+        return tf.function(function, jit_compile=bool(jit_compile))
     if backend == "jax":
         import jax
 
@@ -95,6 +103,16 @@ def synth_parts(model):
     return SynthParts(harmonic, harmonic_keys, noise, noise_keys, reverb)
 
 
+def shares_input_values(model):
+    """Whether `StreamingSynth._controls_per_value` can decode this model: TensorFlow, no
+    encoder, an RnnFcDecoder in float32 whose GRU takes FastGRU's path."""
+    decoder = getattr(model, "decoder", None)
+    return (keras.backend.backend() == "tensorflow" and getattr(model, "encoder", None) is None
+            and model.preprocessor is not None and isinstance(decoder, RnnFcDecoder)
+            and decoder.precision == "float32" and isinstance(decoder.rnn, FastGRU)
+            and decoder.rnn._fast_path_ok(None, training=False))
+
+
 def noise_ir_size(noise, n_bands):
     """Length of the FilteredNoise FIR filters for `n_bands` magnitudes (odd)."""
     full_size = 2 * (n_bands - 1)
@@ -112,9 +130,12 @@ class StreamingSynth:
         batch_size: Voices rendered together.
         seed: Seed of the noise (uniform in [-1, 1), drawn in order, so the same seed gives
             the same noise whatever the block sizes).
+        jit_compile: The offline decoder on TensorFlow (see the module docstring): for long
+            blocks of one length, not for a plugin's one frame per call. JAX always compiles
+            with XLA.
     """
 
-    def __init__(self, model, hop_size, batch_size=1, seed=0):
+    def __init__(self, model, hop_size, batch_size=1, seed=0, jit_compile=False):
         self.model = model
         self.parts = synth_parts(model)
         self.hop_size = int(hop_size)
@@ -127,7 +148,14 @@ class StreamingSynth:
         self.latency_samples = max(self.hop_size, self.noise_delay)
         self.rnn_channels = int(model.decoder.rnn.units)
         self.seed = seed
-        self._controls_fn = compile_function(self._controls)
+        self.jit_compile = bool(jit_compile)
+        self.per_value = self.jit_compile and shares_input_values(model)
+        if self.per_value:  # A plain tf.function (distinct values vary in number), its time loop in XLA.
+            self._recurrence_fn = compile_function(_gru_states, jit_compile=True)
+            self._controls_fn = compile_function(self._controls_per_value)
+        else:
+            self._controls_fn = compile_function(self._controls, jit_compile)
+        # The synth stays a plain tf.function: under XLA it measured slower on melodies (bench_play).
         self._synth_fn = compile_function(self._synthesize)
         self.reset()
 
@@ -186,19 +214,65 @@ class StreamingSynth:
             (linear, amplitude x normalized distribution), 'noise_magnitudes'
             [batch, n_frames, n_bands] (linear)}, gru_state).
         """
-        model, parts = self.model, self.parts
+        model = self.model
         conditioning = model.preprocessor(features) if model.preprocessor is not None else dict(features)
         if model.encoder is not None:
             conditioning = model.encoder(conditioning)
         controls, gru_state = model.decoder(conditioning, initial_state=gru_state, return_state=True)
-        outputs = {**conditioning, **controls}
+        return self._synth_controls(conditioning, controls), gru_state
+
+    def _controls_per_value(self, features, gru_state):
+        """`_controls` with the work that depends on one input alone done once per distinct value.
+
+        The decoder's input stacks, and their parts of the GRU's input projection and of the
+        output stack's first layer, each depend on one input (a frame's f0, or its level). A
+        MIDI phrase holds values over many frames (the built-in melody at 250 frames/s: 2330
+        frames, 132 distinct f0 and 312 distinct levels), so those parts are computed per
+        distinct value of the block and gathered; the GRU's time loop (XLA) and the rest of the
+        output stack run per frame. Equal to `_controls` within float32 round-off (the
+        projections are summed in another order). TensorFlow only (tf.unique).
+        """
+        import tensorflow as tf
+
+        model, decoder = self.model, self.model.decoder
+        conditioning = model.preprocessor(features)
+        cell, first = decoder.rnn.cell, decoder.output_stack.denses[0]
+        units = int(cell.units)
+        batch, n_frames = tf.shape(features["f0_hz"])[0], tf.shape(features["f0_hz"])[1]
+        projections, offset = 0.0, 0
+        for key, stack in zip(decoder.input_keys, decoder.input_stacks):
+            distinct, index = tf.unique(tf.reshape(conditioning[key], [-1]))  # [n_distinct], [batch * n_frames]
+            rows = stack(distinct[:, None])  # [n_distinct, ch]
+            width = rows.shape[-1]
+            # This stack's rows of the GRU's input kernel and of the output stack's first kernel (after the GRU's).
+            kernel = ops.concatenate([cell.kernel[offset:offset + width],
+                                      first.kernel[units + offset:units + offset + width]], axis=1)
+            projections = projections + tf.gather(ops.matmul(rows, kernel), index)  # [batch * n_frames, 3 units + ch]
+            offset += width
+        x_proj = ops.reshape(projections[:, :3 * units] + cell.bias[0], (batch, n_frames, 3 * units))
+        # Casts make tensors of the variables (a nested tf.function takes no Keras variables).
+        states = self._recurrence_fn(ops.transpose(x_proj, (1, 0, 2)), ops.cast(cell.recurrent_kernel, "float32"),
+                                     ops.cast(cell.bias[1], "float32"), gru_state)  # [n_frames, batch, units]
+        h = ops.reshape(ops.transpose(states, (1, 0, 2)), (-1, units))  # [batch * n_frames, units]
+        x = ops.matmul(h, first.kernel[:units]) + projections[:, 3 * units:] + first.bias
+        slope = decoder.output_stack.negative_slope
+        x = ops.leaky_relu(decoder.output_stack.norms[0](x), negative_slope=slope)
+        for dense, norm in zip(decoder.output_stack.denses[1:], decoder.output_stack.norms[1:]):
+            x = ops.leaky_relu(norm(dense(x)), negative_slope=slope)
+        x = ops.reshape(decoder.dense_out(x), (batch, n_frames, -1))
+        return self._synth_controls(conditioning, split_to_dict(x, decoder.output_splits)), states[-1]
+
+    def _synth_controls(self, conditioning, decoded):
+        """The harmonic and noise controls from the conditioning and the decoder's outputs."""
+        parts = self.parts
+        outputs = {**conditioning, **decoded}
         harmonic = parts.harmonic.get_controls(*[outputs[key] for key in parts.harmonic_keys])
         noise = parts.noise.get_controls(*[outputs[key] for key in parts.noise_keys])
         return {
             "f0_hz": harmonic["f0_hz"],
             "harmonic_amplitudes": harmonic["amplitudes"] * harmonic["harmonic_distribution"],
             "noise_magnitudes": noise["magnitudes"],
-        }, gru_state
+        }
 
     def _synthesize(self, state, f0_hz, harmonic_amplitudes, noise_magnitudes, noise):
         """Audio of a block of frames, and the state after it.
@@ -265,7 +339,7 @@ class StreamingSynth:
         self.gru_state = ops.convert_to_numpy(gru_state)
         return {key: ops.convert_to_numpy(value) for key, value in controls.items()}
 
-    def synthesize(self, controls, noise_gain=1.0):
+    def synthesize(self, controls, noise_gain=1.0, noise_frames=None):
         """Renders decoded controls; returns the samples now final (latency_samples late).
 
         Args:
@@ -273,6 +347,8 @@ class StreamingSynth:
                 control model): f0_hz [batch, n_frames, 1], harmonic_amplitudes
                 [batch, n_frames, n_harmonics], noise_magnitudes [batch, n_frames, n_bands].
             noise_gain: Scales the noise input (0 renders no new noise: `flush`).
+            noise_frames: New noise under the first `noise_frames` frames only, none under
+                the rest (a padded last block, see `render`); None: all frames.
 
         Returns:
             Audio, NumPy [batch, n_samples_final].
@@ -281,11 +357,14 @@ class StreamingSynth:
         amplitudes = np.asarray(controls["harmonic_amplitudes"], "float32")
         magnitudes = np.asarray(controls["noise_magnitudes"], "float32")
         n_frames = f0_hz.shape[1]
+        noise_frames = n_frames if noise_frames is None else int(noise_frames)
         if self.synth_state is None:
             self.synth_state = self.initial_synth_state(f0_hz, amplitudes)
         # Drawn time-major, so that the noise does not depend on how the frames are cut into blocks.
-        noise = self.rng.uniform(-1.0, 1.0, (n_frames * self.hop_size, self.batch_size)).T.astype("float32")
-        state, audio = self._synth_fn(self.synth_state, f0_hz, amplitudes, magnitudes, noise * noise_gain)
+        noise = np.zeros((self.batch_size, n_frames * self.hop_size), "float32")
+        drawn = self.rng.uniform(-1.0, 1.0, (noise_frames * self.hop_size, self.batch_size)).T
+        noise[:, :drawn.shape[1]] = drawn * noise_gain
+        state, audio = self._synth_fn(self.synth_state, f0_hz, amplitudes, magnitudes, noise)
         self.synth_state = {key: ops.convert_to_numpy(value) for key, value in state.items()}
         audio = ops.convert_to_numpy(audio)
         self.frames_in += n_frames
@@ -326,10 +405,15 @@ class StreamingSynth:
 
 
 def render(synth, features, chunk_frames=250, progress=None):
-    """Renders a whole feature sequence through a `StreamingSynth`, in chunks (bounded memory).
+    """Renders a whole feature sequence through a `StreamingSynth`, in blocks of one length.
+
+    Equals `process` over the frames in any cut, then `flush`: every block has
+    `chunk_frames` frames, the last one padded with the last frame held and no new noise
+    (what `flush` renders), so the compiled functions see one block length only; blocks
+    after the input's end skip the decoder.
 
     Args:
-        synth: A `StreamingSynth` (reset first).
+        synth: A `StreamingSynth` (it is reset first).
         features: {'f0_hz': [batch, n_frames], level key: [batch, n_frames]} (NumPy).
         chunk_frames: Frames per block; memory grows with it, not with the input's length.
         progress: Optional callable(frames_done, n_frames).
@@ -338,12 +422,29 @@ def render(synth, features, chunk_frames=250, progress=None):
         Audio, NumPy float32 [batch, n_frames * hop_size].
     """
     synth.reset()
+    features = {key: np.asarray(value, "float32") for key, value in features.items()}
     n_frames = next(iter(features.values())).shape[1]
+    if n_frames == 0:
+        return np.zeros((synth.batch_size, 0), "float32")
+    chunk_frames = int(chunk_frames)
+    # The input, then its last frame held until the samples still pending after it are out.
+    n_blocks = -(-(n_frames + -(-synth.latency_samples // synth.hop_size)) // chunk_frames)
+    pad = ((0, 0), (0, n_blocks * chunk_frames - n_frames))
+    padded = {key: np.pad(value, pad, mode="edge") for key, value in features.items()}  # [batch, n_blocks * chunk]
     pieces = []
-    for start in range(0, n_frames, chunk_frames):
-        block = {key: value[:, start:start + chunk_frames] for key, value in features.items()}
-        pieces.append(synth.process(block))
-        if progress is not None:
-            progress(min(start + chunk_frames, n_frames), n_frames)
-    pieces.append(synth.flush())
+    for start in range(0, n_blocks * chunk_frames, chunk_frames):
+        n_real = min(max(n_frames - start, 0), chunk_frames)
+        if n_real:
+            controls = synth.controls({key: value[:, start:start + chunk_frames] for key, value in padded.items()})
+        else:  # All held: the decoder is not needed.
+            controls = {"noise_magnitudes": np.zeros((synth.batch_size, chunk_frames, synth.n_bands), "float32")}
+        if n_real < chunk_frames:
+            for key, state_key in (("f0_hz", "f0"), ("harmonic_amplitudes", "amplitudes")):
+                # The last real frame, from this block or (none in it) from the synth's state: [batch, 1, ...].
+                last = controls[key][:, n_real - 1:n_real] if n_real else np.asarray(synth.synth_state[state_key])
+                head = controls[key][:, :n_real] if n_real else last[:, :0]
+                controls[key] = np.concatenate([head, np.repeat(last, chunk_frames - n_real, axis=1)], axis=1)
+        pieces.append(synth.synthesize(controls, noise_frames=n_real))
+        if progress is not None and n_real:
+            progress(start + n_real, n_frames)
     return np.concatenate(pieces, axis=1)[:, :n_frames * synth.hop_size]

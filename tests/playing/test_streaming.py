@@ -48,6 +48,36 @@ def test_blocks_equal_whole(instrument, block_frames):
     np.testing.assert_allclose(blocks, whole, atol=2e-5 * max(1.0, peak))
 
 
+def test_process_then_flush_equals_render(instrument):
+    """One frame per `process` call, then `flush`, renders what `render`'s padded blocks do."""
+    features = _features(seed=6)
+    synth = StreamingSynth(instrument.model, instrument.hop_size, seed=3)
+    rendered = render(synth, features, chunk_frames=100)  # 3 blocks: the last one 70 frames and 30 held
+    synth.reset()
+    pieces = [synth.process({key: value[:, i:i + 1] for key, value in features.items()}) for i in range(N_FRAMES)]
+    streamed = np.concatenate(pieces + [synth.flush()], axis=1)
+    assert streamed.shape == rendered.shape == (1, N_FRAMES * instrument.hop_size)
+    np.testing.assert_allclose(rendered, streamed, atol=2e-5 * max(1.0, np.abs(streamed).max()))
+
+
+@pytest.mark.parametrize("block_frames", [46, 230], ids=lambda n: f"blocks_of_{n}")
+def test_offline_synth_equals_the_plain_one(instrument, block_frames):
+    """The offline synth (XLA, decoder work once per distinct input value) renders what the plain
+    one renders, within float32 round-off; held pitches repeat values, as MIDI does."""
+    features = _features(seed=7)
+    features["f0_hz"][:, 50:150] = 440.0
+    offline = StreamingSynth(instrument.model, instrument.hop_size, seed=3, jit_compile=True)
+    assert offline.per_value
+    plain = render(StreamingSynth(instrument.model, instrument.hop_size, seed=3), features, chunk_frames=N_FRAMES)
+    blocks = render(offline, features, chunk_frames=block_frames)
+    np.testing.assert_allclose(blocks, plain, atol=2e-5 * max(1.0, np.abs(plain).max()))
+    controls = offline.controls({key: value[:, :40] for key, value in features.items()})
+    plain_controls = StreamingSynth(instrument.model, instrument.hop_size).controls(
+        {key: value[:, :40] for key, value in features.items()})
+    for key, value in plain_controls.items():
+        np.testing.assert_allclose(controls[key], value, rtol=1e-5, atol=1e-7)
+
+
 def test_whole_equals_the_models_synthesis(instrument):
     """The stream renders what the model's own processors render from the same controls and noise."""
     features = _features(seed=2)
