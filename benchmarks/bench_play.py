@@ -3,8 +3,10 @@
 1. Offline rendering (what `ddsp_play --midi` runs after loading): the built-in melody's
    curves rendered by `play.render_features`, batch 1, 2 s blocks; x real time = audio
    seconds / wall seconds (median of --repeats runs, after one untimed run that traces), with
-   and without 30 cents of vibrato; the rendering before issue 26 (`render_before`) is timed in
-   turns with it in the same process, as the baseline.
+   and without 30 cents of vibrato. Timed in turns with it in the same process: the rendering
+   before issue 26 (`render_before`, the baseline) and that of 2026-12-06's first change
+   (`render_decoder_only`: the offline decoder, but every harmonic computed and blocks of
+   exactly 2 s).
    For the vst preset's model (models/vst.gin, 50 frames/s) and the solo model
    (models/solo_instrument_dry.gin, 250 frames/s); weights random (speed does not depend on them).
 2. Streaming: one 20 ms hop per call (1 frame of the vst model, 5 frames of the solo model)
@@ -89,9 +91,22 @@ def render_before(synth, f0, level_db, level_key, chunk_frames):
     return mix * min(1.0, 0.98 / peak) if peak else mix
 
 
+def render_decoder_only(synth, f0, level_db, level_key, chunk_frames):
+    """Offline rendering as of commit 3db79f5 (2026-12-06, first change): the offline decoder
+    (`synth` made with jit_compile=True), but `harmonic_hops` for the harmonic synth (every
+    harmonic at every sample) and blocks of exactly `chunk_frames`, the last one padded."""
+    from ddsp_core.playing.streaming import render
+
+    audio = render(synth, {"f0_hz": f0, level_key: level_db}, chunk_frames=chunk_frames, fit_blocks=False)
+    mix = audio.sum(axis=0)
+    peak = float(np.max(np.abs(mix)))
+    return mix * min(1.0, 0.98 / peak) if peak else mix
+
+
 def offline_rates(instrument, repeats, vibrato_cents=0.0):
-    """x real time of the rendering before and now, timed in turns in this process (median of
-    `repeats` each, after one untimed run each), and the seconds of each first (tracing) run."""
+    """x real time of the renderings before, as of 3db79f5 and now, timed in turns in this
+    process (median of `repeats` each, after one untimed run each), the seconds of each first
+    (tracing) run, and the largest difference of each from now's audio."""
     from ddsp_core.playing import midi, play
     from ddsp_core.playing.streaming import StreamingSynth
 
@@ -103,7 +118,10 @@ def offline_rates(instrument, repeats, vibrato_cents=0.0):
     f0, level = f0[None].astype("float32"), level[None].astype("float32")
     chunk_frames = 2 * instrument.frame_rate
     before_synth = StreamingSynth(instrument.model, instrument.hop_size)
+    decoder_synth = StreamingSynth(instrument.model, instrument.hop_size, jit_compile=True)
+    decoder_synth.audible_only = False  # Read when its synth function is traced: every harmonic.
     runs = {"before": lambda: render_before(before_synth, f0, level, instrument.level_key, chunk_frames),
+            "3db79f5": lambda: render_decoder_only(decoder_synth, f0, level, instrument.level_key, chunk_frames),
             "now": lambda: play.render_features(instrument, f0, level, chunk_seconds=2.0)[0]}
     first, times, outputs = {}, {name: [] for name in runs}, {}
     for name, run in runs.items():
@@ -116,8 +134,8 @@ def offline_rates(instrument, repeats, vibrato_cents=0.0):
             run()
             times[name].append(time.perf_counter() - started)
     seconds = outputs["now"].size / instrument.sample_rate
-    difference = float(np.max(np.abs(outputs["now"] - outputs["before"])))
-    return {name: seconds / statistics.median(times[name]) for name in runs}, first, seconds, difference
+    differences = {name: float(np.max(np.abs(outputs["now"] - output))) for name, output in outputs.items()}
+    return {name: seconds / statistics.median(times[name]) for name in runs}, first, seconds, differences
 
 
 def streaming_cost(instrument, n_calls):
@@ -191,11 +209,13 @@ def main(argv=None):
             folder = build_random_instrument(kind, os.path.join(scratch, kind))
             instrument = load_instrument(folder)
             for vibrato in (0.0, 30.0):
-                rates, first, seconds, difference = offline_rates(instrument, args.repeats, vibrato)
+                rates, first, seconds, differences = offline_rates(instrument, args.repeats, vibrato)
                 what = f"{seconds:.1f} s melody" + (f", vibrato {vibrato:.0f} cents" if vibrato else "")
-                rows.append((f"offline render, {kind} model", f"{what}, batch 1, 2 s blocks",
-                             f"{rates['now']:.0f}x real time (before: {rates['before']:.0f}x, same run); first run "
-                             f"{first['now']:.1f} s (before: {first['before']:.1f} s); max |now - before| {difference:.1e}"))
+                rows.append((f"offline render, {kind} model", f"{what}, batch 1, blocks of at most 2 s",
+                             f"{rates['now']:.0f}x real time (3db79f5: {rates['3db79f5']:.0f}x, before: "
+                             f"{rates['before']:.0f}x, same run); first run {first['now']:.1f} s (3db79f5: "
+                             f"{first['3db79f5']:.1f} s, before: {first['before']:.1f} s); max |now - 3db79f5| "
+                             f"{differences['3db79f5']:.1e}, |now - before| {differences['before']:.1e}"))
             median_ms, p99_ms, frames = streaming_cost(instrument, args.stream_calls)
             rows.append((f"streaming, {kind} model", f"20 ms hop = {frames} frame(s) per call",
                          f"{median_ms:.2f} ms median, {p99_ms:.2f} ms p99"))

@@ -22,9 +22,11 @@ The per-block work is two compiled functions (tf.function on TensorFlow, jax.jit
 traced once per block length. `jit_compile=True` (offline rendering, TensorFlow) decodes
 faster on blocks of hundreds of frames: the GRU's time loop runs under XLA, and the decoder
 work that depends on one input alone is done once per distinct input value
-(`_controls_per_value`); compiling costs more per block length, and one frame per call is
-no faster, so `render` feeds blocks of one length only (the last one padded) and a synth
-compiles once for every rendering after.
+(`_controls_per_value`), and the harmonic synth computes only the harmonics below Nyquist
+somewhere in the block (`audible_harmonic_hops`); compiling costs more per block length, and
+one frame per call is no faster, so `render` feeds blocks of one length per rendering (the
+last one padded; `block_frames` fits the length to the input from a few steps) and a synth
+compiles once per such length. A plugin's path (`process`, jit_compile=False) is unchanged.
 """
 
 import dataclasses
@@ -35,10 +37,14 @@ from keras import ops
 
 from ddsp_core import effects, synths
 from ddsp_core.core.convolution import fft_convolve, frequency_impulse_response
-from ddsp_core.core.oscillators import harmonic_hops
+from ddsp_core.core.oscillators import INTERPOLATION_CURVES, TWO_PI, _wrap_cycles, accumulate_cycles, harmonic_hops
+from ddsp_core.core.resampling import _interpolate_between_frames
 from ddsp_core.core.units import float32
 from ddsp_core.models.decoders import RnnFcDecoder
 from ddsp_core.models.nn import FastGRU, _gru_states, split_to_dict
+
+
+CONTROL_KEYS = ("f0_hz", "harmonic_amplitudes", "noise_magnitudes")
 
 
 class StreamingError(ValueError):
@@ -120,6 +126,63 @@ def noise_ir_size(noise, n_bands):
     return window_size if window_size % 2 == 1 else window_size - 1
 
 
+def audible_harmonic_hops(f0_points, amplitude_points, hop_size, method="window", sample_rate=16000,
+                          initial_phase=None):
+    """`harmonic_hops` for offline rendering on TensorFlow: the same audio, less work per sample.
+
+    `harmonic_hops` computes sin(2 pi k phase) for every harmonic k at every sample, and zeroes
+    those at or above Nyquist. Here only harmonics 1..n_kept are computed, n_kept being the
+    highest harmonic below Nyquist somewhere in the block (at its lowest f0): a melody around
+    300 Hz at 16 kHz keeps 26 of 60. The per-sample Nyquist mask is applied only if a kept
+    harmonic reaches Nyquist within the block (a glide across nyquist / k), and the harmonic
+    phases are one outer product (a matmul, cheaper on the CPU than a broadcast multiply). The
+    phase arithmetic is the same as `harmonic_hops`'s (cycles, wrapped, then radians), so the
+    sines are the same float32 numbers; the sums differ only in their order.
+
+    Args:
+        f0_points: Fundamental frequency in Hz, [batch, n_hops + 1, 1].
+        amplitude_points: Linear amplitude of each harmonic, [batch, n_hops + 1, n_harmonics].
+        hop_size: Samples per interval.
+        method: 'linear' or 'window' (see `resample`).
+        sample_rate: Sample rate in Hz.
+        initial_phase: Phase of the fundamental before the first sample in cycles, [batch, 1];
+            None for 0.
+
+    Returns:
+        (audio [batch, n_hops * hop_size], final_phase [batch, 1] in cycles, [0, 1)).
+    """
+    import tensorflow as tf
+
+    f0_points, amplitude_points = float32(f0_points), float32(amplitude_points)
+    n_hops, n_harmonics = amplitude_points.shape[1] - 1, amplitude_points.shape[2]
+    nyquist = sample_rate / 2.0
+    f0_envelope = _interpolate_between_frames(f0_points, hop_size, np.arange(hop_size) / hop_size)  # [b, n, 1]
+    f0_phase = accumulate_cycles(f0_envelope * (1.0 / sample_rate))  # [batch, n_samples, 1], cycles
+    if initial_phase is not None:
+        f0_phase = _wrap_cycles(f0_phase + float32(initial_phase)[:, None, :])
+    numbers = tf.range(1.0, n_harmonics + 1.0)  # [n_harmonics]
+    # Harmonic k is silent throughout iff k * f0 >= Nyquist at the lowest f0 (rounding is monotonic).
+    n_kept = tf.reduce_sum(tf.cast(tf.reduce_min(f0_envelope) * numbers < nyquist, "int32"))
+    numbers = numbers[None, :n_kept]  # [1, n_kept]
+    f0_column = tf.reshape(f0_envelope, (-1, 1))  # [batch * n_samples, 1]
+    phases = tf.matmul(tf.reshape(f0_phase, (-1, 1)), numbers)  # [batch * n_samples, n_kept], cycles
+    sines = tf.sin(TWO_PI * _wrap_cycles(phases))
+
+    def masked():  # Zero where k * f0 >= Nyquist, as `harmonic_hops` does.
+        return sines * tf.cast(tf.matmul(f0_column, numbers) < nyquist, "float32")
+
+    all_below = tf.reduce_max(f0_envelope) * tf.cast(n_kept, "float32") < nyquist
+    sines = tf.cond(all_below, lambda: sines, masked)
+    sines = tf.reshape(sines, (-1, n_hops, hop_size, n_kept))
+    kept = amplitude_points[..., :n_kept]
+    ends = tf.stack([kept[:, :-1], kept[:, 1:]], axis=-1)  # [batch, n_hops, n_kept, 2]
+    per_end = tf.matmul(sines, ends)  # [batch, n_hops, hop, 2]
+    curve = INTERPOLATION_CURVES[method](hop_size).astype("float32")
+    weights = tf.constant(np.stack([1.0 - curve, curve], axis=-1).astype("float32"))  # [hop, 2]
+    audio = tf.reduce_sum(per_end * weights, axis=-1)  # [batch, n_hops, hop]
+    return tf.reshape(audio, (-1, n_hops * hop_size)), f0_phase[:, -1, :]
+
+
 class StreamingSynth:
     """A trained model as a stateful synthesizer: features in, audio out, any block size.
 
@@ -155,6 +218,8 @@ class StreamingSynth:
             self._controls_fn = compile_function(self._controls_per_value)
         else:
             self._controls_fn = compile_function(self._controls, jit_compile)
+        # Offline, the harmonic synth computes only the harmonics below Nyquist (`audible_harmonic_hops`).
+        self.audible_only = self.jit_compile and keras.backend.backend() == "tensorflow"
         # The synth stays a plain tf.function: under XLA it measured slower on melodies (bench_play).
         self._synth_fn = compile_function(self._synthesize)
         self.reset()
@@ -289,8 +354,9 @@ class StreamingSynth:
         harmonic_method = self.parts.harmonic.amp_resample_method
         f0_points = ops.concatenate([state["f0"], f0_hz], axis=1)  # [batch, n_frames + 1, 1]
         amplitude_points = ops.concatenate([state["amplitudes"], harmonic_amplitudes], axis=1)
-        harmonic, phase = harmonic_hops(f0_points, amplitude_points, self.hop_size, harmonic_method,
-                                        self.sample_rate, initial_phase=state["phase"])
+        hops = audible_harmonic_hops if self.audible_only else harmonic_hops
+        harmonic, phase = hops(f0_points, amplitude_points, self.hop_size, harmonic_method, self.sample_rate,
+                               initial_phase=state["phase"])
         # Each frame's noise through its FIR filter; the filter outputs overlap by ir_size - 1.
         impulse_responses = frequency_impulse_response(noise_magnitudes, window_size=self.ir_size)
         filtered = fft_convolve(noise, impulse_responses, padding="valid", delay_compensation=0)
@@ -353,9 +419,15 @@ class StreamingSynth:
         Returns:
             Audio, NumPy [batch, n_samples_final].
         """
-        f0_hz = np.asarray(controls["f0_hz"], "float32")
-        amplitudes = np.asarray(controls["harmonic_amplitudes"], "float32")
-        magnitudes = np.asarray(controls["noise_magnitudes"], "float32")
+        controls = {key: np.asarray(controls[key], "float32") for key in CONTROL_KEYS}
+        audio = self._synthesize_block(controls, noise_gain, noise_frames)
+        self.synth_state = {key: ops.convert_to_numpy(value) for key, value in self.synth_state.items()}
+        return audio
+
+    def _synthesize_block(self, controls, noise_gain=1.0, noise_frames=None):
+        """`synthesize` on float32 controls as they are (`render` passes the decoder's tensors),
+        keeping the new state as the compiled function returns it (no NumPy round trip)."""
+        f0_hz, amplitudes, magnitudes = (controls[key] for key in CONTROL_KEYS)
         n_frames = f0_hz.shape[1]
         noise_frames = n_frames if noise_frames is None else int(noise_frames)
         if self.synth_state is None:
@@ -364,8 +436,7 @@ class StreamingSynth:
         noise = np.zeros((self.batch_size, n_frames * self.hop_size), "float32")
         drawn = self.rng.uniform(-1.0, 1.0, (noise_frames * self.hop_size, self.batch_size)).T
         noise[:, :drawn.shape[1]] = drawn * noise_gain
-        state, audio = self._synth_fn(self.synth_state, f0_hz, amplitudes, magnitudes, noise)
-        self.synth_state = {key: ops.convert_to_numpy(value) for key, value in state.items()}
+        self.synth_state, audio = self._synth_fn(self.synth_state, f0_hz, amplitudes, magnitudes, noise)
         audio = ops.convert_to_numpy(audio)
         self.frames_in += n_frames
         if self.to_skip:
@@ -404,19 +475,42 @@ class StreamingSynth:
         return max(0, self.frames_in * self.hop_size - self.latency_samples)
 
 
-def render(synth, features, chunk_frames=250, progress=None):
+# Block lengths are multiples of chunk_frames // BLOCK_STEPS: at most BLOCK_STEPS compiled lengths
+# per synth and maximum block length, each block at most that much longer than needed.
+BLOCK_STEPS = 20
+
+
+def block_frames(n_frames, chunk_frames, step=None):
+    """Frames per block to render `n_frames` (the input and the frames pending after it) in
+    blocks of one length of at most `chunk_frames`, as few as possible, padded the least.
+
+    The block length is ceil(n_frames / n_blocks) rounded up to a multiple of `step`
+    (default chunk_frames // BLOCK_STEPS), so that nearby lengths share a compiled shape:
+    9.3 s at 50 frames/s (467 frames) in blocks of at most 100 renders 5 x 95 frames, where
+    5 x 100 pads 7%.
+    """
+    chunk_frames = max(1, int(chunk_frames))
+    step = max(1, chunk_frames // BLOCK_STEPS) if step is None else int(step)
+    n_blocks = -(-n_frames // chunk_frames)
+    return min(chunk_frames, -(-(-(-n_frames // n_blocks)) // step) * step)
+
+
+def render(synth, features, chunk_frames=250, progress=None, fit_blocks=True):
     """Renders a whole feature sequence through a `StreamingSynth`, in blocks of one length.
 
-    Equals `process` over the frames in any cut, then `flush`: every block has
-    `chunk_frames` frames, the last one padded with the last frame held and no new noise
-    (what `flush` renders), so the compiled functions see one block length only; blocks
-    after the input's end skip the decoder.
+    Equals `process` over the frames in any cut, then `flush`: every block has the same
+    length (`block_frames`: at most `chunk_frames`, fitted to the input), the last one padded
+    with the last frame held and no new noise (what `flush` renders), so the compiled
+    functions see one block length per rendering length; blocks after the input's end skip
+    the decoder.
 
     Args:
         synth: A `StreamingSynth` (it is reset first).
         features: {'f0_hz': [batch, n_frames], level key: [batch, n_frames]} (NumPy).
-        chunk_frames: Frames per block; memory grows with it, not with the input's length.
+        chunk_frames: Most frames per block; memory grows with it, not with the input's length.
         progress: Optional callable(frames_done, n_frames).
+        fit_blocks: False: blocks of `chunk_frames` exactly (the rendering before
+            `block_frames`; benchmarks/bench_play.py times it).
 
     Returns:
         Audio, NumPy float32 [batch, n_frames * hop_size].
@@ -426,25 +520,29 @@ def render(synth, features, chunk_frames=250, progress=None):
     n_frames = next(iter(features.values())).shape[1]
     if n_frames == 0:
         return np.zeros((synth.batch_size, 0), "float32")
-    chunk_frames = int(chunk_frames)
     # The input, then its last frame held until the samples still pending after it are out.
-    n_blocks = -(-(n_frames + -(-synth.latency_samples // synth.hop_size)) // chunk_frames)
+    n_needed = n_frames + -(-synth.latency_samples // synth.hop_size)
+    chunk_frames = block_frames(n_needed, chunk_frames) if fit_blocks else max(1, int(chunk_frames))
+    n_blocks = -(-n_needed // chunk_frames)
     pad = ((0, 0), (0, n_blocks * chunk_frames - n_frames))
     padded = {key: np.pad(value, pad, mode="edge") for key, value in features.items()}  # [batch, n_blocks * chunk]
     pieces = []
     for start in range(0, n_blocks * chunk_frames, chunk_frames):
         n_real = min(max(n_frames - start, 0), chunk_frames)
-        if n_real:
-            controls = synth.controls({key: value[:, start:start + chunk_frames] for key, value in padded.items()})
+        if n_real:  # Decoded controls and states stay tensors between the compiled functions.
+            block = {key: value[:, start:start + chunk_frames] for key, value in padded.items()}
+            controls, synth.gru_state = synth._controls_fn(block, synth.gru_state)
         else:  # All held: the decoder is not needed.
             controls = {"noise_magnitudes": np.zeros((synth.batch_size, chunk_frames, synth.n_bands), "float32")}
         if n_real < chunk_frames:
+            controls = {key: ops.convert_to_numpy(value) for key, value in controls.items()}
             for key, state_key in (("f0_hz", "f0"), ("harmonic_amplitudes", "amplitudes")):
                 # The last real frame, from this block or (none in it) from the synth's state: [batch, 1, ...].
-                last = controls[key][:, n_real - 1:n_real] if n_real else np.asarray(synth.synth_state[state_key])
+                held = controls[key][:, n_real - 1:n_real] if n_real else synth.synth_state[state_key]
+                last = ops.convert_to_numpy(held)
                 head = controls[key][:, :n_real] if n_real else last[:, :0]
                 controls[key] = np.concatenate([head, np.repeat(last, chunk_frames - n_real, axis=1)], axis=1)
-        pieces.append(synth.synthesize(controls, noise_frames=n_real))
+        pieces.append(synth._synthesize_block(controls, noise_frames=n_real))
         if progress is not None and n_real:
             progress(start + n_real, n_frames)
     return np.concatenate(pieces, axis=1)[:, :n_frames * synth.hop_size]

@@ -5,10 +5,10 @@ import pytest
 from keras import ops
 
 from ddsp_core.core.convolution import fft_convolve, frequency_filter
-from ddsp_core.core.oscillators import harmonic_synthesis
+from ddsp_core.core.oscillators import harmonic_hops, harmonic_synthesis
 from ddsp_core.effects import Reverb
 from ddsp_core.playing.instrument import load_instrument
-from ddsp_core.playing.streaming import StreamingSynth, render
+from ddsp_core.playing.streaming import StreamingSynth, audible_harmonic_hops, block_frames, render
 from tests.playing.conftest import build_known_instrument
 
 N_FRAMES = 230
@@ -36,12 +36,12 @@ def instrument(request, tmp_path_factory):
     return loaded
 
 
-@pytest.mark.parametrize("block_frames", [1, 7, 64], ids=lambda n: f"blocks_of_{n}")
-def test_blocks_equal_whole(instrument, block_frames):
+@pytest.mark.parametrize("chunk_frames", [1, 7, 64], ids=lambda n: f"blocks_of_{n}")
+def test_blocks_equal_whole(instrument, chunk_frames):
     features = _features()
     synth = StreamingSynth(instrument.model, instrument.hop_size, seed=3)
-    whole = render(synth, features, chunk_frames=N_FRAMES)
-    blocks = render(synth, features, chunk_frames=block_frames)
+    whole = render(synth, features, chunk_frames=N_FRAMES + 1)  # one block: the input and the frame pending
+    blocks = render(synth, features, chunk_frames=chunk_frames)
     assert whole.shape == (1, N_FRAMES * instrument.hop_size)
     peak = np.abs(whole).max()
     assert peak > 0.05
@@ -52,12 +52,28 @@ def test_process_then_flush_equals_render(instrument):
     """One frame per `process` call, then `flush`, renders what `render`'s padded blocks do."""
     features = _features(seed=6)
     synth = StreamingSynth(instrument.model, instrument.hop_size, seed=3)
-    rendered = render(synth, features, chunk_frames=100)  # 3 blocks: the last one 70 frames and 30 held
+    rendered = render(synth, features, chunk_frames=100)  # 3 blocks of 80: the last one 70 frames and 10 held
+    cut = render(synth, features, chunk_frames=100, fit_blocks=False)  # 3 of 100: the last one 30 and 70 held
     synth.reset()
     pieces = [synth.process({key: value[:, i:i + 1] for key, value in features.items()}) for i in range(N_FRAMES)]
     streamed = np.concatenate(pieces + [synth.flush()], axis=1)
-    assert streamed.shape == rendered.shape == (1, N_FRAMES * instrument.hop_size)
+    assert streamed.shape == rendered.shape == cut.shape == (1, N_FRAMES * instrument.hop_size)
     np.testing.assert_allclose(rendered, streamed, atol=2e-5 * max(1.0, np.abs(streamed).max()))
+    np.testing.assert_allclose(cut, streamed, atol=2e-5 * max(1.0, np.abs(streamed).max()))
+
+
+@pytest.mark.parametrize("n_frames, chunk_frames, expected", [
+    (467, 100, 95),  # the built-in melody at 50 frames/s: 5 x 95, not 5 x 100
+    (231, 100, 80),  # 3 x 77 rounded up to multiples of 5
+    (231, 231, 231),  # one block
+    (30, 100, 30),  # shorter than one block
+    (7, 100, 10),  # rounded up to a multiple of 100 // 20
+    (10, 1, 1),
+])
+def test_block_frames(n_frames, chunk_frames, expected):
+    assert block_frames(n_frames, chunk_frames) == expected
+    n_blocks = -(-n_frames // expected)
+    assert n_blocks == -(-n_frames // chunk_frames)  # as few blocks as chunk_frames allows
 
 
 @pytest.mark.parametrize("block_frames", [46, 230], ids=lambda n: f"blocks_of_{n}")
@@ -76,6 +92,40 @@ def test_offline_synth_equals_the_plain_one(instrument, block_frames):
         {key: value[:, :40] for key, value in features.items()})
     for key, value in plain_controls.items():
         np.testing.assert_allclose(controls[key], value, rtol=1e-5, atol=1e-7)
+
+
+def _f0_points(case, n_points, rng):
+    """f0 control points [2, n_points, 1] (two voices) for `test_audible_harmonics_equal_harmonic_hops`."""
+    if case == "glide_across_nyquist":  # harmonics 6..26 reach Nyquist during the glide: the per-sample mask
+        f0 = np.concatenate([np.full(n_points // 2, 300.0), np.linspace(300.0, 1400.0, n_points - n_points // 2)])
+    elif case == "high_notes":  # 400 Hz: harmonic 20 lies exactly at Nyquist (silent); 19 of 60 computed
+        f0 = np.repeat([400.0, 500.0, 800.0, 421.0], -(-n_points // 4))[:n_points]
+    elif case == "low":  # 100 Hz: every harmonic below Nyquist, none masked
+        f0 = np.full(n_points, 100.0)
+    else:  # "above_nyquist": nothing to compute
+        f0 = np.full(n_points, 9000.0)
+    second = f0 * 2 ** (rng.normal(0, 0.3, n_points) / 12)  # another voice, wandering
+    return np.stack([f0, second])[..., None].astype("float32")
+
+
+@pytest.mark.parametrize("method", ["linear", "window"])
+@pytest.mark.parametrize("case", ["glide_across_nyquist", "high_notes", "low", "above_nyquist"])
+def test_audible_harmonics_equal_harmonic_hops(case, method):
+    """The offline harmonic synth computes only the harmonics below Nyquist somewhere in the block,
+    and renders what `harmonic_hops` renders (all 60 harmonics random, so a harmonic left out shows)."""
+    rng = np.random.default_rng(4)
+    n_points, hop = 41, 320
+    f0 = _f0_points(case, n_points, rng)
+    amplitudes = rng.uniform(0.0, 0.05, (2, n_points, 60)).astype("float32")
+    phase = np.array([[0.3], [0.9]], "float32")
+    expected, expected_phase = harmonic_hops(f0, amplitudes, hop, method, 16000, initial_phase=phase)
+    audio, final_phase = audible_harmonic_hops(f0, amplitudes, hop, method, 16000, initial_phase=phase)
+    expected = ops.convert_to_numpy(expected)
+    assert audio.shape == expected.shape == (2, (n_points - 1) * hop)
+    peak = np.abs(expected).max()
+    assert (peak == 0.0) == (case == "above_nyquist")
+    np.testing.assert_allclose(ops.convert_to_numpy(audio), expected, atol=2e-5 * max(1.0, peak))
+    np.testing.assert_allclose(ops.convert_to_numpy(final_phase), ops.convert_to_numpy(expected_phase), atol=1e-7)
 
 
 def test_whole_equals_the_models_synthesis(instrument):
