@@ -72,6 +72,51 @@ def open_read(path):
     return _filesystems().open(path)
 
 
+class _LocalWholeFile:
+    """A local file written under a temporary name and renamed to its own when closed without error."""
+
+    def __init__(self, path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path, self.temporary = path, f"{path}.tmp-{os.getpid()}-{id(self)}"
+        self.handle = open(self.temporary, "wb")
+
+    def write(self, data):
+        return self.handle.write(data)
+
+    def close(self, keep=True):
+        if self.handle.closed:
+            return
+        self.handle.close()
+        if keep:
+            os.replace(self.temporary, self.path)
+        else:
+            os.remove(self.temporary)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc_info):
+        self.close(keep=exc_type is None)
+
+
+def open_write(path):
+    """A binary file object writing `path` (local or URL) a part at a time; it appears whole when
+    closed (locally: a temporary name renamed; object stores show an object once complete).
+    Local parent folders are created."""
+    if not is_url(path):
+        return _LocalWholeFile(path)
+    return _filesystems().create(path)
+
+
+def remove_folder(folder):
+    """Removes an empty local folder (object stores have none to remove); no error if it is absent or not empty."""
+    if not is_url(folder):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
 def write_bytes(path, data):
     """Writes `data` to `path`, creating parent folders of local paths.
 

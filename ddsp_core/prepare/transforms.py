@@ -474,28 +474,96 @@ class ReportFiles(beam.PTransform):
                 | "OneReportPerFile" >> beam.ParDo(_ReportFile(self.settings)))
 
 
-class _SerializeSplit(beam.DoFn):
-    """(split, example dict) -> serialized tf.train.Example, of one split's examples only."""
+class _WriteParts(beam.DoFn):
+    """(split, example dict) of one split -> part files, written as the examples come: `n_parts`
+    per bundle, examples dealt round-robin over them (from a random one, so the parts stay
+    even). Yields (paths, counts) per bundle once its parts are closed, for `_assemble_shards`.
 
-    def __init__(self, split):
-        self.split = split
+    Nothing of a split is held in memory, and no grouping step is needed: Beam's
+    WriteToTFRecord with a fixed num_shards groups every record by shard first, which a local
+    runner holds in its own memory (1.3 GB more for an hour of audio).
+    """
+
+    def __init__(self, split, parts_folder, n_parts):
+        self.split, self.parts_folder, self.n_parts = split, parts_folder, n_parts
         self.written = Metrics.counter(NAMESPACE, f"examples_written_{split}")
 
+    def start_bundle(self):
+        self._handles, self._paths, self._counts, self._next = None, [], [], 0
+
+    def _open(self):
+        import random
+        import uuid
+
+        name = f"{self.split}-{uuid.uuid4().hex}"
+        self._paths = [storage.join(self.parts_folder, f"{name}-{index}") for index in range(self.n_parts)]
+        self._handles = [storage.open_write(path) for path in self._paths]
+        self._counts = [0] * self.n_parts
+        self._next = random.randrange(self.n_parts)
+
     def process(self, item):
+        from apache_beam.io.tfrecordio import _TFRecordUtil  # The framing Beam's TFRecord reader and TF read.
+
         split, example = item
-        if split == self.split:
-            self.written.inc()
-            yield to_tf_example(example)
+        if split != self.split:
+            return
+        if self._handles is None:
+            self._open()
+        _TFRecordUtil.write_record(self._handles[self._next], to_tf_example(example))
+        self._counts[self._next] += 1
+        self._next = (self._next + 1) % self.n_parts
+        self.written.inc()
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindows
+
+        if self._handles is None:
+            return
+        for handle in self._handles:
+            handle.close()
+        yield GlobalWindows.windowed_value((self._paths, self._counts))
+        self._handles = None
+
+
+def _assemble_shards(parts, prefix, num_shards, parts_folder):
+    """The parts of one split -> its shards `<prefix>-SSSSS-of-NNNNN`; returns their paths.
+
+    With num_shards N, shard i is part i of every bundle, one after another (TFRecord files
+    can be joined end to end), copied a chunk at a time; with 0, each part is a shard. A
+    split without examples gets max(N, 1) empty shards. Each shard is written whole
+    (`storage.open_write`); the parts are deleted after.
+    """
+    parts = sorted(parts)
+    if num_shards:
+        groups = [[paths[index] for paths, _ in parts] for index in range(num_shards)]
+    else:
+        groups = [[path] for paths, _ in parts for path in paths] or [[]]
+    shards = [f"{prefix}-{index:05d}-of-{len(groups):05d}" for index in range(len(groups))]
+    for shard, group in zip(shards, groups):
+        with storage.open_write(shard) as out:
+            for path in group:
+                with storage.open_read(path) as part:
+                    while True:
+                        chunk = part.read(1 << 22)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+    storage.delete([path for paths, _ in parts for path in paths])
+    storage.remove_folder(parts_folder)
+    return shards
 
 
 class WriteExamples(beam.PTransform):
     """{'examples': (split, example dict), 'reports'} -> TFRecord shards per split, then the manifest.
 
-    The job's only output I/O. Returns a PCollection of the one manifest written.
+    The job's only output I/O. Each worker writes its examples into part files as they come
+    (`_WriteParts`, in `<prefix>-parts-<id>/` next to the shards), and once all are written
+    one step joins them into the shards (`_assemble_shards`): memory does not grow with the
+    dataset. Returns a PCollection of the one manifest written.
 
     Args:
         outputs: {split: (TFRecord path prefix, num_shards)}; shards are written as
-            `<prefix>-SSSSS-of-NNNNN` (num_shards 0: the runner decides).
+            `<prefix>-SSSSS-of-NNNNN` (num_shards 0: one per bundle of the runner).
         manifest_path: Where the manifest JSON goes (local or gs://).
         make_manifest: (reports, shards={split: [shard paths]}) -> the manifest dict.
     """
@@ -507,11 +575,16 @@ class WriteExamples(beam.PTransform):
         self.make_manifest = make_manifest
 
     def expand(self, inputs):
+        import uuid
+
         shards = {}
+        job = uuid.uuid4().hex[:12]
         for split, (path, num_shards) in self.outputs.items():
+            parts_folder = f"{path}-parts-{job}"
             shards[split] = (inputs["examples"]
-                             | f"Serialize_{split}" >> beam.ParDo(_SerializeSplit(split))
-                             | f"Write_{split}" >> beam.io.WriteToTFRecord(path, num_shards=num_shards))
+                             | f"WriteParts_{split}" >> beam.ParDo(_WriteParts(split, parts_folder, num_shards or 1))
+                             | f"AllParts_{split}" >> beam.combiners.ToList()
+                             | f"Shards_{split}" >> beam.FlatMap(_assemble_shards, path, num_shards, parts_folder))
         return (inputs[REPORTS]
                 | "CollectReports" >> beam.combiners.ToList()
                 | "WriteManifest" >> beam.Map(_write_manifest, self.manifest_path, self.make_manifest,

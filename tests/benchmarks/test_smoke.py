@@ -34,6 +34,7 @@ CASES = [
     ("precision_loss_curve", [], "first loss: float32", [pytest.mark.slow]),
     ("quality", [], "material_gain_dry_small", [pytest.mark.slow]),
     ("seeds", [], "Seeds 0, quick preset (2 steps)", [pytest.mark.slow]),
+    ("bench_scale", [], "prepare  single-0.25", [pytest.mark.slow]),  # ~70 s: two prepare jobs, a train step, evals
 ]
 
 
