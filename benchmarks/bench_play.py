@@ -103,10 +103,11 @@ def render_decoder_only(synth, f0, level_db, level_key, chunk_frames):
     return mix * min(1.0, 0.98 / peak) if peak else mix
 
 
-def offline_rates(instrument, repeats, vibrato_cents=0.0):
+def offline_rates(instrument, repeats, vibrato_cents=0.0, chunk_seconds=2.0):
     """x real time of the renderings before, as of 3db79f5 and now, timed in turns in this
     process (median of `repeats` each, after one untimed run each), the seconds of each first
-    (tracing) run, and the largest difference of each from now's audio."""
+    (tracing) run, and the largest difference of each from now's audio. The earlier ones render
+    2 s blocks, now's blocks of at most `chunk_seconds`."""
     from ddsp_core.playing import midi, play
     from ddsp_core.playing.streaming import StreamingSynth
 
@@ -122,7 +123,7 @@ def offline_rates(instrument, repeats, vibrato_cents=0.0):
     decoder_synth.audible_only = False  # Read when its synth function is traced: every harmonic.
     runs = {"before": lambda: render_before(before_synth, f0, level, instrument.level_key, chunk_frames),
             "3db79f5": lambda: render_decoder_only(decoder_synth, f0, level, instrument.level_key, chunk_frames),
-            "now": lambda: play.render_features(instrument, f0, level, chunk_seconds=2.0)[0]}
+            "now": lambda: play.render_features(instrument, f0, level, chunk_seconds=chunk_seconds)[0]}
     first, times, outputs = {}, {name: [] for name in runs}, {}
     for name, run in runs.items():
         started = time.perf_counter()
@@ -191,6 +192,8 @@ def main(argv=None):
     parser.add_argument("--model", default="", help="Trained run/export folder for the MIDI accuracy rows.")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--stream_calls", type=int, default=300)
+    parser.add_argument("--chunk_seconds", type=float, default=2.0,
+                        help="Longest block of the rendering now (the earlier renderings: 2 s blocks).")
     parser.add_argument("--skip_accuracy", action="store_true")
     parser.add_argument("--smoke", action="store_true",
                         help="the vst model only, 1 repeat, 10 streaming calls, no accuracy rows (run by tests/benchmarks)")
@@ -209,9 +212,11 @@ def main(argv=None):
             folder = build_random_instrument(kind, os.path.join(scratch, kind))
             instrument = load_instrument(folder)
             for vibrato in (0.0, 30.0):
-                rates, first, seconds, differences = offline_rates(instrument, args.repeats, vibrato)
+                rates, first, seconds, differences = offline_rates(instrument, args.repeats, vibrato,
+                                                                   args.chunk_seconds)
                 what = f"{seconds:.1f} s melody" + (f", vibrato {vibrato:.0f} cents" if vibrato else "")
-                rows.append((f"offline render, {kind} model", f"{what}, batch 1, blocks of at most 2 s",
+                rows.append((f"offline render, {kind} model",
+                             f"{what}, batch 1, blocks of at most {args.chunk_seconds:g} s",
                              f"{rates['now']:.0f}x real time (3db79f5: {rates['3db79f5']:.0f}x, before: "
                              f"{rates['before']:.0f}x, same run); first run {first['now']:.1f} s (3db79f5: "
                              f"{first['3db79f5']:.1f} s, before: {first['before']:.1f} s); max |now - 3db79f5| "

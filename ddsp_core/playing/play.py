@@ -4,7 +4,7 @@
     play_recording(instrument, path)        recording -> adjusted features -> audio
     write_outputs(...)                      the WAV (and a PNG of spectrograms and curves), whole or not at all
 
-Rendering goes through `streaming.render`: blocks of `chunk_seconds` with the GRU and synth
+Rendering goes through `streaming.render`: blocks of at most `chunk_seconds` with the GRU and synth
 state carried across, so there are no seams and memory does not grow with the input's length.
 Voices of a chord are rendered together as a batch and summed.
 """
@@ -64,7 +64,7 @@ def render_features(instrument, f0_hz, level_db, seed=0, chunk_seconds=2.0):
         instrument: A loaded `Instrument`.
         f0_hz, level_db: NumPy [n_voices, n_frames].
         seed: Noise seed.
-        chunk_seconds: Seconds per rendered block.
+        chunk_seconds: Longest rendered block, in seconds (`streaming.block_frames` fits it to the input).
 
     Returns:
         (mix NumPy float32 [n_frames * hop], gain applied to avoid clipping).
