@@ -60,7 +60,7 @@ class F0LdEvaluator(Evaluator):
     """Loudness L1 (dB) overall and on quiet frames, level where the input is silent, onset
     lag, f0 L1 (cents) and outlier ratio from CREPE on the generated audio (all frames and
     stable ones, and where the outliers sit), the register figures, and the table by MIDI note
-    (`tables()['per_pitch']`).
+    (`tables()['per_pitch']`), with the CREPE settings they were measured with (`tables()['f0_tracking']`).
 
     See `metrics.F0LoudnessMetrics` (its settings, e.g. crepe_capacity, are bound in gin).
     When `outputs` hold 'harmonic_audio' and 'noise_audio' (the synths' audio alone, as
@@ -91,7 +91,8 @@ class F0LdEvaluator(Evaluator):
         return {name: result[name] for name in self.RESULT_NAMES}
 
     def tables(self):
-        return {"per_pitch": self.metrics.per_pitch()}
+        # 'f0_tracking': the CREPE settings the f0 figures were measured with (runs compare only under the same).
+        return {"per_pitch": self.metrics.per_pitch(), "f0_tracking": self.metrics.settings()}
 
     def sample_extras(self, batch, outputs):
         generated = self._update(batch, outputs)

@@ -30,6 +30,14 @@ metrics measure the features of the generated audio against those inputs:
                       over the material's lowest five semitones and the five around its
                       median note; `per_pitch()` gives the table by MIDI note.
 
+CREPE may run on fewer frames than the features have (`crepe_frame_rate`, the full and hq
+presets' 50 frames/s on 250 frames/s features): it then runs on every k-th frame only, k =
+frame_rate // crepe_frame_rate, and every f0 figure (f0_l1_cents, the outliers, the stable
+frames, the f0 columns of the table by note and of the registers) is pooled over those frames
+alone, the input's f0 read at the same frames; the loudness figures keep every frame. Which
+frames are "stable" or "at a transition" is still decided on the input at its full rate.
+`settings()` gives the CREPE settings, recorded beside the metrics.
+
 Frames line up by time: frame i of every feature is centred on i / frame_rate seconds
 (the prepare job's convention, and `compute_loudness` / `compute_f0` with padding
 'center'). An example holds example_secs * frame_rate frames (one more when centred),
@@ -119,6 +127,22 @@ def loudness_l1_db(loudness_db_reference, loudness_db_estimate):
     return np.mean(np.abs(estimate[:, :n_frames] - reference[:, :n_frames]), axis=1)
 
 
+def frame_stride(frame_rate, crepe_frame_rate=None):
+    """k such that CREPE on every k-th of `frame_rate` frames/s runs at least `crepe_frame_rate` frames/s.
+
+    Args:
+        frame_rate: Feature frames per second.
+        crepe_frame_rate: Frames per second CREPE should run at, or None (every frame).
+
+    Returns:
+        max(1, frame_rate // crepe_frame_rate), an int (1 for None).
+    """
+    if crepe_frame_rate is None:
+        return 1
+    checks.check_positive("crepe_frame_rate", crepe_frame_rate)
+    return max(1, int(frame_rate // crepe_frame_rate))
+
+
 def f0_errors_cents(f0_hz_input, f0_confidence_input, f0_hz_generated, min_confidence=MIN_F0_CONFIDENCE):
     """Pitch errors of the generated audio on the frames where the input is confidently pitched.
 
@@ -161,6 +185,41 @@ def _synth_energies(f0_hz, harmonic_audio, noise_audio):
             for name, key in (("harmonic_energy", "harmonic_audio"), ("noise_energy", "noise_audio"))}
 
 
+def _salience(tracker, frames):
+    """CREPE's salience [n_frames, 360] of frames [n_frames, 1024], `tracker.batch_size` frames per forward
+    pass, the last pass padded to a whole batch (one compiled shape, as `crepe.PitchTracker` does)."""
+    salience = np.zeros([frames.shape[0], crepe.N_BINS], dtype=np.float32)
+    for first in range(0, frames.shape[0], tracker.batch_size):
+        chunk = frames[first:first + tracker.batch_size]  # [n <= batch_size, 1024]
+        padded = np.pad(chunk, [(0, tracker.batch_size - chunk.shape[0]), (0, 0)])
+        salience[first:first + chunk.shape[0]] = np.asarray(tracker.model.predict_on_batch(padded))[:chunk.shape[0]]
+    return salience
+
+
+def _per_pitch_rows(sums, f0_sums):
+    """`pitch_metrics.per_pitch_rows(sums)` with the f0 columns from `f0_sums` (the frames CREPE ran on;
+    None: every frame of `sums`)."""
+    rows = pitch_metrics.per_pitch_rows(sums)
+    if f0_sums is None:
+        return rows
+    f0_rows = {row["midi"]: row for row in pitch_metrics.per_pitch_rows(f0_sums)}
+    for row in rows:
+        measured = f0_rows.get(row["midi"], {})
+        row["f0_l1_cents"] = measured.get("f0_l1_cents")
+        row["f0_outlier_ratio"] = measured.get("f0_outlier_ratio")
+    return rows
+
+
+def _span_f0_l1_cents(f0_sums, span):
+    """Pooled f0 L1 in cents of the notes span = (first, last) MIDI notes in `f0_sums`; None without frames."""
+    if span is None:
+        return None
+    notes = np.arange(len(f0_sums["n_frames"]))
+    selected = (notes >= span[0]) & (notes <= span[1])
+    n_frames = float(np.sum(f0_sums["n_frames"][selected]))
+    return float(np.sum(f0_sums["f0_error_cents"][selected]) / n_frames) if n_frames else None
+
+
 @gin.configurable
 class F0LoudnessMetrics:
     """Loudness and f0 errors of generated audio against its input controls, over many batches.
@@ -181,13 +240,18 @@ class F0LoudnessMetrics:
         outlier_cents: A frame off by more than this counts as an f0 outlier.
         crepe_precision: 'float32', 'bfloat16' (see `crepe.build_model`) or 'auto'
             (bfloat16 where the GPU or CPU computes it natively, else float32).
+        crepe_frame_rate: Frames per second CREPE runs at on the generated audio, or None
+            for frame_rate (every frame). CREPE then runs on every k-th feature frame,
+            k = `frame_stride(frame_rate, crepe_frame_rate)` (at least crepe_frame_rate
+            frames/s; every frame when frame_rate is lower), and the f0 figures are pooled
+            over those frames (see the module docstring).
         pitch_tracker: A `crepe.PitchTracker` to use; it overrides crepe_capacity and
             crepe_precision. By default one is built on the first `update_state`, so
             constructing this object is cheap.
     """
 
     def __init__(self, sample_rate=16000, frame_rate=250, crepe_capacity="full", min_f0_confidence=MIN_F0_CONFIDENCE,
-                 outlier_cents=OUTLIER_CENTS, crepe_precision="float32", pitch_tracker=None):
+                 outlier_cents=OUTLIER_CENTS, crepe_precision="float32", pitch_tracker=None, crepe_frame_rate=None):
         checks.check_positive("sample_rate", sample_rate)
         checks.check_positive("frame_rate", frame_rate)
         if not 0.0 <= min_f0_confidence <= 1.0:
@@ -199,6 +263,7 @@ class F0LoudnessMetrics:
         self.sample_rate = sample_rate
         self.frame_rate = frame_rate
         self.crepe_capacity = crepe.check_capacity(crepe_capacity)
+        self.frame_stride = frame_stride(frame_rate, crepe_frame_rate)
         if crepe_precision == "auto":
             from ddsp_core.accelerators import fast_precision
 
@@ -216,6 +281,14 @@ class F0LoudnessMetrics:
             self._pitch_tracker = crepe.PitchTracker(self.crepe_capacity, precision=self.crepe_precision)
         return self._pitch_tracker
 
+    def settings(self):
+        """What the f0 figures depend on, for the record: {'crepe_capacity', 'crepe_precision',
+        'crepe_frame_rate' (frames/s CREPE ran at), 'frame_stride', 'min_f0_confidence',
+        'outlier_cents'}. A given pitch_tracker's own size is not known here."""
+        return {"crepe_capacity": self.crepe_capacity, "crepe_precision": self.crepe_precision,
+                "crepe_frame_rate": self.frame_rate / self.frame_stride, "frame_stride": self.frame_stride,
+                "min_f0_confidence": self.min_f0_confidence, "outlier_cents": self.outlier_cents}
+
     def reset_state(self):
         """Forgets every batch seen so far (the pitch tracker is kept)."""
         self._loudness_l1_sum = 0.0  # Sum over examples of each example's mean |error| in dB.
@@ -232,7 +305,8 @@ class F0LoudnessMetrics:
         self._n_stable_frames = 0
         self._n_stable_outliers = 0
         self._outlier_locations = dict.fromkeys(pitch_metrics.OUTLIER_LOCATIONS, 0)
-        self._note_sums = None  # pitch_metrics.note_sums pooled over batches.
+        self._note_sums = None  # pitch_metrics.note_sums pooled over batches (confident frames).
+        self._f0_note_sums = None  # ... over the confident frames CREPE ran on (stride > 1 only).
 
     def update_state(self, batch, audio_gen, harmonic_audio=None, noise_audio=None):
         """Adds one batch of examples and their generated audio.
@@ -262,6 +336,8 @@ class F0LoudnessMetrics:
         loudness_gen = spectral_ops.compute_loudness(audio_gen, self.sample_rate, self.frame_rate, use_tf=False)
         loudness_gen = np.asarray(loudness_gen, dtype=np.float32).reshape(audio_gen.shape[0], -1)
         f0_gen, confidence_gen = self._track_f0(audio_gen)
+        # The input frames whose f0 is compared: those CREPE ran on (all with stride 1).
+        compared_confidence = np.where(self._measured(features["f0_hz"].shape[1]), features["f0_confidence"], -1.0)
 
         loudness_in = features["loudness_db"]
         loudness_errors = loudness_l1_db(loudness_in, loudness_gen)  # [batch]
@@ -280,7 +356,7 @@ class F0LoudnessMetrics:
         example_metrics = []
         quiet_ends = np.cumsum(quiet_counts)
         for i in range(audio_gen.shape[0]):
-            errors = f0_errors_cents(features["f0_hz"][i:i + 1], features["f0_confidence"][i:i + 1],
+            errors = f0_errors_cents(features["f0_hz"][i:i + 1], compared_confidence[i:i + 1],
                                      f0_gen[i:i + 1], self.min_f0_confidence)
             quiet = quiet_errors[quiet_ends[i] - quiet_counts[i]:quiet_ends[i]]
             example_metrics.append({
@@ -311,10 +387,11 @@ class F0LoudnessMetrics:
         n_frames = min(features["f0_hz"].shape[1], f0_gen.shape[1], loudness_gen.shape[1])
         f0_in, loudness_in = features["f0_hz"][:, :n_frames], features["loudness_db"][:, :n_frames]
         confident = (features["f0_confidence"][:, :n_frames] >= self.min_f0_confidence) & (f0_in > 0)
+        compared = confident & self._measured(n_frames)  # [batch, n_frames]
         errors = cents_error(f0_in, f0_gen[:, :n_frames])  # [batch, n_frames]
-        outlier = confident & (errors > self.outlier_cents)
+        outlier = compared & (errors > self.outlier_cents)
         transition, onset_offset = pitch_metrics.unstable_frames(f0_in, confident, loudness_in, self.frame_rate)
-        stable = confident & ~transition & ~onset_offset
+        stable = compared & ~transition & ~onset_offset
         self._stable_error_sum += float(np.sum(errors[stable]))
         self._n_stable_frames += int(np.sum(stable))
         self._n_stable_outliers += int(np.sum(outlier & stable))
@@ -326,18 +403,27 @@ class F0LoudnessMetrics:
                                        np.abs(loudness_gen[:, :n_frames] - loudness_in), errors, outlier,
                                        **{name: energy[:, :n_frames] for name, energy in energies.items()})
         self._note_sums = pitch_metrics.add_sums(self._note_sums, sums)
+        f0_sums = None  # With stride 1, the f0 figures are those of `sums`.
+        if self.frame_stride > 1:
+            f0_sums = pitch_metrics.note_sums(pitch_metrics.midi_notes(f0_in), compared,
+                                              np.abs(loudness_gen[:, :n_frames] - loudness_in), errors, outlier)
+            self._f0_note_sums = pitch_metrics.add_sums(self._f0_note_sums, f0_sums)
         n_stable = np.sum(stable, axis=1)  # [batch]
         return {
             "f0_l1_cents_stable": [float(np.sum(errors[i][stable[i]]) / n) if n else None
                                    for i, n in enumerate(n_stable)],
             "f0_outlier_ratio_stable": [float(np.sum(outlier[i] & stable[i]) / n) if n else None
                                         for i, n in enumerate(n_stable)],
-            "per_pitch": pitch_metrics.per_pitch_rows(sums),
+            "per_pitch": _per_pitch_rows(sums, f0_sums),
         }
+
+    def _measured(self, n_frames):
+        """The frames CREPE runs on, bool [n_frames]: every `frame_stride`-th from frame 0."""
+        return np.arange(n_frames) % self.frame_stride == 0
 
     def per_pitch(self):
         """The table by input MIDI note over every batch since `reset_state` (`pitch_metrics.per_pitch_rows`)."""
-        return pitch_metrics.per_pitch_rows(self._note_sums)
+        return _per_pitch_rows(self._note_sums, self._f0_note_sums)
 
     def result(self):
         """The metrics over every batch since the last `reset_state`.
@@ -356,8 +442,13 @@ class F0LoudnessMetrics:
         """
         has_f0 = self._n_confident_frames > 0
         n_outliers = sum(self._outlier_locations.values())
-        registers = pitch_metrics.register_summaries(
-            self._note_sums, min_note_frames=int(round(pitch_metrics.REGISTER_MIN_NOTE_S * self.frame_rate)))
+        min_note_frames = int(round(pitch_metrics.REGISTER_MIN_NOTE_S * self.frame_rate))
+        registers = pitch_metrics.register_summaries(self._note_sums, min_note_frames=min_note_frames)
+        if self._f0_note_sums is not None:
+            # The registers' notes from every confident frame, their f0 from the frames CREPE ran on.
+            spans = pitch_metrics.register_notes(self._note_sums, min_note_frames)
+            for prefix, span in zip(("lowest_register_", "middle_register_"), spans):
+                registers[prefix + "f0_l1_cents"] = _span_f0_l1_cents(self._f0_note_sums, span)
         return {
             "loudness_l1_db": self._loudness_l1_sum / self._n_examples if self._n_examples else None,
             "quiet_loudness_l1_db": self._quiet_error_sum / self._n_quiet_frames if self._n_quiet_frames else None,
@@ -380,14 +471,26 @@ class F0LoudnessMetrics:
         }
 
     def _track_f0(self, audio_gen):
-        """CREPE on each generated example: (f0_hz, confidence), each [batch, n_f0_frames] float32."""
+        """CREPE on each generated example: (f0_hz, confidence), each [batch, n_f0_frames] float32 at
+        frame_rate (with a stride, CREPE's values held over the frames it did not run on).
+
+        The frames of all examples go through CREPE together, `pitch_tracker.batch_size` at a time
+        (one example alone would be padded to a whole batch); each example is then decoded alone
+        (Viterbi), as `spectral_ops.compute_f0` decodes a file.
+        """
+        tracker = self.pitch_tracker
+        crepe_rate = self.frame_rate / self.frame_stride
+        audios_16k = [resample(audio, self.sample_rate, crepe.SAMPLE_RATE) for audio in audio_gen]
+        frames = [crepe.frame_audio(audio, crepe_rate) for audio in audios_16k]  # [n_crepe_frames, 1024] each
+        salience = _salience(tracker, np.concatenate(frames))  # [sum of n_crepe_frames, 360]
         f0s, confidences = [], []
-        for audio in audio_gen:  # [n_samples]
-            audio_16k = resample(audio, self.sample_rate, crepe.SAMPLE_RATE)
-            f0_hz, confidence = spectral_ops.compute_f0(audio_16k, self.frame_rate, viterbi=True,
-                                                        pitch_tracker=self.pitch_tracker)
-            f0s.append(f0_hz)
-            confidences.append(confidence)
+        ends = np.cumsum([len(example) for example in frames])
+        for audio, end, n_crepe in zip(audios_16k, ends, (len(example) for example in frames)):
+            f0_hz, confidence = crepe.decode(salience[end - n_crepe:end], viterbi=True)
+            # CREPE's frame j is feature frame j * stride; each value is held over the frames between.
+            n_frames = crepe.n_frames_for(audio.shape[0], self.frame_rate)
+            f0s.append(np.repeat(f0_hz, self.frame_stride)[:n_frames])
+            confidences.append(np.repeat(confidence, self.frame_stride)[:n_frames])
         return np.stack(f0s).astype(np.float32), np.stack(confidences).astype(np.float32)
 
     def _check_batch(self, batch, audio_gen):

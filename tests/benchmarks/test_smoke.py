@@ -28,6 +28,7 @@ CASES = [
     ("bench_play", [], "offline render, vst model", [pytest.mark.slow]),
     ("time_to_quality", [], "time_to_quality smoke", []),
     ("bench_prepare", [], "job  tiny", []),
+    ("eval_crepe", [], "smoke tones   tiny@50", []),  # ~7 s: two synthesized batches, tiny CREPE.
     # Slow, to keep `make test` under its 25 minutes: bench_train, profile_train_step and bench_play above
     # (10-13 s each); and (seconds on 2 cores, while another job ran): 14 (two models built), 35 (CREPE on 4 files and
     # training), 420 (two prepare jobs, a train and two evals, each its own process).
