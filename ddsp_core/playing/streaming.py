@@ -139,17 +139,7 @@ def audible_harmonic_hops(f0_points, amplitude_points, hop_size, method="window"
     phase arithmetic is the same as `harmonic_hops`'s (cycles, wrapped, then radians), so the
     sines are the same float32 numbers; the sums differ only in their order.
 
-    Args:
-        f0_points: Fundamental frequency in Hz, [batch, n_hops + 1, 1].
-        amplitude_points: Linear amplitude of each harmonic, [batch, n_hops + 1, n_harmonics].
-        hop_size: Samples per interval.
-        method: 'linear' or 'window' (see `resample`).
-        sample_rate: Sample rate in Hz.
-        initial_phase: Phase of the fundamental before the first sample in cycles, [batch, 1];
-            None for 0.
-
-    Returns:
-        (audio [batch, n_hops * hop_size], final_phase [batch, 1] in cycles, [0, 1)).
+    Arguments (shapes, units) and results are `harmonic_hops`'s.
     """
     import tensorflow as tf
 
