@@ -34,7 +34,8 @@ CREPE may run on fewer frames than the features have (`crepe_frame_rate`, the fu
 presets' 50 frames/s on 250 frames/s features): it then runs on every k-th frame only, k =
 frame_rate // crepe_frame_rate, and every f0 figure (f0_l1_cents, the outliers, the stable
 frames, the f0 columns of the table by note and of the registers) is pooled over those frames
-alone, the input's f0 read at the same frames; the loudness figures keep every frame. Which
+alone, the input's f0 read at the same frames; the loudness figures keep every frame. Each
+of those frames is decoded alone (argmax and local average, no Viterbi path). Which
 frames are "stable" or "at a transition" is still decided on the input at its full rate.
 `settings()` gives the CREPE settings, recorded beside the metrics.
 
@@ -475,8 +476,10 @@ class F0LoudnessMetrics:
         frame_rate (with a stride, CREPE's values held over the frames it did not run on).
 
         The frames of all examples go through CREPE together, `pitch_tracker.batch_size` at a time
-        (one example alone would be padded to a whole batch); each example is then decoded alone
-        (Viterbi), as `spectral_ops.compute_f0` decodes a file.
+        (one example alone would be padded to a whole batch); each example is then decoded alone:
+        along a Viterbi path on every frame, as `spectral_ops.compute_f0` decodes a file; each frame
+        alone with a stride (CREPE's Viterbi transitions are set per frame: at 50 frames/s its
+        path lagged behind note changes and read 150 cents where every frame read 4).
         """
         tracker = self.pitch_tracker
         crepe_rate = self.frame_rate / self.frame_stride
@@ -486,7 +489,7 @@ class F0LoudnessMetrics:
         f0s, confidences = [], []
         ends = np.cumsum([len(example) for example in frames])
         for audio, end, n_crepe in zip(audios_16k, ends, (len(example) for example in frames)):
-            f0_hz, confidence = crepe.decode(salience[end - n_crepe:end], viterbi=True)
+            f0_hz, confidence = crepe.decode(salience[end - n_crepe:end], viterbi=self.frame_stride == 1)
             # CREPE's frame j is feature frame j * stride; each value is held over the frames between.
             n_frames = crepe.n_frames_for(audio.shape[0], self.frame_rate)
             f0s.append(np.repeat(f0_hz, self.frame_stride)[:n_frames])
