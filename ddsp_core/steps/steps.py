@@ -343,6 +343,7 @@ def _eval_bindings(dataset_dir, manifest, preset):
             "evaluate.split": split,
             "sample.split": split,
             "F0LoudnessMetrics.crepe_capacity": preset.eval_crepe_capacity,
+            "F0LoudnessMetrics.crepe_frame_rate": preset.eval_crepe_frame_rate or None,
             "evaluate.num_batches": preset.eval_batches,
             "sample.batch_size": preset.sample_examples}
 
