@@ -48,8 +48,8 @@ QUICK_GIN_PARAMS = (
 # (a file, so that eval reads them from the run's operative config, not from the preset).
 QUICK_RECIPE_GIN_FILE = "recipes/quick.gin"
 # full's and hq's eval: full CREPE on the generated audio at 50 frames/s, not the features' 250 (each frame
-# decoded alone): on a trained clarinet model its f0 L1 and outlier ratio read within 0.02 cents and 0.03
-# points of CREPE on every frame, at a quarter of the CPU time; tiny CREPE read 20% higher
+# decoded alone): on two trained clarinet models its f0 L1 read within 3% (0.12 cents) and its outlier ratio
+# within 0.03 points of CREPE on every frame, at a quarter of the CPU time; tiny CREPE read 20-37% higher
 # (benchmarks/RESULTS.md, "Eval's CREPE on the generated audio"). quick and vst keep tiny on every frame.
 EVAL_CREPE_FRAME_RATE = 50
 
