@@ -25,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from ddsp_core.playing.midi import DRUM_CHANNEL, LEGATO_TOLERANCE_S, MidiError, Note
+from ddsp_core.playing.midi import DRUM_CHANNEL, LEGATO_TOLERANCE_S, MidiError
 
 __all__ = ["GM_PROGRAMS", "Selection", "melody_part", "monophonic_share", "note_name", "parts_table", "polyphony",
            "select", "top_line"]

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddsp_core.core.convolution import fft_convolve, frequency_filter
+from ddsp_core.core.convolution import frequency_filter
 from ddsp_core.core.oscillators import harmonic_hops, harmonic_synthesis
-from ddsp_core.effects import Reverb
 from ddsp_core.playing.instrument import load_instrument
 from ddsp_core.playing.streaming import StreamingSynth, audible_harmonic_hops, block_frames, render
 from tests.playing.conftest import build_known_instrument
