@@ -285,8 +285,10 @@ class F0LoudnessMetrics:
     def settings(self):
         """What the f0 figures depend on, for the record: {'crepe_capacity', 'crepe_precision',
         'crepe_frame_rate' (frames/s CREPE ran at), 'frame_stride', 'min_f0_confidence',
-        'outlier_cents'}. A given pitch_tracker's own size is not known here."""
-        return {"crepe_capacity": self.crepe_capacity, "crepe_precision": self.crepe_precision,
+        'outlier_cents'}; a given pitch_tracker's own capacity and precision."""
+        tracker = self._pitch_tracker
+        return {"crepe_capacity": getattr(tracker, "capacity", self.crepe_capacity),
+                "crepe_precision": getattr(tracker, "precision", self.crepe_precision),
                 "crepe_frame_rate": self.frame_rate / self.frame_stride, "frame_stride": self.frame_stride,
                 "min_f0_confidence": self.min_f0_confidence, "outlier_cents": self.outlier_cents}
 

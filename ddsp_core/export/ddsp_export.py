@@ -205,8 +205,14 @@ def export(*, model_path, save_dir="", name="model", inference_model="auto", tfl
                                                       serving_seconds=serving_seconds)
             logging.info("SavedModel: %d frames (%.2f s) per request.", n_frames, n_frames / instrument.frame_rate)
         if write_tflite:
-            vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{name}.tflite"),
-                              frame_rate=instrument.frame_rate, metadata=record)
+            try:
+                vst.export_tflite(instrument.model, os.path.join(scratch, "tflite", f"{name}.tflite"),
+                                  frame_rate=instrument.frame_rate, metadata=record)
+            except vst.VstExportError as error:
+                if inference_model != "auto":
+                    raise
+                # As with every other plugin problem under 'auto': the rest is exported, without the file.
+                logging.warning("No DDSP-VST TFLite file: %s", error)
         write_reverb_ir(instrument, scratch)
         copy_model_files(instrument, scratch)
         written = storage.list_tree(scratch)

@@ -69,6 +69,8 @@ MAX_OPERATOR_VERSIONS = {
 END_OF_CENTRAL_DIRECTORY = 0x06054B50
 CENTRAL_DIRECTORY_HEADER = 0x02014B50
 LOCAL_FILE_HEADER = 0x04034B50
+# The fixed part of each header (bytes), all of which must lie inside the file.
+_HEADER_SIZES = {CENTRAL_DIRECTORY_HEADER: 46, LOCAL_FILE_HEADER: 30}
 JUCE_SEARCH_BYTES = 1048576  # How far back from the end JUCE looks for the end record.
 
 
@@ -85,7 +87,7 @@ def _u32(data, offset):
 
 
 def _signature_at(data, offset, signature):
-    return 0 <= offset <= len(data) - 4 and _u32(data, offset) == signature
+    return 0 <= offset <= len(data) - _HEADER_SIZES.get(signature, 4) and _u32(data, offset) == signature
 
 
 def read_juce_zip(data, name="the file"):

@@ -40,9 +40,13 @@ def decode(data, name="<bytes>"):
                              "convert it to WAV or FLAC, or remove it from the input pattern") from None
     if samples.shape[0] == 0:
         raise AudioFileError("no audio samples (zero-length file)")
-    if not np.all(np.isfinite(samples)):
-        raise AudioFileError("contains NaN or infinite samples (a corrupt float file?)")
+    _check_finite(samples, "contains")
     return samples, int(sample_rate)
+
+
+def _check_finite(samples, what):
+    if not np.all(np.isfinite(samples)):
+        raise AudioFileError(f"{what} NaN or infinite samples (a corrupt float file?)")
 
 
 def probe(handle):
@@ -79,8 +83,7 @@ def read_part(handle, start, stop, name="<file>"):
             samples = sound.read(int(stop) - int(start), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise AudioFileError(f"cannot decode samples {start}-{stop} of {name} ({first_line(error)})") from None
-    if not np.all(np.isfinite(samples)):
-        raise AudioFileError(f"samples {start}-{stop} contain NaN or infinite values (a corrupt float file?)")
+    _check_finite(samples, f"samples {start}-{stop} contain")
     return samples
 
 

@@ -57,10 +57,7 @@ def exists(path):
 
 
 def read_bytes(path):
-    if not is_url(path):
-        with open(path, "rb") as handle:
-            return handle.read()
-    with _filesystems().open(path) as handle:
+    with open_read(path) as handle:
         return handle.read()
 
 
@@ -108,13 +105,14 @@ def open_write(path):
     return _filesystems().create(path)
 
 
-def remove_folder(folder):
-    """Removes an empty local folder (object stores have none to remove); no error if it is absent or not empty."""
+def remove_tree(folder):
+    """Deletes `folder` and everything under it (local or URL); nothing if it is absent."""
     if not is_url(folder):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    delete([join(folder, relative) for relative in list_tree(folder)])
 
 
 def write_bytes(path, data):
@@ -124,15 +122,7 @@ def write_bytes(path, data):
     crash) never sees it half-written. Object stores make a new object visible only
     once it is complete.
     """
-    if not is_url(path):
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-        return
-    with _filesystems().create(path) as handle:
+    with open_write(path) as handle:
         handle.write(data)
 
 

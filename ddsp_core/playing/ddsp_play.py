@@ -65,7 +65,7 @@ def build_parser():
     parser.add_argument("--vibrato_cents", type=float, default=expression.vibrato_cents,
                         help="MIDI: vibrato depth (cents, peak).")
     parser.add_argument("--vibrato_hz", type=float, default=expression.vibrato_hz, help="MIDI: vibrato rate (Hz).")
-    parser.add_argument("--bend_range", type=float, default=2.0, help="MIDI: pitch-bend range (semitones).")
+    parser.add_argument("--bend_range", type=_positive, default=2.0, help="MIDI: pitch-bend range (semitones).")
     parser.add_argument("--allow_out_of_range", action="store_true",
                         help="Play pitches outside the instrument's training range anyway.")
     parser.add_argument("--chunk_seconds", type=float, default=2.0,
@@ -73,6 +73,16 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="Noise seed.")
     parser.add_argument("--verbosity", default="info", choices=("debug", "info", "warning", "error"))
     return parser
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of semitones > 0, got {text!r}")
+    return value
 
 
 def _channel(text):

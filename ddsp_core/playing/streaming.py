@@ -126,6 +126,12 @@ def noise_ir_size(noise, n_bands):
     return window_size if window_size % 2 == 1 else window_size - 1
 
 
+def _layers_support_xla(model):
+    """Whether every layer of `model` says it can run under XLA (Keras' `supports_jit`; its GRU says
+    no where cuDNN would run it)."""
+    return all(getattr(layer, "supports_jit", True) for layer in model._flatten_layers())
+
+
 def audible_harmonic_hops(f0_points, amplitude_points, hop_size, method="window", sample_rate=16000,
                           initial_phase=None):
     """`harmonic_hops` for offline rendering on TensorFlow: the same audio, less work per sample.
@@ -206,8 +212,8 @@ class StreamingSynth:
         if self.per_value:  # A plain tf.function (distinct values vary in number), its time loop in XLA.
             self._recurrence_fn = compile_function(_gru_states, jit_compile=True)
             self._controls_fn = compile_function(self._controls_per_value)
-        else:
-            self._controls_fn = compile_function(self._controls, jit_compile)
+        else:  # XLA only where every layer can take it: Keras' GRU on a GPU runs cuDNN, which XLA cannot.
+            self._controls_fn = compile_function(self._controls, jit_compile and _layers_support_xla(model))
         # Offline, the harmonic synth computes only the harmonics below Nyquist (`audible_harmonic_hops`).
         self.audible_only = self.jit_compile and keras.backend.backend() == "tensorflow"
         # The synth stays a plain tf.function: under XLA it measured slower on melodies (bench_play).

@@ -130,17 +130,15 @@ def load_file(path, settings):
     return audio, audio_16k, facts
 
 
-def load_block(path, block, settings):
-    """Reads one block of a long file: (audio at example_format.sample_rate, audio at 16 kHz), both
-    from the block's first_second to its stop_secs (the file's end at the latest).
+def load_block(path, block, file_rate, settings):
+    """Reads one block of a long file at file_rate Hz: (audio at example_format.sample_rate, audio at
+    16 kHz), both from the block's first_second to its stop_secs (the file's end at the latest).
 
     Raises:
         audio_io.AudioFileError: with the reason the block cannot be used.
     """
     try:
         with storage.open_read(path) as handle:
-            _, file_rate, _ = audio_io.probe(handle)
-            handle.seek(0)
             start = block.first_second * file_rate
             stop = int(np.ceil(block.stop_secs * file_rate)) + 1
             mono = audio_io.to_mono(audio_io.read_part(handle, start, stop, path))
@@ -261,7 +259,7 @@ class _ReadFile(_FileStep):
             yield from super().process((path, split))
             return
         try:
-            audio, audio_16k = load_block(path, block, self.settings)
+            audio, audio_16k = load_block(path, block, facts["file_sample_rate"], self.settings)
         except Exception as error:
             self.blocks_skipped.inc()
             yield beam.pvalue.TaggedOutput(REPORTS, _skip_report(AudioFile(path, split, facts, None, None,
@@ -531,8 +529,10 @@ def _assemble_shards(parts, prefix, num_shards, parts_folder):
     With num_shards N, shard i is part i of every bundle, one after another (TFRecord files
     can be joined end to end), copied a chunk at a time; with 0, each part is a shard. A
     split without examples gets max(N, 1) empty shards. Each shard is written whole
-    (`storage.open_write`); the parts are deleted after.
+    (`storage.open_write`); then the parts folder goes, with anything a retried bundle left in it.
     """
+    import shutil
+
     parts = sorted(parts)
     if num_shards:
         groups = [[paths[index] for paths, _ in parts] for index in range(num_shards)]
@@ -543,13 +543,8 @@ def _assemble_shards(parts, prefix, num_shards, parts_folder):
         with storage.open_write(shard) as out:
             for path in group:
                 with storage.open_read(path) as part:
-                    while True:
-                        chunk = part.read(1 << 22)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-    storage.delete([path for paths, _ in parts for path in paths])
-    storage.remove_folder(parts_folder)
+                    shutil.copyfileobj(part, out, 1 << 22)
+    storage.remove_tree(parts_folder)
     return shards
 
 

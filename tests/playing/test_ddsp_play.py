@@ -109,6 +109,7 @@ def _bad_inputs(tmp_path, known_instrument_dir):
         "track_without_midi": (["--track", "1"], "--list, --track and --channel read a MIDI file"),
         "transpose_audio": (["--audio", str(silent), "--transpose", "auto"], "--transpose is for MIDI"),
         "transpose_not_a_number": (["--midi", song, "--transpose", "up"], "'auto' or whole semitones"),
+        "bend_range_zero": (["--midi", song, "--bend_range", "0"], "a number of semitones > 0"),
     }
 
 
@@ -116,7 +117,7 @@ def _bad_inputs(tmp_path, known_instrument_dir):
                                   "midi_without_notes", "pitch_out_of_range", "no_checkpoint", "no_such_model",
                                   "midi_drum_channel", "midi_drum_track", "midi_no_such_track", "melody_out_of_range",
                                   "wider_than_range", "track_without_midi", "transpose_audio",
-                                  "transpose_not_a_number"])
+                                  "transpose_not_a_number", "bend_range_zero"])
 def test_bad_input(case, known_instrument_dir, tmp_path, capsys):
     arguments, message = _bad_inputs(tmp_path, known_instrument_dir)[case]
     output = tmp_path / "out" / "result.wav"

@@ -64,7 +64,7 @@ def test_blocks_give_the_whole_files_examples(long_take):
     assert len(blocks) == 5
     parts = []
     for block in blocks:
-        block_audio, block_16k = transforms.load_block(long_take, block, settings)
+        block_audio, block_16k = transforms.load_block(long_take, block, 44100, settings)
         assert block_16k.shape[0] <= 16000 * 18  # Its own part only: 2 s + 10 s of starts + a 4 s window + 2 s.
         features = examples_lib.compute_features(block_16k, FORMAT.frame_rate, tracker)
         parts += examples_lib.cut_examples(block_audio, block_16k, features, FORMAT, window_starts=block.window_starts,
