@@ -58,7 +58,8 @@ RECIPES = {
 # collapsed to the noise synth (healthy runs: 2-3%; collapsed ones: 39-98%).
 COLLAPSE_OUTLIERS = 0.2
 METRICS = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms", "f0_l1_cents",
-           "f0_outlier_ratio", "f0_outlier_ratio_stable", "lowest_register_loudness_l1_db",
+           "f0_outlier_ratio", "f0_unreadable_ratio", "f0_outlier_ratio_every_frame", "f0_outlier_ratio_stable",
+           "lowest_register_loudness_l1_db",
            "middle_register_loudness_l1_db", "spectral_loss")
 # Metrics where larger is worse (all of these but silent level, where larger, i.e. louder, is worse too).
 PRESET = "quick"
@@ -187,13 +188,14 @@ def table(recipe_rows, markdown=False):
 
 
 def per_seed(recipe_rows):
-    lines = ["| recipe | seed | dry loudness L1 dB | room loudness L1 dB | dry f0 outliers | stable | retries |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | seed | dry loudness L1 dB | room loudness L1 dB | dry f0 outliers | every frame | stable "
+             "| retries |", "|---|---|---|---|---|---|---|---|"]
     for recipe, rows in recipe_rows.items():
         for row in rows:
             dry, room = row.get("dry", {}), row.get("room", {})
             lines.append(f"| {recipe} | {row['seed']} | {_fmt(dry.get('loudness_l1_db'))} | "
                          f"{_fmt(room.get('loudness_l1_db'))} | {_fmt(dry.get('f0_outlier_ratio'))} | "
+                         f"{_fmt(dry.get('f0_outlier_ratio_every_frame'))} | "
                          f"{_fmt(dry.get('f0_outlier_ratio_stable'))} | {row['retries']} |")
     return "\n".join(lines)
 

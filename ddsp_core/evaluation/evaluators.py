@@ -70,9 +70,10 @@ class F0LdEvaluator(Evaluator):
     """
 
     RESULT_NAMES = ("loudness_l1_db", "quiet_loudness_l1_db", "silent_level_db", "onset_lag_median_ms",
-                    "f0_l1_cents", "f0_outlier_ratio", "f0_l1_cents_stable", "f0_outlier_ratio_stable",
+                    "f0_l1_cents", "f0_outlier_ratio", "f0_unreadable_ratio", "f0_l1_cents_every_frame",
+                    "f0_outlier_ratio_every_frame", "f0_l1_cents_stable", "f0_outlier_ratio_stable",
                     *(f"f0_outliers_{name}" for name in pitch_metrics.OUTLIER_LOCATIONS), *REGISTER_NAMES,
-                    "n_confident_frames", "n_stable_frames", "n_quiet_frames", "n_onsets")
+                    "n_confident_frames", "n_readable_frames", "n_stable_frames", "n_quiet_frames", "n_onsets")
 
     def __init__(self, sample_rate, frame_rate):
         super().__init__(sample_rate, frame_rate)

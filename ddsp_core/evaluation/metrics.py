@@ -9,18 +9,27 @@ metrics measure the features of the generated audio against those inputs:
     f0_l1_cents       CREPE's f0 of the generated audio vs the input's `f0_hz`, on the
                       frames where the input is confidently pitched
                       (`f0_confidence >= min_f0_confidence`, 0.85 as in magenta's ddsp,
-                      and f0 > 0): mean |error| in cents, pooled over the frames of all
-                      examples (a long example weighs more than a short one).
+                      and f0 > 0) and readable (below): mean |error| in cents, pooled over
+                      the frames of all examples (a long example weighs more than a short one).
     f0_outlier_ratio  Fraction of those frames whose error exceeds `outlier_cents`
                       (50 cents, a quarter tone: 1 - the raw pitch accuracy of MIREX
                       melody extraction at its 50-cent tolerance).
+    f0_unreadable_ratio   Fraction of the confident frames left out of those two as
+                      unreadable: the same CREPE reads a plain tone that follows the input
+                      f0 and loudness exactly (`reference_tone`) more than `outlier_cents`
+                      off there, so a model that follows the input would be an outlier
+                      too (almost all at note changes, where the input f0 is a tracker's
+                      reading of a transition). `screen_unreadable_frames=False` keeps them.
+    f0_l1_cents_every_frame, f0_outlier_ratio_every_frame   The two on every confident
+                      frame, unreadable ones included (the figures before the screen).
     quiet_loudness_l1_db   Loudness L1 over the input's quiet frames (at least 30 dB below
                       the example's peak: releases, rests), pooled over frames.
     silent_level_db   Power-mean level of the generated audio where the input is silent
                       (60 dB below its peak), in dB re the input example's peak.
     onset_lag_median_ms    Median over onsets (and windows that start inside a note) of
                       the time until the generated loudness is within 3 dB of the input's.
-(the last three are defined in `level_metrics`), and, defined in `pitch_metrics`:
+(the last three are defined in `level_metrics`), and, defined in `pitch_metrics` on every
+confident frame (no screen):
     f0_l1_cents_stable, f0_outlier_ratio_stable   The f0 figures on the stable frames only:
                       confident frames where the input holds one pitch (within 50 cents
                       over +-40 ms) away from input onsets, offsets and confidence drops.
@@ -52,8 +61,7 @@ import numpy as np
 
 from ddsp_core import crepe, spectral_ops
 from ddsp_core.core import checks
-from ddsp_core.training import health
-from ddsp_core.evaluation import level_metrics, pitch_metrics
+from ddsp_core.evaluation import level_metrics, pitch_metrics, reference_tone
 from ddsp_core.io.audio_io import resample
 
 # Input frames with at least this f0 confidence are compared (magenta's threshold).
@@ -182,6 +190,10 @@ def _synth_energies(f0_hz, harmonic_audio, noise_audio):
         if audio.ndim != 2:
             raise ValueError(f"{name} must have shape [batch, n_samples] (rank 2), got shape {audio.shape}.")
     _check_same_batch([("batch['f0_hz']", f0_hz), *parts.items()])
+    # Imported here: ddsp_core.training imports this module, so a module-level import would be circular
+    # for a caller that imports ddsp_core.evaluation.metrics first.
+    from ddsp_core.training import health
+
     return {name: health.frame_energy(parts[key], f0_hz.shape[1])
             for name, key in (("harmonic_energy", "harmonic_audio"), ("noise_energy", "noise_audio"))}
 
@@ -249,10 +261,14 @@ class F0LoudnessMetrics:
         pitch_tracker: A `crepe.PitchTracker` to use; it overrides crepe_capacity and
             crepe_precision. By default one is built on the first `update_state`, so
             constructing this object is cheap.
+        screen_unreadable_frames: Leave the unreadable frames (see the module docstring)
+            out of f0_l1_cents and f0_outlier_ratio. It runs CREPE on a reference tone
+            as well as on the generated audio: twice the CREPE time.
     """
 
     def __init__(self, sample_rate=16000, frame_rate=250, crepe_capacity="full", min_f0_confidence=MIN_F0_CONFIDENCE,
-                 outlier_cents=OUTLIER_CENTS, crepe_precision="float32", pitch_tracker=None, crepe_frame_rate=None):
+                 outlier_cents=OUTLIER_CENTS, crepe_precision="float32", pitch_tracker=None, crepe_frame_rate=None,
+                 screen_unreadable_frames=True):
         checks.check_positive("sample_rate", sample_rate)
         checks.check_positive("frame_rate", frame_rate)
         if not 0.0 <= min_f0_confidence <= 1.0:
@@ -272,6 +288,7 @@ class F0LoudnessMetrics:
         self.crepe_precision = crepe.check_precision(crepe_precision)
         self.min_f0_confidence = float(min_f0_confidence)
         self.outlier_cents = float(outlier_cents)
+        self.screen_unreadable_frames = bool(screen_unreadable_frames)
         self._pitch_tracker = pitch_tracker
         self.reset_state()
 
@@ -285,12 +302,13 @@ class F0LoudnessMetrics:
     def settings(self):
         """What the f0 figures depend on, for the record: {'crepe_capacity', 'crepe_precision',
         'crepe_frame_rate' (frames/s CREPE ran at), 'frame_stride', 'min_f0_confidence',
-        'outlier_cents'}; a given pitch_tracker's own capacity and precision."""
+        'outlier_cents', 'screen_unreadable_frames'}; a given pitch_tracker's own capacity and precision."""
         tracker = self._pitch_tracker
         return {"crepe_capacity": getattr(tracker, "capacity", self.crepe_capacity),
                 "crepe_precision": getattr(tracker, "precision", self.crepe_precision),
                 "crepe_frame_rate": self.frame_rate / self.frame_stride, "frame_stride": self.frame_stride,
-                "min_f0_confidence": self.min_f0_confidence, "outlier_cents": self.outlier_cents}
+                "min_f0_confidence": self.min_f0_confidence, "outlier_cents": self.outlier_cents,
+                "screen_unreadable_frames": self.screen_unreadable_frames}
 
     def reset_state(self):
         """Forgets every batch seen so far (the pitch tracker is kept)."""
@@ -299,6 +317,9 @@ class F0LoudnessMetrics:
         self._f0_error_sum = 0.0  # Sum over confident frames of |error| in cents.
         self._n_confident_frames = 0
         self._n_outlier_frames = 0
+        self._every_frame_error_sum = 0.0  # The same three over every confident frame, unreadable ones too.
+        self._n_every_confident_frame = 0
+        self._n_every_frame_outliers = 0
         self._quiet_error_sum = 0.0  # Sum over quiet input frames of |error| in dB.
         self._n_quiet_frames = 0
         self._silent_power_sum = 0.0  # Sum over silent input frames of the generated power re the peak.
@@ -339,8 +360,10 @@ class F0LoudnessMetrics:
         loudness_gen = spectral_ops.compute_loudness(audio_gen, self.sample_rate, self.frame_rate, use_tf=False)
         loudness_gen = np.asarray(loudness_gen, dtype=np.float32).reshape(audio_gen.shape[0], -1)
         f0_gen, confidence_gen = self._track_f0(audio_gen)
-        # The input frames whose f0 is compared: those CREPE ran on (all with stride 1).
-        compared_confidence = np.where(self._measured(features["f0_hz"].shape[1]), features["f0_confidence"], -1.0)
+        # The input frames whose f0 is compared: those CREPE ran on (all with stride 1), ...
+        every_confidence = np.where(self._measured(features["f0_hz"].shape[1]), features["f0_confidence"], -1.0)
+        # ... and, for f0_l1_cents and f0_outlier_ratio, where CREPE reads the input's f0 back.
+        compared_confidence = np.where(self._readable_frames(features, audio_gen.shape[1]), every_confidence, -1.0)
 
         loudness_in = features["loudness_db"]
         loudness_errors = loudness_l1_db(loudness_in, loudness_gen)  # [batch]
@@ -361,6 +384,8 @@ class F0LoudnessMetrics:
         for i in range(audio_gen.shape[0]):
             errors = f0_errors_cents(features["f0_hz"][i:i + 1], compared_confidence[i:i + 1],
                                      f0_gen[i:i + 1], self.min_f0_confidence)
+            every_errors = f0_errors_cents(features["f0_hz"][i:i + 1], every_confidence[i:i + 1],
+                                           f0_gen[i:i + 1], self.min_f0_confidence)
             quiet = quiet_errors[quiet_ends[i] - quiet_counts[i]:quiet_ends[i]]
             example_metrics.append({
                 "loudness_l1_db": float(loudness_errors[i]),
@@ -375,6 +400,9 @@ class F0LoudnessMetrics:
             self._f0_error_sum += float(np.sum(errors))
             self._n_confident_frames += errors.size
             self._n_outlier_frames += int(np.sum(errors > self.outlier_cents))
+            self._every_frame_error_sum += float(np.sum(every_errors))
+            self._n_every_confident_frame += every_errors.size
+            self._n_every_frame_outliers += int(np.sum(every_errors > self.outlier_cents))
         return {"f0_hz_gen": f0_gen, "f0_confidence_gen": confidence_gen, "loudness_db_gen": loudness_gen,
                 "example_metrics": example_metrics, "per_pitch": by_pitch["per_pitch"]}
 
@@ -420,6 +448,19 @@ class F0LoudnessMetrics:
             "per_pitch": _per_pitch_rows(sums, f0_sums),
         }
 
+    def _readable_frames(self, features, n_samples):
+        """bool [batch, n_frames]: the input frames where CREPE reads `reference_tone` of the input's f0 and
+        loudness within outlier_cents of the input f0 (all True when screen_unreadable_frames is off)."""
+        f0_in = features["f0_hz"]
+        if not self.screen_unreadable_frames:
+            return np.ones(f0_in.shape, dtype=bool)
+        tone = reference_tone.reference_tone(f0_in, features["loudness_db"], n_samples, self.sample_rate)
+        f0_read, _ = self._track_f0(tone)
+        n_frames = min(f0_in.shape[1], f0_read.shape[1])
+        readable = np.zeros(f0_in.shape, dtype=bool)  # A frame the tone does not reach is not readable.
+        readable[:, :n_frames] = cents_error(f0_in[:, :n_frames], f0_read[:, :n_frames]) <= self.outlier_cents
+        return readable
+
     def _measured(self, n_frames):
         """The frames CREPE runs on, bool [n_frames]: every `frame_stride`-th from frame 0."""
         return np.arange(n_frames) % self.frame_stride == 0
@@ -434,16 +475,20 @@ class F0LoudnessMetrics:
         Returns:
             {'loudness_l1_db': float (None before any example), 'f0_l1_cents': float,
             'f0_outlier_ratio': float (both None when no input frame was confidently
-            pitched), 'quiet_loudness_l1_db', 'silent_level_db', 'onset_lag_median_ms':
-            float (None without quiet frames, silent frames or onsets), 'f0_l1_cents_stable',
+            pitched and readable), 'f0_l1_cents_every_frame', 'f0_outlier_ratio_every_frame',
+            'f0_unreadable_ratio' (None without a confident frame), 'quiet_loudness_l1_db',
+            'silent_level_db', 'onset_lag_median_ms': float (None without quiet frames, silent
+            frames or onsets), 'f0_l1_cents_stable',
             'f0_outlier_ratio_stable' (None without stable frames), 'f0_outliers_at_transitions',
             'f0_outliers_near_onsets_offsets', 'f0_outliers_low_generated_confidence',
             'f0_outliers_elsewhere' (fractions of the outliers, None without any), the register
             figures of `pitch_metrics.register_summaries` (harmonic shares None unless the
-            synths' audio was given), 'n_examples', 'n_confident_frames', 'n_stable_frames',
-            'n_quiet_frames', 'n_silent_frames', 'n_onsets': int}.
+            synths' audio was given), 'n_examples', 'n_confident_frames', 'n_readable_frames'
+            (those of them readable), 'n_stable_frames', 'n_quiet_frames', 'n_silent_frames',
+            'n_onsets': int}.
         """
         has_f0 = self._n_confident_frames > 0
+        has_every_f0 = self._n_every_confident_frame > 0
         n_outliers = sum(self._outlier_locations.values())
         min_note_frames = int(round(pitch_metrics.REGISTER_MIN_NOTE_S * self.frame_rate))
         registers = pitch_metrics.register_summaries(self._note_sums, min_note_frames=min_note_frames)
@@ -459,6 +504,12 @@ class F0LoudnessMetrics:
             "onset_lag_median_ms": float(1000.0 * np.median(self._onset_lags_s)) if self._onset_lags_s else None,
             "f0_l1_cents": self._f0_error_sum / self._n_confident_frames if has_f0 else None,
             "f0_outlier_ratio": self._n_outlier_frames / self._n_confident_frames if has_f0 else None,
+            "f0_l1_cents_every_frame": self._every_frame_error_sum / self._n_every_confident_frame if has_every_f0
+            else None,
+            "f0_outlier_ratio_every_frame": (self._n_every_frame_outliers / self._n_every_confident_frame
+                                             if has_every_f0 else None),
+            "f0_unreadable_ratio": (1.0 - self._n_confident_frames / self._n_every_confident_frame if has_every_f0
+                                    else None),
             "f0_l1_cents_stable": self._stable_error_sum / self._n_stable_frames if self._n_stable_frames else None,
             "f0_outlier_ratio_stable": (self._n_stable_outliers / self._n_stable_frames if self._n_stable_frames
                                         else None),
@@ -466,7 +517,8 @@ class F0LoudnessMetrics:
                for name, count in self._outlier_locations.items()},
             **{name: registers.get(name) for name in REGISTER_NAMES},
             "n_examples": self._n_examples,
-            "n_confident_frames": self._n_confident_frames,
+            "n_confident_frames": self._n_every_confident_frame,
+            "n_readable_frames": self._n_confident_frames,
             "n_stable_frames": self._n_stable_frames,
             "n_quiet_frames": self._n_quiet_frames,
             "n_silent_frames": self._n_silent_frames,

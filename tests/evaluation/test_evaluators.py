@@ -55,7 +55,7 @@ def test_f0_ld_evaluator_reports_the_table_and_the_new_metrics(monkeypatch):
     # The CREPE settings go into the record beside the metrics (F0LoudnessMetrics' defaults here).
     assert evaluator.tables()["f0_tracking"] == {
         "crepe_capacity": "full", "crepe_precision": "float32", "crepe_frame_rate": 250.0, "frame_stride": 1,
-        "min_f0_confidence": 0.85, "outlier_cents": 50.0}
+        "min_f0_confidence": 0.85, "outlier_cents": 50.0, "screen_unreadable_frames": True}
 
 
 def test_f0_ld_evaluator_works_without_the_synths_audio(monkeypatch):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ddsp_core import crepe, spectral_ops
-from ddsp_core.evaluation import metrics
+from ddsp_core.evaluation import metrics, reference_tone
 from tests.gin_helpers import build_from_gin
 
 pytestmark = pytest.mark.dsp
@@ -246,11 +246,12 @@ def test_reset_state_clears(tiny_tracker):
     metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=tiny_tracker)
     metric.update_state(_example_batch(_sine(A4_HZ)), _sine(SEMITONE_UP_HZ)[None, :])
     metric.reset_state()
-    counts = {"n_examples": 0, "n_confident_frames": 0, "n_stable_frames": 0, "n_quiet_frames": 0,
-              "n_silent_frames": 0, "n_onsets": 0}
+    counts = {"n_examples": 0, "n_confident_frames": 0, "n_readable_frames": 0, "n_stable_frames": 0,
+              "n_quiet_frames": 0, "n_silent_frames": 0, "n_onsets": 0}
     result = metric.result()
     assert {name: value for name, value in result.items() if name not in counts} == dict.fromkeys(
-        ["loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio", "quiet_loudness_l1_db", "silent_level_db",
+        ["loudness_l1_db", "f0_l1_cents", "f0_outlier_ratio", "f0_l1_cents_every_frame", "f0_outlier_ratio_every_frame",
+         "f0_unreadable_ratio", "quiet_loudness_l1_db", "silent_level_db",
          "onset_lag_median_ms", "f0_l1_cents_stable", "f0_outlier_ratio_stable", "f0_outliers_at_transitions",
          "f0_outliers_near_onsets_offsets", "f0_outliers_low_generated_confidence", "f0_outliers_elsewhere",
          *metrics.REGISTER_NAMES])
@@ -419,6 +420,8 @@ def _given_f0(monkeypatch, metric, f0_hz_gen, confidence_gen=None):
     f0 = np.append(f0_hz_gen, f0_hz_gen[-1])[None, :].astype(np.float32)  # [1, N_FRAMES + 1] as CREPE gives.
     confidence = np.ones_like(f0) if confidence_gen is None else np.append(confidence_gen, 1.0)[None, :]
     monkeypatch.setattr(metric, "_track_f0", lambda audio_gen: (f0, confidence.astype(np.float32)))
+    # ... and read the reference tone's f0 as the input's (every frame readable).
+    monkeypatch.setattr(metric, "_readable_frames", lambda features, n_samples: np.ones(features["f0_hz"].shape, bool))
 
 
 def _measured_loudness(audio):
@@ -527,3 +530,46 @@ def test_synth_audio_of_another_batch_size_is_an_error(monkeypatch):
         metric.update_state(_example_batch(_sine(A4_HZ)), _sine(A4_HZ)[None, :], np.zeros([1, N_SAMPLES]),
                             np.zeros([N_SAMPLES]))
     assert metric.result()["n_examples"] == 0 and metric.per_pitch() == []  # Nothing was added.
+
+
+# ------------------------------------------------------------------------------------------
+# unreadable frames: the real CREPE 'tiny' on a reference tone of the input
+# ------------------------------------------------------------------------------------------
+
+FIFTH_UP_HZ = A4_HZ * 2.0 ** (700.0 / 1200.0)  # E5
+
+
+def _note_change_batch():
+    """A4 then E5 from frame 125, confidently pitched: CREPE reads the change a frame or more off."""
+    f0_in = np.where(np.arange(N_FRAMES) < 125, A4_HZ, FIFTH_UP_HZ)[None, :]
+    tone = reference_tone.reference_tone(f0_in, np.full([1, N_FRAMES], -20.0), N_SAMPLES, 16000)
+    return {"f0_hz": f0_in, "f0_confidence": np.ones([1, N_FRAMES]),
+            "loudness_db": _measured_loudness(tone[0])[None, :]}
+
+
+def test_a_tone_that_follows_the_input_exactly_has_no_outlier_on_readable_frames(tiny_tracker):
+    batch = _note_change_batch()
+    follower = reference_tone.reference_tone(batch["f0_hz"], batch["loudness_db"], N_SAMPLES, 16000)[0]
+    result = _measure(tiny_tracker, batch, follower)
+    # The tracker misreads the note change on the very audio that plays it: those frames are unreadable.
+    assert 0.0 < result["f0_outlier_ratio_every_frame"] < 0.05
+    assert result["f0_unreadable_ratio"] == pytest.approx(result["f0_outlier_ratio_every_frame"])
+    assert result["f0_outlier_ratio"] == 0.0 and result["f0_l1_cents"] < 10.0
+    assert result["n_readable_frames"] < result["n_confident_frames"] == N_FRAMES
+
+
+def test_a_wrong_note_is_an_outlier_on_every_readable_frame(tiny_tracker):
+    batch = _note_change_batch()
+    sharp = reference_tone.reference_tone(batch["f0_hz"] * SEMITONE, batch["loudness_db"], N_SAMPLES, 16000)[0]
+    result = _measure(tiny_tracker, batch, sharp)
+    assert result["f0_outlier_ratio"] == 1.0
+    assert result["f0_l1_cents"] == pytest.approx(100.0, abs=10.0)
+
+
+def test_without_the_screen_every_confident_frame_counts(tiny_tracker):
+    batch = _note_change_batch()
+    follower = reference_tone.reference_tone(batch["f0_hz"], batch["loudness_db"], N_SAMPLES, 16000)[0]
+    result = _measure(tiny_tracker, batch, follower, screen_unreadable_frames=False)
+    assert result["f0_outlier_ratio"] == result["f0_outlier_ratio_every_frame"] > 0.0
+    assert result["f0_l1_cents"] == result["f0_l1_cents_every_frame"]
+    assert result["f0_unreadable_ratio"] == 0.0 and result["n_readable_frames"] == N_FRAMES
