@@ -58,7 +58,7 @@ def capture(dataset, model, path):
     @gin.register(module="eval_crepe")
     class Capture(evaluators.Evaluator):
         def update(self, batch, outputs, losses):
-            collected.append({**{key: np.asarray(batch[key]) for key in FEATURES},
+            collected.append({**{key: np.asarray(batch[key]) for key in (*FEATURES, "audio")},
                               "audio_gen": np.asarray(outputs["audio_synth"]),
                               "sample_rate": self.sample_rate, "frame_rate": self.frame_rate})
 
@@ -76,8 +76,8 @@ def load_batches(path):
 
     with np.load(path) as data:
         n = len([key for key in data.files if key.startswith("audio_gen_")])
-        return [{key: data[f"{key}_{i}"] for key in (*FEATURES, "audio_gen", "sample_rate", "frame_rate")}
-                for i in range(n)]
+        keys = [key for key in (*FEATURES, "audio_gen", "audio", "sample_rate", "frame_rate") if f"{key}_0" in data.files]
+        return [{key: data[f"{key}_{i}"] for key in keys} for i in range(n)]
 
 
 def measure(batches, choice, precision="auto"):
@@ -101,7 +101,9 @@ def measure(batches, choice, precision="auto"):
     capacity, rate = parse_choice(choice)
     metrics = Timed(sample_rate=int(batches[0]["sample_rate"]), frame_rate=int(batches[0]["frame_rate"]),
                                 crepe_capacity=capacity, crepe_precision=precision, crepe_frame_rate=rate,
-                                min_f0_confidence=MIN_F0_CONFIDENCE)
+                                min_f0_confidence=MIN_F0_CONFIDENCE,
+                                # As the results in RESULTS.md were measured (benchmarks/f0_floor.py: with the screen).
+                                screen_unreadable_frames=False)
     metrics._track_f0(batches[0]["audio_gen"][:1])  # Load and trace, untimed.
     metrics.crepe_s = metrics.audio_s = 0.0
     for batch in batches:

@@ -53,6 +53,9 @@ RECIPES = {
     "tilt400hz": ("Harmonic.initial_tilt_from_hz = 400.0",),
     # Between the two: 250 Hz, near the geometric middle of the lowest (147 Hz) and middle (400 Hz) registers.
     "tilt250hz": ("Harmonic.initial_tilt_from_hz = 250.0",),
+    # A gentler tilt on harmonic number: -6 dB per octave, between the flat start (low register ahead of the
+    # middle, but one run in eight collapsed) and the quick recipe's -12 (middle ahead of the low register).
+    "tilt6db": ("Harmonic.initial_tilt_db_per_octave = 6.0",),
 }
 # A run whose dry validation f0 outlier ratio exceeds this produced no pitch CREPE can follow:
 # collapsed to the noise synth (healthy runs: 2-3%; collapsed ones: 39-98%).

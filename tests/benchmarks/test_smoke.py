@@ -29,6 +29,7 @@ CASES = [
     ("time_to_quality", [], "time_to_quality smoke", []),
     ("bench_prepare", [], "job  tiny", []),
     ("eval_crepe", [], "smoke tones   tiny@50", []),  # ~7 s: two synthesized batches, tiny CREPE.
+    ("f0_floor", [], "tiny@250 (conf >= 0.5)   tone", []),  # ~7 s: the same batches, three sources.
     # Slow, to keep `make test` under its 25 minutes: bench_train, profile_train_step and bench_play above
     # (10-13 s each); and (seconds on 2 cores, while another job ran): 14 (two models built), 35 (CREPE on 4 files and
     # training), 420 (two prepare jobs, a train and two evals, each its own process).
