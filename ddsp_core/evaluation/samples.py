@@ -98,7 +98,8 @@ def _metrics_table(metrics):
 
 # Columns of the per-pitch table: (row key, heading).
 PER_PITCH_COLUMNS = (("note", "note"), ("midi", "MIDI"), ("n_frames", "frames"), ("loudness_l1_db", "loudness L1 (dB)"),
-                     ("f0_l1_cents", "f0 L1 (cents)"), ("f0_outlier_ratio", "f0 outliers"),
+                     # By note, the f0 columns pool every confident frame (no unreadable-frame screen).
+                     ("f0_l1_cents", "f0 L1, every frame (cents)"), ("f0_outlier_ratio", "f0 outliers, every frame"),
                      ("harmonic_share", "harmonic share"))
 
 

@@ -225,8 +225,9 @@ def test_step_page_shows_the_per_pitch_table_under_the_metrics_table():
     metrics_table, rest = page.split('<table class="metrics per-pitch">')
     assert "spectral_loss" in metrics_table and '<section class="example">' in rest
     table = rest.split("</table>")[0]
-    assert re.findall(r"<th>([^<]*)</th>", table) == ["note", "MIDI", "frames", "loudness L1 (dB)", "f0 L1 (cents)",
-                                                      "f0 outliers", "harmonic share"]
+    assert re.findall(r"<th>([^<]*)</th>", table) == ["note", "MIDI", "frames", "loudness L1 (dB)",
+                                                      "f0 L1, every frame (cents)", "f0 outliers, every frame",
+                                                      "harmonic share"]
     rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
     assert rows == [["C4", "60", "100", "2", "0", "0", "0.9"], ["G4", "67", "150", "0", "100", "1", "-"]]
 
