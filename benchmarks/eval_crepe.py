@@ -80,6 +80,25 @@ def load_batches(path):
         return [{key: data[f"{key}_{i}"] for key in keys} for i in range(n)]
 
 
+def captured_sets(runs, sets, seeds_out, out, with_original=False):
+    """{'<run> <set>': batches} of the eval's generated audio per seeds-benchmark run (comma-separated) and eval
+    set, captured once into out/<run>-<set>.npz (in a worker process) and reused; with_original, captured
+    again when a file lacks the original audio (captured before it was kept)."""
+    found = {}
+    for run in [name.strip() for name in runs.split(",") if name.strip()]:
+        for name in [name.strip() for name in sets.split(",") if name.strip()]:
+            path = os.path.join(out, f"{run}-{name}.npz")
+            if with_original and os.path.exists(path) and "audio" not in load_batches(path)[0]:
+                os.remove(path)  # A cache of generated audio: captured again below, with the original.
+            if not os.path.exists(path):
+                print(f"generate: {run} on {name}", flush=True)
+                subprocess.run(common.module_command(
+                    "benchmarks.eval_crepe", "--capture", os.path.join(seeds_out, "datasets", name),
+                    os.path.join(seeds_out, "runs", run, "model"), path), check=True, cwd=common.ROOT)
+            found[f"{run} {name}"] = load_batches(path)
+    return found
+
+
 def measure(batches, choice, precision="auto"):
     """{'choice', 'crepe_s', 'audio_s', 's_per_s', 'settings', metrics...} of one choice on the batches."""
     import ddsp_core.training  # noqa: F401 (first: it imports the evaluation modules in their order)
@@ -185,16 +204,7 @@ def main(argv=None):
         sets = {"smoke tones": smoke_batches()}
         choices = ["tiny@250", "tiny@50"]
     else:
-        sets = {}
-        for run in [name.strip() for name in args.runs.split(",") if name.strip()]:
-            for name in [name.strip() for name in args.sets.split(",") if name.strip()]:
-                path = os.path.join(args.out, f"{run}-{name}.npz")
-                if not os.path.exists(path):
-                    print(f"generate: {run} on {name}", flush=True)
-                    subprocess.run(common.module_command(
-                        "benchmarks.eval_crepe", "--capture", os.path.join(args.seeds_out, "datasets", name),
-                        os.path.join(args.seeds_out, "runs", run, "model"), path), check=True, cwd=common.ROOT)
-                sets[f"{run} {name}"] = load_batches(path)
+        sets = captured_sets(args.runs, args.sets, args.seeds_out, args.out)
     for name, batches in sets.items():
         for choice in choices:
             row = {"set": name, **measure(batches, choice)}

@@ -23,8 +23,6 @@ under out/bench/eval_crepe (shared with `eval_crepe`).
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 
 from benchmarks import common, eval_crepe
@@ -110,19 +108,8 @@ def main(argv=None):
     if args.smoke:
         sets, choices = {"smoke tones": smoke_batches()}, ["tiny@250"]
     else:
-        sets = {}
-        for run in [name.strip() for name in args.runs.split(",") if name.strip()]:
-            for name in [name.strip() for name in args.sets.split(",") if name.strip()]:
-                path = os.path.join(args.out, f"{run}-{name}.npz")
-                if os.path.exists(path) and "audio" not in eval_crepe.load_batches(path)[0]:
-                    os.remove(path)  # Captured before the original audio was kept: capture again.
-                if not os.path.exists(path):
-                    print(f"generate: {run} on {name}", flush=True)
-                    subprocess.run(common.module_command(
-                        "benchmarks.eval_crepe", "--capture", os.path.join(args.seeds_out, "datasets", name),
-                        os.path.join(args.seeds_out, "runs", run, "model"), path), check=True, cwd=common.ROOT)
-                batches = eval_crepe.load_batches(path)
-                sets[f"{run} {name}"] = batches[:args.batches] if args.batches else batches
+        sets = {name: batches[:args.batches] if args.batches else batches for name, batches in
+                eval_crepe.captured_sets(args.runs, args.sets, args.seeds_out, args.out, with_original=True).items()}
     rows = []
     for name, batches in sets.items():
         for choice in choices:
