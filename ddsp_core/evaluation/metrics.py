@@ -314,7 +314,7 @@ class F0LoudnessMetrics:
         """Forgets every batch seen so far (the pitch tracker is kept)."""
         self._loudness_l1_sum = 0.0  # Sum over examples of each example's mean |error| in dB.
         self._n_examples = 0
-        self._f0_error_sum = 0.0  # Sum over confident frames of |error| in cents.
+        self._f0_error_sum = 0.0  # Sum over confident, readable frames of |error| in cents.
         self._n_confident_frames = 0
         self._n_outlier_frames = 0
         self._every_frame_error_sum = 0.0  # The same three over every confident frame, unreadable ones too.
