@@ -314,11 +314,11 @@ class F0LoudnessMetrics:
         """Forgets every batch seen so far (the pitch tracker is kept)."""
         self._loudness_l1_sum = 0.0  # Sum over examples of each example's mean |error| in dB.
         self._n_examples = 0
-        self._f0_error_sum = 0.0  # Sum over confident, readable frames of |error| in cents.
-        self._n_confident_frames = 0
-        self._n_outlier_frames = 0
+        self._readable_error_sum = 0.0  # Sum over confident, readable frames of |error| in cents.
+        self._n_readable_frames = 0
+        self._n_readable_outliers = 0
         self._every_frame_error_sum = 0.0  # The same three over every confident frame, unreadable ones too.
-        self._n_every_confident_frame = 0
+        self._n_confident_frames = 0
         self._n_every_frame_outliers = 0
         self._quiet_error_sum = 0.0  # Sum over quiet input frames of |error| in dB.
         self._n_quiet_frames = 0
@@ -394,14 +394,16 @@ class F0LoudnessMetrics:
                 "onset_lag_median_ms": float(1000.0 * np.median(lags[i])) if lags[i].size else None,
                 "f0_l1_cents": float(np.mean(errors)) if errors.size else None,
                 "f0_outlier_ratio": float(np.mean(errors > self.outlier_cents)) if errors.size else None,
+                "f0_unreadable_ratio": (every_errors.size - errors.size) / every_errors.size if every_errors.size
+                else None,
                 "f0_l1_cents_stable": by_pitch["f0_l1_cents_stable"][i],
                 "f0_outlier_ratio_stable": by_pitch["f0_outlier_ratio_stable"][i],
             })
-            self._f0_error_sum += float(np.sum(errors))
-            self._n_confident_frames += errors.size
-            self._n_outlier_frames += int(np.sum(errors > self.outlier_cents))
+            self._readable_error_sum += float(np.sum(errors))
+            self._n_readable_frames += errors.size
+            self._n_readable_outliers += int(np.sum(errors > self.outlier_cents))
             self._every_frame_error_sum += float(np.sum(every_errors))
-            self._n_every_confident_frame += every_errors.size
+            self._n_confident_frames += every_errors.size
             self._n_every_frame_outliers += int(np.sum(every_errors > self.outlier_cents))
         return {"f0_hz_gen": f0_gen, "f0_confidence_gen": confidence_gen, "loudness_db_gen": loudness_gen,
                 "example_metrics": example_metrics, "per_pitch": by_pitch["per_pitch"]}
@@ -452,13 +454,16 @@ class F0LoudnessMetrics:
         """bool [batch, n_frames]: the input frames where CREPE reads `reference_tone` of the input's f0 and
         loudness within outlier_cents of the input f0 (all True when screen_unreadable_frames is off)."""
         f0_in = features["f0_hz"]
-        if not self.screen_unreadable_frames:
-            return np.ones(f0_in.shape, dtype=bool)
-        tone = reference_tone.reference_tone(f0_in, features["loudness_db"], n_samples, self.sample_rate)
+        readable = np.ones(f0_in.shape, dtype=bool)
+        # Only the examples with a frame to compare: CREPE on the others' tone would be wasted.
+        rows = np.flatnonzero(np.any((features["f0_confidence"] >= self.min_f0_confidence) & (f0_in > 0), axis=1))
+        if not self.screen_unreadable_frames or rows.size == 0:
+            return readable
+        tone = reference_tone.reference_tone(f0_in[rows], features["loudness_db"][rows], n_samples, self.sample_rate)
         f0_read, _ = self._track_f0(tone)
         n_frames = min(f0_in.shape[1], f0_read.shape[1])
-        readable = np.zeros(f0_in.shape, dtype=bool)  # A frame the tone does not reach is not readable.
-        readable[:, :n_frames] = cents_error(f0_in[:, :n_frames], f0_read[:, :n_frames]) <= self.outlier_cents
+        readable[rows] = False  # A frame the tone does not reach is not readable.
+        readable[rows, :n_frames] = cents_error(f0_in[rows, :n_frames], f0_read[:, :n_frames]) <= self.outlier_cents
         return readable
 
     def _measured(self, n_frames):
@@ -487,8 +492,8 @@ class F0LoudnessMetrics:
             (those of them readable), 'n_stable_frames', 'n_quiet_frames', 'n_silent_frames',
             'n_onsets': int}.
         """
-        has_f0 = self._n_confident_frames > 0
-        has_every_f0 = self._n_every_confident_frame > 0
+        has_f0 = self._n_readable_frames > 0
+        has_every_f0 = self._n_confident_frames > 0
         n_outliers = sum(self._outlier_locations.values())
         min_note_frames = int(round(pitch_metrics.REGISTER_MIN_NOTE_S * self.frame_rate))
         registers = pitch_metrics.register_summaries(self._note_sums, min_note_frames=min_note_frames)
@@ -502,14 +507,14 @@ class F0LoudnessMetrics:
             "quiet_loudness_l1_db": self._quiet_error_sum / self._n_quiet_frames if self._n_quiet_frames else None,
             "silent_level_db": level_metrics.pooled_level_db(self._silent_power_sum, self._n_silent_frames),
             "onset_lag_median_ms": float(1000.0 * np.median(self._onset_lags_s)) if self._onset_lags_s else None,
-            "f0_l1_cents": self._f0_error_sum / self._n_confident_frames if has_f0 else None,
-            "f0_outlier_ratio": self._n_outlier_frames / self._n_confident_frames if has_f0 else None,
-            "f0_l1_cents_every_frame": self._every_frame_error_sum / self._n_every_confident_frame if has_every_f0
+            "f0_l1_cents": self._readable_error_sum / self._n_readable_frames if has_f0 else None,
+            "f0_outlier_ratio": self._n_readable_outliers / self._n_readable_frames if has_f0 else None,
+            "f0_l1_cents_every_frame": self._every_frame_error_sum / self._n_confident_frames if has_every_f0
             else None,
-            "f0_outlier_ratio_every_frame": (self._n_every_frame_outliers / self._n_every_confident_frame
+            "f0_outlier_ratio_every_frame": (self._n_every_frame_outliers / self._n_confident_frames
                                              if has_every_f0 else None),
-            "f0_unreadable_ratio": (1.0 - self._n_confident_frames / self._n_every_confident_frame if has_every_f0
-                                    else None),
+            "f0_unreadable_ratio": ((self._n_confident_frames - self._n_readable_frames) / self._n_confident_frames
+                                    if has_every_f0 else None),
             "f0_l1_cents_stable": self._stable_error_sum / self._n_stable_frames if self._n_stable_frames else None,
             "f0_outlier_ratio_stable": (self._n_stable_outliers / self._n_stable_frames if self._n_stable_frames
                                         else None),
@@ -517,8 +522,8 @@ class F0LoudnessMetrics:
                for name, count in self._outlier_locations.items()},
             **{name: registers.get(name) for name in REGISTER_NAMES},
             "n_examples": self._n_examples,
-            "n_confident_frames": self._n_every_confident_frame,
-            "n_readable_frames": self._n_confident_frames,
+            "n_confident_frames": self._n_confident_frames,
+            "n_readable_frames": self._n_readable_frames,
             "n_stable_frames": self._n_stable_frames,
             "n_quiet_frames": self._n_quiet_frames,
             "n_silent_frames": self._n_silent_frames,

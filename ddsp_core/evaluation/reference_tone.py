@@ -36,9 +36,12 @@ def reference_tone(f0_hz, loudness_db, n_samples, sample_rate):
     Args:
         f0_hz: Fundamental frequency in Hz, [batch, n_frames] (0 where unpitched: silence).
         loudness_db: Loudness in dB, [batch, n_frames]: the tone's amplitude follows
-            10 ** (loudness_db / 20), scaled so each example's loudest frame has
-            PEAK_AMPLITUDE.
-        n_samples: Samples per example.
+            10 ** (loudness_db / 20), scaled so that the fundamental of each example's
+            loudest frame has PEAK_AMPLITUDE (CREPE normalizes each frame: the level only
+            has to rise and fall with the input's).
+        n_samples: Samples per example. Frame i sounds at sample i * n_samples / n_frames;
+            with centred features (n_frames = n_samples / hop + 1, the last frame centred
+            on the example's end), at i * hop.
         sample_rate: Sample rate in Hz.
 
     Returns:
@@ -51,6 +54,10 @@ def reference_tone(f0_hz, loudness_db, n_samples, sample_rate):
                          f"and {loudness_db.shape}.")
     checks.check_positive_int("n_samples", n_samples)
     checks.check_positive("sample_rate", sample_rate)
+    n_frames = f0_hz.shape[1]
+    if n_frames > 1 and n_samples % n_frames and n_samples % (n_frames - 1) == 0:
+        # Centred: frame n_frames - 1 lies on the example's end, past its last sample.
+        f0_hz, loudness_db = f0_hz[:, :-1], loudness_db[:, :-1]
     f0_hz = np.maximum(f0_hz, 0.0)
     amplitude = 10.0 ** ((loudness_db - np.max(loudness_db, axis=1, keepdims=True)) / 20.0) * PEAK_AMPLITUDE
     amplitude = np.where(f0_hz > 0.0, amplitude, 0.0)  # Unpitched: silence, not a frozen phase's DC.

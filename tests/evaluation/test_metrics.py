@@ -558,6 +558,19 @@ def test_a_tone_that_follows_the_input_exactly_has_no_outlier_on_readable_frames
     assert result["n_readable_frames"] < result["n_confident_frames"] == N_FRAMES
 
 
+def test_the_screen_at_50_frames_per_second_leaves_out_only_misread_frames(tiny_tracker):
+    """CREPE on every 5th frame, each decoded alone: the follower is still read as the input wherever readable."""
+    batch = _note_change_batch()
+    follower = reference_tone.reference_tone(batch["f0_hz"], batch["loudness_db"], N_SAMPLES, 16000)
+    metric = metrics.F0LoudnessMetrics(frame_rate=FRAME_RATE, pitch_tracker=tiny_tracker, crepe_frame_rate=50)
+    [example] = metric.update_state(batch, follower)["example_metrics"]
+    result = metric.result()
+    assert result["n_confident_frames"] == N_FRAMES // 5
+    assert result["f0_outlier_ratio"] == 0.0
+    assert result["f0_unreadable_ratio"] == pytest.approx(result["f0_outlier_ratio_every_frame"])
+    assert example["f0_unreadable_ratio"] == pytest.approx(result["f0_unreadable_ratio"])
+
+
 def test_a_wrong_note_is_an_outlier_on_every_readable_frame(tiny_tracker):
     batch = _note_change_batch()
     sharp = reference_tone.reference_tone(batch["f0_hz"] * SEMITONE, batch["loudness_db"], N_SAMPLES, 16000)[0]

@@ -60,3 +60,12 @@ def test_unpitched_frames_are_silent():
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match=r"f0_hz and loudness_db must both have shape \[batch, n_frames\]"):
         reference_tone.reference_tone(np.zeros([1, 10]), np.zeros([1, 11]), 160, SAMPLE_RATE)
+
+
+def test_centred_frames_sound_at_whole_hops():
+    """251 centred frames on 16000 samples (hop 64): the tone of the first 250 frames, the end frame ignored."""
+    f0 = np.where(np.arange(N_FRAMES + 1) < 125, 440.0, 660.0)[None, :]
+    loudness = np.full([1, N_FRAMES + 1], -20.0)
+    centred = reference_tone.reference_tone(f0, loudness, N_SAMPLES, SAMPLE_RATE)
+    uncentred = reference_tone.reference_tone(f0[:, :-1], loudness[:, :-1], N_SAMPLES, SAMPLE_RATE)
+    np.testing.assert_allclose(centred, uncentred, atol=1e-6)
