@@ -99,6 +99,20 @@ def captured_sets(runs, sets, seeds_out, out, with_original=False):
     return found
 
 
+def emit(row):
+    """Prints one measured row as JSON (progress as it comes) and returns it."""
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def finish(rows, table_text, json_path=""):
+    """Prints the table; writes the rows to json_path when given."""
+    print(table_text)
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump(rows, handle, indent=1)
+
+
 def measure(batches, choice, precision="auto"):
     """{'choice', 'crepe_s', 'audio_s', 's_per_s', 'settings', metrics...} of one choice on the batches."""
     import ddsp_core.training  # noqa: F401 (first: it imports the evaluation modules in their order)
@@ -207,13 +221,8 @@ def main(argv=None):
         sets = captured_sets(args.runs, args.sets, args.seeds_out, args.out)
     for name, batches in sets.items():
         for choice in choices:
-            row = {"set": name, **measure(batches, choice)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    print(table(rows, args.markdown))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+            rows.append(emit({"set": name, **measure(batches, choice)}))
+    finish(rows, table(rows, args.markdown), args.json)
     return 0
 
 

@@ -22,7 +22,6 @@ under out/bench/eval_crepe (shared with `eval_crepe`).
 """
 
 import argparse
-import json
 import sys
 
 from benchmarks import common, eval_crepe
@@ -114,13 +113,8 @@ def main(argv=None):
     for name, batches in sets.items():
         for choice in choices:
             for source in SOURCES:
-                row = {"set": name, **measure(batches, choice, source)}
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-    print(table(rows, args.markdown))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+                rows.append(eval_crepe.emit({"set": name, **measure(batches, choice, source)}))
+    eval_crepe.finish(rows, table(rows, args.markdown), args.json)
     return 0
 
 
