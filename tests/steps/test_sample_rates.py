@@ -20,7 +20,7 @@ from ddsp_core.steps import steps
 from tests.training_runs import NOTES_PATTERN
 from tests.training.test_summaries import read_events
 
-# A small decoder, and the harmonics started flat (not the quick recipe's -12 dB/octave): the test
+# A small decoder, and the harmonics started flat (not the quick recipe's -6 dB/octave): the test
 # looks for the energy a model at this rate puts above 8 kHz after two steps.
 SMALL_DECODER = ["RnnFcDecoder.rnn_channels = 64", "RnnFcDecoder.ch = 64", "RnnFcDecoder.layers_per_stack = 1",
                  "Harmonic.initial_tilt_db_per_octave = 0.0"]

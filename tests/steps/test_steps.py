@@ -384,7 +384,7 @@ def test_eval_reads_the_recipe_from_the_run_not_from_the_preset(tmp_path):
         gin.clear_config()
     steps._parse_gin(quick, {}, steps.train_gin_files(quick), [], [])  # Training a new one: the recipe.
     try:
-        assert gin.query_parameter("Harmonic.initial_tilt_db_per_octave") == 12.0
+        assert gin.query_parameter("Harmonic.initial_tilt_db_per_octave") == 6.0
         assert gin.query_parameter("Trainer.ema_momentum") == 0.99
     finally:
         gin.clear_config()
