@@ -119,7 +119,8 @@ bench-profile: $(STAMP)
 	$(PY) -m benchmarks.profile_train_step --markdown
 
 # The quick recipe with 8 seeds, one at a time (~80 min on 2 cores); SEEDS_ARGS passes more flags,
-# e.g. SEEDS_ARGS="--recipes after,quick --interleave". Runs stay in $(OUT)/bench/seeds (resumable).
+# e.g. SEEDS_ARGS="--recipes after,quick --interleave". Runs stay in $(OUT)/bench/seeds (resumable,
+# found by folder name: delete the quick-seed* folders after the preset changes).
 SEEDS_ARGS ?=
 bench-seeds: $(STAMP)
 	$(PY) -m benchmarks.seeds --markdown --out $(OUT)/bench/seeds $(SEEDS_ARGS)

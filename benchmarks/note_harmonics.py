@@ -32,15 +32,18 @@ MIN_CONFIDENCE = 0.5  # The quick preset's eval threshold.
 def harmonic_levels_db(audio, sample_rate, f0_hz, n_harmonics=N_HARMONICS):
     """[n_harmonics] level of harmonics 1..n of f0_hz in `audio` (1-D, a steady stretch), in dB
     relative to the strongest of them: the peak magnitude of a Hann-windowed spectrum within
-    +-3 % of k * f0_hz (0 dB for the strongest; harmonics at or above Nyquist read -inf)."""
-    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
-    freqs = np.fft.rfftfreq(len(audio), 1.0 / sample_rate)
+    +-3 % of k * f0_hz. The spectrum is zero-padded to at least 16 periods' worth of bins per f0
+    (so a low note's +-3 % band holds bins even for a 0.1 s stretch). Harmonics at or above
+    Nyquist read -inf; all -inf when none is below it."""
+    n_fft = max(len(audio), int(np.ceil(16.0 * sample_rate / f0_hz)))
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)), n_fft))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     levels = np.full(n_harmonics, -np.inf)
     for k in range(1, n_harmonics + 1):
         band = (freqs > 0.97 * k * f0_hz) & (freqs < 1.03 * k * f0_hz)
         if band.any() and k * f0_hz < sample_rate / 2:
             levels[k - 1] = 20.0 * np.log10(spectrum[band].max() + 1e-12)
-    return levels - levels.max()
+    return levels - levels.max() if np.isfinite(levels).any() else levels
 
 
 def note_stretches(batch, midi):
@@ -79,6 +82,19 @@ def measure(batches, midi):
     return rows
 
 
+def _difference(row):
+    """generated - original per harmonic; nan where either is -inf (at or above Nyquist)."""
+    generated, original = np.asarray(row["generated_db"]), np.asarray(row["original_db"])
+    finite = np.isfinite(generated) & np.isfinite(original)
+    return np.where(finite, np.where(finite, generated, 0.0) - np.where(finite, original, 0.0), np.nan)
+
+
+def json_safe(row):
+    """The row with non-finite levels (a harmonic at or above Nyquist) as None, so that it is valid JSON."""
+    return {key: [level if np.isfinite(level) else None for level in value] if isinstance(value, list) else value
+            for key, value in row.items()}
+
+
 def summary(rows):
     """Per run: the median over its examples of the original's, the generated audio's and their
     difference's levels (dB per harmonic), and the number of examples."""
@@ -88,8 +104,8 @@ def summary(rows):
     return [{"run": run, "n_examples": len(found),
              "original_db": np.median([row["original_db"] for row in found], axis=0).tolist(),
              "generated_db": np.median([row["generated_db"] for row in found], axis=0).tolist(),
-             "difference_db": np.median([np.subtract(row["generated_db"], row["original_db"]) for row in found],
-                                        axis=0).tolist()} for run, found in runs.items()]
+             "difference_db": np.median([_difference(row) for row in found], axis=0).tolist()}
+            for run, found in runs.items()]
 
 
 def training_note_levels(notes_folder, midi):
@@ -117,6 +133,9 @@ def table(summaries, training_levels=None, markdown=False):
     if training_levels is not None:
         lines.append(f"| training soundfont | 1 | bundled note (notes/) | {cells(training_levels)} |")
     for found in summaries:
+        if not found["n_examples"]:
+            lines.append(f"| {found['run']} | 0 | no window on this note | " + " | ".join(["-"] * N_HARMONICS) + " |")
+            continue
         for name in ("original", "generated", "difference"):
             lines.append(f"| {found['run']} | {found['n_examples']} | {name} | {cells(found[name + '_db'])} |")
     return "\n".join(lines) if markdown else "\n".join(line.replace("|", " ").strip() for line in lines
@@ -157,9 +176,12 @@ def main(argv=None):
         sets = eval_crepe.captured_sets(args.runs, args.sets, args.seeds_out, args.out, with_original=True)
         midi = args.midi
     rows = [{"run": name, "midi": midi, **row} for name, batches in sets.items() for row in measure(batches, midi)]
-    summaries = [eval_crepe.emit(found) for found in summary(rows)]
+    summaries = summary(rows) + [{"run": name, "n_examples": 0} for name in sets
+                                 if not any(row["run"] == name for row in rows)]
+    for found in summaries:
+        eval_crepe.emit(json_safe(found))
     training_levels = None if args.smoke else training_note_levels(args.notes, midi)
-    eval_crepe.finish(rows, table(summaries, training_levels, args.markdown), args.json)
+    eval_crepe.finish([json_safe(row) for row in rows], table(summaries, training_levels, args.markdown), args.json)
     return 0
 
 

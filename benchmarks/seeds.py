@@ -20,8 +20,10 @@ guard stopped) beside the guard's roll-backs, and the wall time.
 
 Every run's folder (model, metrics, wall time) stays under --out, and a phase skips what is
 there already, so a benchmark stopped half-way resumes, and later code can re-evaluate the
-same models. Seeds run one at a time (this machine has 2 cores); on a GPU machine run
-several `--seeds` ranges in parallel with the same --out.
+same models. A run is found by its folder name (`<recipe>-seed<N>`) alone: after the quick
+preset changes, delete the `quick-seed*` folders (or use another --out), or their old figures
+are reported as the preset's. Seeds run one at a time (this machine has 2 cores); on a GPU
+machine run several `--seeds` ranges in parallel with the same --out.
 """
 
 import argparse
@@ -45,8 +47,8 @@ EVAL_SETS = {"dry": os.path.join(DATA, "validation", "*.flac"),
 # pin what they measured, so that their runs under --out stay comparable when the preset moves on.
 RECIPES = {
     "quick": (),
-    # The first recipe of issue 23 (the quick preset up to 1bde2e6): the -12 dB/octave start, the cosine
-    # anneal, EMA weights, the guard.
+    # The first recipe of issue 23 (the quick preset before 77201a5): the -12 dB/octave start, the cosine
+    # anneal, EMA weights, the guard. Only the tilt is pinned: a new 'after' run gets today's code otherwise.
     "after": ("Harmonic.initial_tilt_db_per_octave = 12.0",),
     # The quick recipe of 3986c5d: a flat initial harmonic distribution, magenta's exponential decay (flat
     # over 600 steps), the raw weights, no guard (the health figures are still measured and logged).
