@@ -4,13 +4,13 @@ A per-pitch f0 figure far off on one note (e.g. the seeds benchmark's G#3 at 250
 eval's CREPE read the generated audio at another pitch, not why. This benchmark measures, for
 every eval example whose input f0 sits on the note (confident frames within half a semitone),
 the level of harmonics 1..K relative to the strongest one, from one Hann-windowed spectrum of the
-note's frames, in the original and in the generated audio, and prints per (run, example) both
-rows and the difference: a harmonic that is much louder in the model than in the recording is
-one the tracker can lock onto. The table gives per run the median over those examples, beside
-the training soundfont's own note of that pitch (the bundled notes/ set).
+note's frames, in the original and in the generated audio, and their difference: a harmonic
+that is much louder in the model than in the recording is one the tracker can lock onto. The
+table gives per run the median over those examples, beside the training soundfont's own note of
+that pitch (the bundled notes/ set); --json writes every example's levels.
 
     python -m benchmarks.note_harmonics --runs tilt6db-seed4,after-seed4 --midi 56 --markdown
-    python -m benchmarks.note_harmonics --smoke       # synthesized tones, no model: ~1 s
+    python -m benchmarks.note_harmonics --smoke       # synthesized tones, no model: ~5 s
 
 It reads the generated audio that `eval_crepe` captures (under out/bench/eval_crepe, from the
 seeds benchmark's runs; captured there when missing).
@@ -48,10 +48,11 @@ def harmonic_levels_db(audio, sample_rate, f0_hz, n_harmonics=N_HARMONICS):
 
 def note_stretches(batch, midi):
     """[(example index, first frame, last frame + 1)] of the batch's examples whose longest run of
-    confident frames within half a semitone of `midi` lasts MIN_FRAMES or more."""
-    f0_hz, confidence = batch["f0_hz"], batch["f0_confidence"]
-    note = 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-3) / 440.0)
-    on_note = (np.abs(note - midi) < 0.5) & (confidence >= MIN_CONFIDENCE)
+    confident frames on `midi` (the nearest note, as the eval's per-pitch table assigns frames)
+    lasts MIN_FRAMES or more."""
+    from ddsp_core.evaluation import pitch_metrics
+
+    on_note = (pitch_metrics.midi_notes(batch["f0_hz"]) == midi) & (batch["f0_confidence"] >= MIN_CONFIDENCE)
     found = []
     for index, row in enumerate(on_note):
         best, start = (0, 0, 0), None
@@ -85,8 +86,8 @@ def measure(batches, midi):
 def _difference(row):
     """generated - original per harmonic; nan where either is -inf (at or above Nyquist)."""
     generated, original = np.asarray(row["generated_db"]), np.asarray(row["original_db"])
-    finite = np.isfinite(generated) & np.isfinite(original)
-    return np.where(finite, np.where(finite, generated, 0.0) - np.where(finite, original, 0.0), np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(generated) & np.isfinite(original), generated - original, np.nan)
 
 
 def json_safe(row):
@@ -115,12 +116,14 @@ def training_note_levels(notes_folder, midi):
 
     import soundfile
 
+    from ddsp_core.core import units
+
     paths = sorted(glob.glob(os.path.join(notes_folder, f"clarinet_m{midi:03d}_*.flac")))
     if not paths:
         return None
     audio, sample_rate = soundfile.read(paths[0], dtype="float32")
     return harmonic_levels_db(audio[int(0.8 * sample_rate):int(2.0 * sample_rate)], sample_rate,
-                              440.0 * 2.0 ** ((midi - 69) / 12.0)).tolist()
+                              float(units.midi_to_hz(midi))).tolist()
 
 
 def table(summaries, training_levels=None, markdown=False):

@@ -30,7 +30,7 @@ CASES = [
     ("bench_prepare", [], "job  tiny", []),
     ("eval_crepe", [], "smoke tones   tiny@50", []),  # ~7 s: two synthesized batches, tiny CREPE.
     ("f0_floor", [], "tiny@250 (conf >= 0.5)   tone", []),  # ~7 s: the same batches, three sources.
-    # ~1 s, numpy only: the 5th harmonic made 12 dB louder reads +12 dB, the others +0.
+    # ~5 s: the 5th harmonic made 12 dB louder reads +12 dB, the others +0.
     ("note_harmonics", [], "smoke   2   difference   +0   +0   +0   +0   +12   +0   +0   +0", []),
     # Slow, to keep `make test` under its 25 minutes: bench_train, profile_train_step and bench_play above
     # (10-13 s each); and (seconds on 2 cores, while another job ran): 14 (two models built), 35 (CREPE on 4 files and
